@@ -1,0 +1,49 @@
+/**
+ * fulcrum on Node: `node dist/node.js [options]` (built by `npm run build`).
+ * Serves with @hono/node-server (HTTPS through `createServer` injection) and forwards with undici.
+ */
+import type { IncomingMessage } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import process from 'node:process'
+import { serve, type ServerType } from '@hono/node-server'
+import { createNodeFetch } from './shared/node-fetch.ts'
+import { startFulcrum, type RuntimeAdapter } from './shared/start.ts'
+
+const node: RuntimeAdapter = {
+  name: 'node',
+  createFetch: (config) => createNodeFetch({ connectTimeout: config.timeouts.connect }),
+  clientAddress: (_request, env) =>
+    (env as { incoming?: IncomingMessage }).incoming?.socket.remoteAddress,
+  serve: ({ handler, host, port, tls, config }) =>
+    new Promise((resolve, reject) => {
+      const server: ServerType = serve(
+        {
+          fetch: handler,
+          hostname: host,
+          port,
+          ...(tls
+            ? { createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } }
+            : {}),
+        },
+        (info: AddressInfo) => {
+          server.off('error', reject)
+          resolve({
+            port: info.port,
+            close: () =>
+              new Promise<void>((done) => {
+                server.close(() => done())
+                if ('closeIdleConnections' in server) server.closeIdleConnections()
+              }),
+          })
+        },
+      )
+      server.once('error', reject)
+      if ('headersTimeout' in server) {
+        server.headersTimeout = config.timeouts.clientHeaders
+        server.keepAliveTimeout = config.timeouts.clientKeepAlive
+      }
+    }),
+}
+
+await startFulcrum(node, process.argv.slice(2))

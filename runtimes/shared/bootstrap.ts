@@ -1,0 +1,86 @@
+/**
+ * Start-up shared by the three entry points: the command line, the config file, TLS material and
+ * the exit codes. It uses only `node:` modules that Node, Deno and Bun all provide.
+ */
+import { readFile } from 'node:fs/promises'
+import process from 'node:process'
+import { loadConfig, parseArgs, USAGE, VERSION } from '../../src/cli.ts'
+import { ConfigError, type Config } from '../../src/config.ts'
+
+/** Exit status for a bad flag or config, as in BSD sysexits' usage error. */
+export const EXIT_USAGE = 2
+
+/** Read a UTF-8 file. */
+export const readTextFile = (path: string): Promise<string> => readFile(path, 'utf8')
+
+/**
+ * Parse the command line and the config file. Prints `--help`/`--version` and exits 0; prints a
+ * bad flag or config as `fulcrum: field: reason` and exits 2, with no stack trace.
+ */
+export async function configure(argv: readonly string[]): Promise<Config> {
+  try {
+    const command = parseArgs(argv)
+    if (command.kind === 'help') exit(0, USAGE)
+    if (command.kind === 'version') exit(0, VERSION)
+    return await loadConfig(command, readTextFile)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      const lines = error.message.split('\n').map((line) => `fulcrum: ${line}`)
+      exit(EXIT_USAGE, undefined, lines.join('\n'))
+    }
+    throw error
+  }
+}
+
+/** Print a fatal startup error (a missing certificate, a port in use) and exit 1. */
+export function fail(message: string): never {
+  exit(1, undefined, `fulcrum: ${message}`)
+}
+
+function exit(code: number, out?: string, err?: string): never {
+  if (out !== undefined) process.stdout.write(out + '\n')
+  if (err !== undefined) process.stderr.write(err + '\n')
+  process.exit(code)
+}
+
+/**
+ * Last line of defence: an error that escaped every handler is logged, and fulcrum keeps serving
+ * the other connections rather than dropping all of them.
+ */
+export function keepServingOnStrayErrors(
+  log: (msg: string, fields: Record<string, unknown>) => void,
+): void {
+  process.on('uncaughtException', (error) =>
+    log('uncaught exception', { error: String(error?.stack ?? error) }),
+  )
+  process.on('unhandledRejection', (error) =>
+    log('unhandled rejection', { error: String((error as Error)?.stack ?? error) }),
+  )
+}
+
+/**
+ * Stop gracefully on SIGINT or SIGTERM: run `shutdown` (stop accepting, let in-flight requests
+ * finish), but exit 0 no later than `graceMs`. A second signal exits at once.
+ */
+export function onShutdownSignal(
+  graceMs: number,
+  shutdown: () => Promise<void>,
+  log: (msg: string) => void,
+): void {
+  let stopping = false
+  const handler = (signal: string) => {
+    if (stopping) process.exit(0)
+    stopping = true
+    log(`${signal} received: draining in-flight requests for up to ${graceMs} ms`)
+    const timer = setTimeout(() => process.exit(0), graceMs)
+    shutdown().then(
+      () => {
+        clearTimeout(timer)
+        process.exit(0)
+      },
+      () => process.exit(0),
+    )
+  }
+  process.on('SIGTERM', () => handler('SIGTERM'))
+  process.on('SIGINT', () => handler('SIGINT'))
+}

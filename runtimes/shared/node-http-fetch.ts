@@ -1,0 +1,75 @@
+/**
+ * A fetch-shaped upstream client over `node:http`/`node:https` with keep-alive agents. Deno uses
+ * it because Deno's own fetch adds `Accept-Encoding` and `Accept-Language` and may decompress
+ * (denoland/deno#12291), which would break byte-transparent forwarding.
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { Readable } from 'node:stream'
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
+import { UpstreamConnectError } from '../../src/errors.ts'
+import type { UpstreamFetch } from '../../src/types.ts'
+import { classifyUpstreamError } from './upstream-errors.ts'
+import { toWebStream } from './web-stream.ts'
+
+/** Options for {@link createNodeHttpFetch}. */
+export interface NodeHttpFetchOptions {
+  /** Upstream connect timeout, ms. */
+  connectTimeout: number
+}
+
+/** Build the upstream client. */
+export function createNodeHttpFetch(options: NodeHttpFetchOptions): UpstreamFetch {
+  const httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' })
+  const httpsAgent = new HttpsAgent({ keepAlive: true, scheduling: 'lifo' })
+  return (url, init) =>
+    new Promise<Response>((resolve, reject) => {
+      const secure = url.startsWith('https:')
+      const hostAt = url.indexOf('//') + 2
+      const pathAt = url.indexOf('/', hostAt)
+      const { hostname, port } = new URL(pathAt === -1 ? url : url.slice(0, pathAt))
+      const headers: Record<string, string> = {}
+      for (const [name, value] of init.headers as Headers) headers[name] = value
+      const request = (secure ? httpsRequest : httpRequest)({
+        hostname: hostname.replace(/^\[|\]$/g, ''),
+        port: port || (secure ? 443 : 80),
+        path: pathAt === -1 ? '/' : url.slice(pathAt),
+        method: init.method,
+        headers,
+        agent: secure ? httpsAgent : httpAgent,
+        signal: init.signal ?? undefined,
+      })
+      let connected = false
+      const connectTimer = setTimeout(() => {
+        if (!connected)
+          request.destroy(
+            new UpstreamConnectError(`Connect timed out after ${options.connectTimeout} ms`),
+          )
+      }, options.connectTimeout)
+      request.once('socket', (socket) => {
+        if (!socket.connecting) connected = true
+        else socket.once('connect', () => (connected = true))
+      })
+      request.once('response', (response: IncomingMessage) => {
+        clearTimeout(connectTimer)
+        resolve(toResponse(response, init.method ?? 'GET'))
+      })
+      request.once('error', (error) => {
+        clearTimeout(connectTimer)
+        reject(connected ? error : classifyUpstreamError(error))
+      })
+      const body = init.body as ReadableStream<Uint8Array> | null | undefined
+      if (body) Readable.fromWeb(body as NodeReadableStream).pipe(request)
+      else request.end()
+    })
+}
+
+function toResponse(response: IncomingMessage, method: string): Response {
+  const headers = new Headers()
+  const raw = response.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!)
+  const status = response.statusCode ?? 502
+  const nullBody = status === 204 || status === 304 || method === 'HEAD'
+  if (nullBody) response.resume()
+  return new Response(nullBody ? null : toWebStream(response), { status, headers })
+}

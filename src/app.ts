@@ -1,0 +1,120 @@
+/**
+ * The public Hono app: select a backend, forward, answer. Everything runtime-specific arrives
+ * through {@link RuntimeDeps}.
+ */
+import { Hono } from 'hono'
+import type { Config } from './config.ts'
+import { UpstreamConnectError, UpstreamTimeoutError, errorResponse } from './errors.ts'
+import { sendUpstream, toClientResponse } from './forward.ts'
+import { acceptableRequestId, addForwardingHeaders, stripHopByHop } from './headers.ts'
+import { createAddressMatcher } from './net.ts'
+import { createPickInput } from './pick-input.ts'
+import type { BackendPool } from './pool.ts'
+import type { Selector } from './strategies/strategy.ts'
+import type { Logger, RuntimeDeps } from './types.ts'
+
+/** What the public app needs from the balancer. */
+export interface ProxyContext {
+  config: Config
+  deps: RuntimeDeps
+  pool: BackendPool
+  logger: Logger
+  /** The selector for the current eligible set. */
+  selector(): Selector
+}
+
+/** A request is tried on at most this many backends when their connections are refused. */
+const MAX_CONNECT_ATTEMPTS = 3
+
+/** Methods that never carry a body fulcrum should forward (RFC 9110 §9.3.1, §9.3.2). */
+const BODYLESS = new Set(['GET', 'HEAD'])
+
+/**
+ * Build the public app.
+ *
+ * @example
+ * ```ts
+ * const app = createApp(ctx)
+ * Bun.serve({ fetch: app.fetch })
+ * ```
+ */
+export function createApp(ctx: ProxyContext): Hono {
+  const { config, deps, pool, logger } = ctx
+  const proto = config.tls.enabled ? 'https' : 'http'
+  const isTrustedProxy = createAddressMatcher(config.forwarding.trustedProxies)
+
+  async function proxy(request: Request, env: unknown): Promise<Response> {
+    const requestId =
+      acceptableRequestId(request.headers.get('x-request-id')) ?? crypto.randomUUID()
+    const url = request.url
+    const pathAt = url.indexOf('/', url.indexOf('//') + 2)
+    const target = pathAt === -1 ? '/' : url.slice(pathAt)
+    const peer = deps.clientAddress(request, env)
+    const headers = new Headers(request.headers)
+    stripHopByHop(headers)
+    addForwardingHeaders(headers, {
+      clientIp: peer,
+      proto,
+      host: request.headers.get('host') ?? undefined,
+      trusted: isTrustedProxy(peer),
+      via: config.forwarding.via,
+      requestId,
+    })
+    if (!config.forwarding.preserveHost) headers.delete('host')
+    const method = request.method
+    const body = BODYLESS.has(method) ? null : request.body
+    const input = createPickInput(request, target, peer)
+
+    let attempts = 0
+    let lastError: unknown
+    for (const backend of ctx.selector().candidates(input, pool)) {
+      attempts++
+      pool.acquire(backend)
+      try {
+        const upstream = await sendUpstream(deps.fetch, {
+          backend,
+          method,
+          target,
+          headers,
+          body,
+          clientSignal: request.signal,
+          responseHeadersTimeout: config.timeouts.responseHeaders,
+        })
+        return toClientResponse(upstream, method, config.forwarding.via, () =>
+          pool.release(backend),
+        )
+      } catch (error) {
+        pool.release(backend)
+        lastError = error
+        // Connection refused: nothing was sent, so another backend may have it (DESIGN: retries).
+        const retryable = error instanceof UpstreamConnectError && body === null
+        if (retryable && attempts < MAX_CONNECT_ATTEMPTS && !request.signal.aborted) {
+          logger.warn('retry', { requestId, backend: backend.id, reason: error.message })
+          continue
+        }
+        break
+      }
+    }
+    if (attempts === 0) {
+      return errorResponse(503, 'No backend available', requestId, { 'retry-after': '1' })
+    }
+    if (lastError instanceof UpstreamTimeoutError) {
+      return errorResponse(504, 'Upstream timed out', requestId)
+    }
+    if (!request.signal.aborted) {
+      logger.warn('upstream failed', {
+        requestId,
+        error: String((lastError as Error)?.message ?? lastError),
+      })
+    }
+    return errorResponse(502, 'Upstream failed', requestId)
+  }
+
+  const app = new Hono()
+  app.all('*', (c) => proxy(c.req.raw, c.env))
+  app.onError((error) => {
+    logger.error('internal error', { error: String(error) })
+    return errorResponse(500, 'Internal error', crypto.randomUUID())
+  })
+  return app
+}

@@ -1,0 +1,157 @@
+/**
+ * The command line, shared by every runtime's entry point. It only parses and merges; reading the
+ * config file goes through the `readTextFile` the runtime passes in.
+ */
+import { ConfigError, parseConfig, type Config } from './config.ts'
+import pkg from '../package.json' with { type: 'json' }
+
+/** The fulcrum version, from package.json. */
+export const VERSION: string = pkg.version
+
+/** Usage text for `--help`. */
+export const USAGE = `fulcrum ${VERSION}: an HTTP(S) load balancer for Node, Deno and Bun
+
+Usage: fulcrum [options]
+
+  --config FILE             JSON config file, validated (flags override it)
+  --port N                  public port (default 8080, or 8443 with --tls)
+  --host ADDR               public address (default 0.0.0.0)
+  --tls                     terminate HTTPS; without --cert/--key, a self-signed certificate
+                            is generated into certs/ and reused
+  --cert FILE --key FILE    a PEM certificate chain and private key
+  --backend URL[=WEIGHT]    a backend origin, repeatable (replaces the config file's list)
+  --strategy NAME           balancing strategy (default round-robin)
+  --health-path PATH        active probe path (default /health)
+  --health-interval DUR     probe interval (default 5s; DUR is 500ms, 5s, 1m)
+  --health-timeout DUR      probe timeout (default 2s)
+  --demo                    start three demo backends on loopback and balance across them
+  --help                    print this text
+  --version                 print the version
+
+Exit status: 0 on a clean shutdown, 2 on a bad flag or config, 1 on a startup failure.`
+
+/** What the command line asks for. */
+export type CliCommand =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'run'; configFile?: string; overrides: Record<string, unknown> }
+
+type Setter = (overrides: Record<string, unknown>, value: string) => void
+
+function setIn(path: string[]): (overrides: Record<string, unknown>, value: unknown) => void {
+  return (overrides, value) => {
+    let node = overrides
+    for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>
+    node[path.at(-1)!] = value
+  }
+}
+
+function wholeNumberAt(path: string[], flag: string): Setter {
+  const set = setIn(path)
+  return (overrides, value) => {
+    if (!/^\d+$/.test(value))
+      throw new ConfigError(`${flag}: Expected a whole number, got "${value}"`)
+    set(overrides, Number(value))
+  }
+}
+
+const VALUE_FLAGS: Record<string, Setter> = {
+  '--port': wholeNumberAt(['listen', 'port'], '--port'),
+  '--host': setIn(['listen', 'host']),
+  '--cert': setIn(['tls', 'cert']),
+  '--key': setIn(['tls', 'key']),
+  '--strategy': setIn(['strategy']),
+  '--health-path': setIn(['healthCheck', 'path']),
+  '--health-interval': setIn(['healthCheck', 'interval']),
+  '--health-timeout': setIn(['healthCheck', 'timeout']),
+  '--backend': (overrides, value) => {
+    ;((overrides.backends ??= []) as string[]).push(value)
+  },
+}
+
+const BOOLEAN_FLAGS: Record<string, string[]> = {
+  '--tls': ['tls', 'enabled'],
+  '--demo': ['demo'],
+}
+
+/**
+ * Parse the command line.
+ *
+ * @example
+ * ```ts
+ * parseArgs(['--tls', '--backend', 'http://127.0.0.1:9001=2'])
+ * ```
+ * @throws {ConfigError} on an unknown flag or a missing value
+ */
+export function parseArgs(argv: readonly string[]): CliCommand {
+  const overrides: Record<string, unknown> = {}
+  let configFile: string | undefined
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1
+    const flag = eq === -1 ? arg : arg.slice(0, eq)
+    if (flag === '--help' || flag === '-h') return { kind: 'help' }
+    if (flag === '--version' || flag === '-v') return { kind: 'version' }
+    const booleanPath = BOOLEAN_FLAGS[flag]
+    if (booleanPath) {
+      if (eq !== -1) throw new ConfigError(`${flag}: Takes no value`)
+      setIn(booleanPath)(overrides, true)
+      continue
+    }
+    if (flag !== '--config' && !(flag in VALUE_FLAGS)) {
+      throw new ConfigError(`${arg}: Unknown option (see --help)`)
+    }
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
+    if (value === undefined || (eq === -1 && value.startsWith('--'))) {
+      throw new ConfigError(`${flag}: Expected a value`)
+    }
+    if (flag === '--config') configFile = value
+    else VALUE_FLAGS[flag]!(overrides, value)
+  }
+  return { kind: 'run', configFile, overrides }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Deep-merge `override` into `base`; arrays and scalars in `override` replace. */
+export function mergeConfig(base: unknown, override: Record<string, unknown>): unknown {
+  if (!isPlainObject(base)) return override
+  const merged: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(override)) {
+    merged[key] = isPlainObject(value) ? mergeConfig(base[key], value) : value
+  }
+  return merged
+}
+
+/**
+ * Build the validated configuration from the command line and the config file it names.
+ *
+ * @throws {ConfigError} naming the file or field that is wrong
+ */
+export async function loadConfig(
+  command: Extract<CliCommand, { kind: 'run' }>,
+  readTextFile: (path: string) => Promise<string>,
+): Promise<Config> {
+  let fileConfig: unknown = {}
+  if (command.configFile !== undefined) {
+    let text: string
+    try {
+      text = await readTextFile(command.configFile)
+    } catch (error) {
+      throw new ConfigError(
+        `--config: Cannot read ${command.configFile}: ${(error as Error).message}`,
+      )
+    }
+    try {
+      fileConfig = JSON.parse(text)
+    } catch (error) {
+      throw new ConfigError(`${command.configFile}: Invalid JSON: ${(error as Error).message}`)
+    }
+    if (!isPlainObject(fileConfig)) {
+      throw new ConfigError(`${command.configFile}: Expected a JSON object`)
+    }
+  }
+  return parseConfig(mergeConfig(fileConfig, command.overrides))
+}

@@ -1,0 +1,240 @@
+/**
+ * The configuration schema: the one source of truth for the config file, the command line and
+ * (later) the admin API. Every default lives here.
+ */
+import { z } from 'zod'
+import { parseDuration } from './duration.ts'
+import { fnv1a64Hex } from './hash.ts'
+import { createAddressMatcher } from './net.ts'
+
+/** The strategy names, as typed on the command line. `src/strategies/index.ts` is keyed by it. */
+export const StrategyName = z.enum(['round-robin'])
+export type StrategyName = z.infer<typeof StrategyName>
+
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = parseDuration(value)
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'Expected a duration such as 500ms, 5s or 1m' })
+    return z.NEVER
+  }
+  return ms
+})
+
+const port = z.number().int().min(0).max(65535)
+
+/**
+ * Normalise a backend address to its origin (`scheme://host:port`). Paths are refused: fulcrum
+ * forwards the client's path unchanged.
+ */
+export function normaliseOrigin(raw: string): string {
+  const url = new URL(raw)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`Unsupported scheme ${url.protocol.slice(0, -1)}, expected http or https`)
+  }
+  if (url.username || url.password) throw new Error('Credentials are not allowed in a backend URL')
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    throw new Error('A backend URL has no path, query or fragment')
+  }
+  return url.origin
+}
+
+const origin = z.string().transform((value, ctx) => {
+  try {
+    return normaliseOrigin(value)
+  } catch (error) {
+    ctx.addIssue({
+      code: 'custom',
+      message: error instanceof TypeError ? 'Invalid URL' : String((error as Error).message),
+    })
+    return z.NEVER
+  }
+})
+
+const backendObject = z.strictObject({
+  url: origin,
+  weight: z.number().int().min(1).max(10_000).default(1),
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9._~-]{1,64}$/, 'Expected 1 to 64 characters of A-Z, a-z, 0-9, . _ ~ -')
+    .optional(),
+  backup: z.boolean().default(false),
+})
+
+/** `URL` or `URL=WEIGHT`, as given to `--backend`. */
+const backendShorthand = z.string().transform((value, ctx) => {
+  const at = value.lastIndexOf('=')
+  const hasWeight = at > value.indexOf('://') && /^\d+$/.test(value.slice(at + 1))
+  const parsed = backendObject.safeParse(
+    hasWeight ? { url: value.slice(0, at), weight: Number(value.slice(at + 1)) } : { url: value },
+  )
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, code: 'custom' })
+    return z.NEVER
+  }
+  return parsed.data
+})
+
+/** One backend: `"URL"`, `"URL=WEIGHT"` or `{ url, weight?, id?, backup? }`. */
+export const BackendSchema = z.union([backendShorthand, backendObject]).transform((b) => ({
+  ...b,
+  id: b.id ?? `b${fnv1a64Hex(b.url).slice(0, 12)}`,
+}))
+
+const statusRange = z
+  .string()
+  .regex(/^[1-5]\d\d(-[1-5]\d\d)?$/, 'Expected a status or a range such as 200-399')
+  .transform((value) => {
+    const [low, high = low] = value.split('-').map(Number) as [number, number?]
+    return { low, high }
+  })
+
+const healthCheck = z.strictObject({
+  /** Active probing on or off. Passive checks don't depend on it. */
+  enabled: z.boolean().default(true),
+  /** `http` sends `GET path`; `tcp` only opens a connection. */
+  type: z.enum(['http', 'tcp']).default('http'),
+  path: z.string().startsWith('/', 'Expected a path starting with /').default('/health'),
+  /** @default 5s (HAProxy `inter` 2s, nginx plus 5s, Envoy has no default) */
+  interval: duration.default(5000),
+  /** @default 2s */
+  timeout: duration.default(2000),
+  /** Consecutive successes that bring a down backend up. @default 2 (as HAProxy) */
+  rise: z.number().int().min(1).max(100).default(2),
+  /** Consecutive failures that take an up backend down. @default 3 (as HAProxy) */
+  fall: z.number().int().min(1).max(100).default(3),
+  /** Statuses that count as healthy. @default 200-399 */
+  expectStatus: statusRange.default({ low: 200, high: 399 }),
+  /** Each interval is randomised by ±jitter × interval. @default 0.1 */
+  jitter: z.number().min(0).max(0.5).default(0.1),
+})
+
+const timeouts = z.strictObject({
+  /** Upstream TCP (and TLS) connect. @default 5s */
+  connect: duration.default(5000),
+  /** From sending the request to the upstream's response headers. @default 30s */
+  responseHeaders: duration.default(30_000),
+  /** Time a client has to send its request headers. @default 10s */
+  clientHeaders: duration.default(10_000),
+  /** Idle keep-alive connections from clients are closed after this. @default 5s */
+  clientKeepAlive: duration.default(5000),
+})
+
+const tls = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** PEM certificate chain file. Without cert and key, a self-signed one is generated. */
+  cert: z.string().min(1).optional(),
+  /** PEM private key file. */
+  key: z.string().min(1).optional(),
+})
+
+const forwarding = z.strictObject({
+  /** Send the client's Host upstream (as nginx `proxy_set_header Host $host`). @default true */
+  preserveHost: z.boolean().default(true),
+  /**
+   * Addresses or CIDR ranges whose X-Forwarded-* and Forwarded headers are trusted. From anyone
+   * else they are replaced. @default [] (trust nobody)
+   */
+  trustedProxies: z
+    .array(
+      z.string().refine((entry) => {
+        try {
+          createAddressMatcher([entry])
+          return true
+        } catch {
+          return false
+        }
+      }, 'Expected an IP address or CIDR range'),
+    )
+    .default([]),
+  /** The pseudonym in `Via` (RFC 9110 §7.6.3). @default fulcrum */
+  via: z
+    .string()
+    .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'Expected a token')
+    .default('fulcrum'),
+})
+
+/** The whole configuration file. Every field is optional; the defaults make a working proxy. */
+export const ConfigSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        host: z.string().min(1).default('0.0.0.0'),
+        /** @default 8080, or 8443 with TLS */
+        port: port.optional(),
+      })
+      .prefault({}),
+    tls: tls.prefault({}),
+    backends: z.array(BackendSchema).default([]),
+    strategy: StrategyName.default('round-robin'),
+    healthCheck: healthCheck.prefault({}),
+    timeouts: timeouts.prefault({}),
+    forwarding: forwarding.prefault({}),
+    /** Time in-flight requests get to finish on SIGTERM/SIGINT. @default 10s */
+    shutdownGrace: duration.default(10_000),
+    /** Start three demo backends on loopback and balance across them. */
+    demo: z.boolean().default(false),
+  })
+  .superRefine((config, ctx) => {
+    if (Boolean(config.tls.cert) !== Boolean(config.tls.key)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', config.tls.cert ? 'key' : 'cert'],
+        message: 'A certificate and a key go together: give both or neither',
+      })
+    }
+    const seen = new Map<string, number>()
+    config.backends.forEach((b, index) => {
+      for (const key of [`id:${b.id}`, `url:${b.url}`]) {
+        const first = seen.get(key)
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['backends', index],
+            message: `Duplicate backend ${key.slice(0, key.indexOf(':'))} (same as backends.${first})`,
+          })
+        }
+        seen.set(key, index)
+      }
+    })
+    if (config.healthCheck.timeout > config.healthCheck.interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['healthCheck', 'timeout'],
+        message: 'The probe timeout must not exceed the interval',
+      })
+    }
+  })
+  .transform((config) => ({
+    ...config,
+    listen: { ...config.listen, port: config.listen.port ?? (config.tls.enabled ? 8443 : 8080) },
+  }))
+
+/** A validated configuration, with every default filled in. */
+export type Config = z.output<typeof ConfigSchema>
+/** What a config file or the command line may contain. */
+export type ConfigInput = z.input<typeof ConfigSchema>
+/** One validated backend entry. */
+export type BackendConfig = Config['backends'][number]
+
+/** A configuration error. The message names each field and why it is wrong. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Format zod issues as `field.path: reason` lines. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(config)'}: ${issue.message}`)
+    .join('\n')
+}
+
+/**
+ * Validate a raw configuration object.
+ *
+ * @throws {ConfigError} naming every wrong field
+ */
+export function parseConfig(input: unknown): Config {
+  const result = ConfigSchema.safeParse(input)
+  if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
+  return result.data
+}

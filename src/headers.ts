@@ -1,0 +1,91 @@
+/** Header rules for forwarding: hop-by-hop stripping and the proxy's own forwarding headers. */
+import { forwardedNode } from './net.ts'
+
+/**
+ * Hop-by-hop fields (RFC 9110 §7.6.1, plus the de-facto `Keep-Alive` and `Proxy-Connection`).
+ * `Proxy-Authorization` and `Proxy-Authenticate` are meant for this hop only (RFC 9110 §11.7).
+ */
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]
+
+/**
+ * Remove hop-by-hop fields, including every field named in `Connection` (RFC 9110 §7.6.1), in
+ * place. Run this before adding fulcrum's own fields, so a client can't use `Connection` to
+ * strip them.
+ */
+export function stripHopByHop(headers: Headers): void {
+  const connection = headers.get('connection')
+  if (connection) {
+    for (const token of connection.split(',')) {
+      const name = token.trim().toLowerCase()
+      if (name) headers.delete(name)
+    }
+  }
+  for (const name of HOP_BY_HOP) headers.delete(name)
+}
+
+/** What the proxy knows about the client side of a request. */
+export interface ForwardingContext {
+  /** Peer address of the client connection, or the resolved client when a proxy is trusted. */
+  clientIp: string | undefined
+  /** `http` or `https`, as the client reached fulcrum. */
+  proto: 'http' | 'https'
+  /** The Host the client asked for. */
+  host: string | undefined
+  /** Whether the peer is a trusted proxy, whose forwarding headers are kept and appended to. */
+  trusted: boolean
+  /** The `Via` pseudonym. */
+  via: string
+  requestId: string
+}
+
+/** Forwarding headers a client may only send through a trusted proxy. */
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']
+
+/**
+ * Add `X-Forwarded-For/Proto/Host`, `Forwarded` (RFC 7239), `Via` (RFC 9110 §7.6.3) and
+ * `X-Request-Id`. From an untrusted peer, any forwarding headers it sent are replaced.
+ */
+export function addForwardingHeaders(headers: Headers, ctx: ForwardingContext): void {
+  if (!ctx.trusted) for (const name of FORWARDING_HEADERS) headers.delete(name)
+  const ip = ctx.clientIp
+  const priorFor = headers.get('x-forwarded-for')
+  headers.set('x-forwarded-for', priorFor ? `${priorFor}, ${ip ?? 'unknown'}` : (ip ?? 'unknown'))
+  if (!headers.has('x-forwarded-proto')) headers.set('x-forwarded-proto', ctx.proto)
+  if (ctx.host && !headers.has('x-forwarded-host')) headers.set('x-forwarded-host', ctx.host)
+  let element = `for=${forwardedNode(ip)};proto=${ctx.proto}`
+  if (ctx.host) element += `;host=${quoteIfNeeded(ctx.host)}`
+  const priorForwarded = headers.get('forwarded')
+  headers.set('forwarded', priorForwarded ? `${priorForwarded}, ${element}` : element)
+  appendVia(headers, ctx.via)
+  headers.set('x-request-id', ctx.requestId)
+}
+
+/** Append `1.1 <pseudonym>` to `Via` (RFC 9110 §7.6.3). */
+export function appendVia(headers: Headers, pseudonym: string): void {
+  const prior = headers.get('via')
+  headers.set('via', prior ? `${prior}, 1.1 ${pseudonym}` : `1.1 ${pseudonym}`)
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** RFC 7239 §4: a value that is not a token is a quoted-string. */
+function quoteIfNeeded(value: string): string {
+  return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`
+}
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
+
+/** The client's `X-Request-Id` when it is sane (visible ASCII, at most 128 bytes), else none. */
+export function acceptableRequestId(value: string | null): string | undefined {
+  return value !== null && REQUEST_ID.test(value) ? value : undefined
+}

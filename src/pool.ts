@@ -1,0 +1,177 @@
+/**
+ * The backend set and each backend's mutable state. Strategies see only the eligible backends and
+ * live load through {@link LoadView}; health results flow in through {@link BackendPool.recordProbe}.
+ */
+import type { Backend, Logger } from './types.ts'
+import type { LoadView } from './strategies/strategy.ts'
+
+/** The result of the most recent active probe. */
+export interface ProbeResult {
+  readonly ok: boolean
+  readonly at: number
+  readonly reason?: string
+}
+
+/** Mutable state of one backend. */
+export interface BackendState {
+  readonly backend: Backend
+  healthy: boolean
+  enabled: boolean
+  draining: boolean
+  inflight: number
+  consecutiveSuccesses: number
+  consecutiveFailures: number
+  lastProbe?: ProbeResult
+}
+
+/** Options for {@link BackendPool}. */
+export interface PoolOptions {
+  /** Consecutive probe successes that bring a down backend up. @default 2 */
+  rise?: number
+  /** Consecutive probe failures that take an up backend down. @default 3 */
+  fall?: number
+  logger?: Logger
+  now?: () => number
+}
+
+/**
+ * The set of backends. Its `version` changes whenever the set of eligible backends may have
+ * changed, so that the balancer rebuilds its selector then and never per request.
+ */
+export class BackendPool implements LoadView {
+  readonly #states = new Map<string, BackendState>()
+  readonly #rise: number
+  readonly #fall: number
+  readonly #logger: Logger | undefined
+  readonly #now: () => number
+  #eligible: readonly Backend[] | undefined
+  #version = 0
+
+  constructor(backends: readonly Backend[], options: PoolOptions = {}) {
+    this.#rise = options.rise ?? 2
+    this.#fall = options.fall ?? 3
+    this.#logger = options.logger
+    this.#now = options.now ?? Date.now
+    for (const backend of backends) this.add(backend)
+  }
+
+  /** Increases whenever the eligible set may have changed. */
+  get version(): number {
+    return this.#version
+  }
+
+  /** Number of backends, whatever their state. */
+  get size(): number {
+    return this.#states.size
+  }
+
+  /** Every backend's state, in insertion order. */
+  states(): IterableIterator<BackendState> {
+    return this.#states.values()
+  }
+
+  /** One backend's state, or `undefined` when it is not in the pool. */
+  get(id: string): BackendState | undefined {
+    return this.#states.get(id)
+  }
+
+  /** Add a backend. It starts healthy, as in HAProxy and nginx; probes take it down if not. */
+  add(backend: Backend): BackendState {
+    if (this.#states.has(backend.id)) throw new Error(`Backend ${backend.id} already exists`)
+    const state: BackendState = {
+      backend,
+      healthy: true,
+      enabled: true,
+      draining: false,
+      inflight: 0,
+      consecutiveSuccesses: 0,
+      consecutiveFailures: 0,
+    }
+    this.#states.set(backend.id, state)
+    this.#changed()
+    return state
+  }
+
+  /** Remove a backend at once. In-flight requests to it still complete. */
+  remove(id: string): boolean {
+    const removed = this.#states.delete(id)
+    if (removed) this.#changed()
+    return removed
+  }
+
+  /**
+   * The backends that may take new requests: healthy, enabled and not draining. Backups are
+   * eligible only when no primary is (HAProxy `backup`, nginx `backup`).
+   */
+  eligible(): readonly Backend[] {
+    if (this.#eligible) return this.#eligible
+    const primaries: Backend[] = []
+    const backups: Backend[] = []
+    for (const state of this.#states.values()) {
+      if (!isAvailable(state)) continue
+      ;(state.backend.backup ? backups : primaries).push(state.backend)
+    }
+    this.#eligible = primaries.length > 0 ? primaries : backups
+    return this.#eligible
+  }
+
+  /** Record an active probe result, applying the rise and fall thresholds. */
+  recordProbe(id: string, ok: boolean, reason?: string): void {
+    const state = this.#states.get(id)
+    if (!state) return
+    state.lastProbe = { ok, at: this.#now(), reason }
+    if (ok) {
+      state.consecutiveFailures = 0
+      state.consecutiveSuccesses++
+      if (!state.healthy && state.consecutiveSuccesses >= this.#rise) {
+        state.healthy = true
+        this.#logger?.info('backend up', {
+          backend: state.backend.id,
+          url: state.backend.url,
+          reason: `${state.consecutiveSuccesses} consecutive probe successes`,
+        })
+        this.#changed()
+      }
+    } else {
+      state.consecutiveSuccesses = 0
+      state.consecutiveFailures++
+      if (state.healthy && state.consecutiveFailures >= this.#fall) {
+        state.healthy = false
+        this.#logger?.warn('backend down', {
+          backend: state.backend.id,
+          url: state.backend.url,
+          reason,
+          failures: state.consecutiveFailures,
+        })
+        this.#changed()
+      }
+    }
+  }
+
+  /** Count a request (or another unit of load) against a backend. */
+  acquire(backend: Backend): void {
+    const state = this.#states.get(backend.id)
+    if (state) state.inflight++
+  }
+
+  /** Undo one {@link acquire}. */
+  release(backend: Backend): void {
+    const state = this.#states.get(backend.id)
+    if (state && state.inflight > 0) state.inflight--
+  }
+
+  /** {@inheritDoc LoadView.inflight} */
+  inflight(backend: Backend): number {
+    return this.#states.get(backend.id)?.inflight ?? 0
+  }
+
+  #changed(): void {
+    this.#eligible = undefined
+    this.#version++
+  }
+}
+
+/** Whether a backend may take a new request. */
+export function isAvailable(state: BackendState): boolean {
+  return state.healthy && state.enabled && !state.draining
+}

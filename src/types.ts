@@ -1,0 +1,52 @@
+/**
+ * Shared types. Everything a runtime supplies reaches `src/` through {@link RuntimeDeps}, so that
+ * `src/` itself only ever uses Web APIs.
+ */
+
+/** A backend server. Its identity is its normalised origin; weight and meta don't count. */
+export interface Backend {
+  /** Opaque, stable id: the sticky cookie and the admin API refer to a backend by it. */
+  readonly id: string
+  /** The normalised origin, e.g. `http://127.0.0.1:9001`. */
+  readonly url: string
+  /** Relative share of traffic. */
+  readonly weight: number
+  /** A backup gets traffic only when no primary is up. */
+  readonly backup?: boolean
+  readonly meta?: Readonly<Record<string, string>>
+}
+
+/** Options the core passes with each upstream request, beyond `RequestInit`. */
+export interface UpstreamInit extends RequestInit {
+  /** Always `'manual'`: a load balancer never follows redirects. */
+  redirect: 'manual'
+  /** Required by the Fetch standard whenever `body` is a stream. */
+  duplex?: 'half'
+}
+
+/**
+ * A fetch-shaped upstream client. It must not decompress, must not follow redirects, must keep
+ * connections alive, and must send the `Host` header it is given.
+ */
+export type UpstreamFetch = (url: string, init: UpstreamInit) => Promise<Response>
+
+/** Structured log sink. `fields` are flat JSON-safe values. */
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void
+  warn(msg: string, fields?: Record<string, unknown>): void
+  error(msg: string, fields?: Record<string, unknown>): void
+}
+
+/** What differs per runtime. The entry point builds it; `src/` never reaches around it. */
+export interface RuntimeDeps {
+  /** The upstream client. */
+  fetch: UpstreamFetch
+  /** The peer address of the connection that carried `req`; `env` is the runtime's serve env. */
+  clientAddress(req: Request, env: unknown): string | undefined
+  /** Open a TCP connection to host:port and close it again; rejects if that fails. */
+  tcpConnect(host: string, port: number, signal: AbortSignal): Promise<void>
+  /** Read a UTF-8 text file. */
+  readTextFile(path: string): Promise<string>
+  /** Defaults to a JSON-lines logger on the console. */
+  logger?: Logger
+}

@@ -1,0 +1,192 @@
+/**
+ * Start the real fulcrum entry points (Node's built dist/node.js, Deno with the permissions from
+ * deno.json's `start` task, Bun) as child processes, for end-to-end tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The project root. */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+export type RuntimeName = 'node' | 'deno' | 'bun'
+export const RUNTIMES: readonly RuntimeName[] = ['node', 'deno', 'bun']
+
+const DENO_BIN = join(ROOT, 'node_modules', 'deno', 'deno')
+const BUN_BIN = join(ROOT, 'node_modules', '.bin', 'bun')
+
+/** `deno run` flags exactly as the `start` task in deno.json has them. */
+function denoTaskFlags(): string[] {
+  const task: string = JSON.parse(readFileSync(join(ROOT, 'deno.json'), 'utf8')).tasks.start
+  const words = task.split(/\s+/)
+  return words.slice(words.indexOf('run') + 1, words.indexOf('runtimes/deno.ts'))
+}
+
+/** The command line that runs fulcrum on `runtime` with `args`. */
+export function fulcrumCommand(runtime: RuntimeName, args: readonly string[]): [string, string[]] {
+  switch (runtime) {
+    case 'node':
+      return [process.execPath, [join(ROOT, 'dist', 'node.js'), ...args]]
+    case 'deno':
+      return [DENO_BIN, ['run', ...denoTaskFlags(), join(ROOT, 'runtimes', 'deno.ts'), ...args]]
+    case 'bun':
+      return [BUN_BIN, ['run', join(ROOT, 'runtimes', 'bun.ts'), ...args]]
+  }
+}
+
+/** One JSON log line. */
+export type LogLine = { level: string; msg: string } & Record<string, unknown>
+
+/** A running (or exited) fulcrum process. */
+export interface FulcrumProcess {
+  readonly child: ChildProcess
+  /** The public port, from the `listening` log line. */
+  readonly port: number
+  /** `http://127.0.0.1:PORT` or `https://…` */
+  readonly url: string
+  /** Everything printed so far. */
+  stdout(): string
+  stderr(): string
+  /** Parsed JSON log lines so far (stdout and stderr). */
+  logs(): LogLine[]
+  /** Resolves when a log line matches. */
+  waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>
+  /** Send a signal and wait for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>
+}
+
+/** Options for {@link startFulcrum}. */
+export interface StartOptions {
+  cwd?: string
+  env?: Record<string, string>
+  /** How long to wait for `listening`. @default 30 s */
+  timeoutMs?: number
+}
+
+/**
+ * Run fulcrum and wait until it listens. Pass `--port 0` (the default here when no `--port` is
+ * given) to get a free port.
+ */
+export async function startFulcrum(
+  runtime: RuntimeName,
+  args: readonly string[],
+  options: StartOptions = {},
+): Promise<FulcrumProcess> {
+  const finalArgs = args.includes('--port') ? [...args] : [...args, '--port', '0']
+  if (!finalArgs.includes('--host')) finalArgs.push('--host', '127.0.0.1')
+  const [command, commandArgs] = fulcrumCommand(runtime, finalArgs)
+  const child = spawn(command, commandArgs, {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  const lines: LogLine[] = []
+  const waiters = new Set<() => void>()
+  const collect = (chunk: string, into: 'out' | 'err') => {
+    if (into === 'out') out += chunk
+    else err += chunk
+    for (const line of chunk.split('\n')) {
+      if (!line.startsWith('{')) continue
+      try {
+        lines.push(JSON.parse(line))
+      } catch {
+        // a line split across chunks; the full text is still in stdout()/stderr()
+      }
+    }
+    for (const wake of waiters) wake()
+  }
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => collect(c, 'out'))
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => collect(c, 'err'))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  )
+
+  const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 30_000) =>
+    new Promise<LogLine>((resolve, reject) => {
+      const check = () => {
+        const found = lines.find(match)
+        if (found) {
+          cleanup()
+          resolve(found)
+        }
+      }
+      const timer = setTimeout(() => {
+        cleanup()
+        reject(
+          new Error(
+            `No matching log line within ${timeoutMs} ms.\nstdout:\n${out}\nstderr:\n${err}`,
+          ),
+        )
+      }, timeoutMs)
+      const onExit = () => {
+        cleanup()
+        reject(new Error(`fulcrum exited before the log line.\nstdout:\n${out}\nstderr:\n${err}`))
+      }
+      const cleanup = () => {
+        clearTimeout(timer)
+        waiters.delete(check)
+        child.off('exit', onExit)
+      }
+      waiters.add(check)
+      child.once('exit', onExit)
+      check()
+    })
+
+  const listening = await waitForLog((l) => l.msg === 'listening', options.timeoutMs ?? 30_000)
+  const port = listening.port as number
+  const scheme = String(listening.url).startsWith('https') ? 'https' : 'http'
+  return {
+    child,
+    port,
+    url: `${scheme}://127.0.0.1:${port}`,
+    stdout: () => out,
+    stderr: () => err,
+    logs: () => lines,
+    waitForLog,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+      const code = await exited
+      clearTimeout(timer)
+      return code
+    },
+  }
+}
+
+/** Run fulcrum to completion (for `--help`, bad flags and the like). */
+export function runFulcrum(
+  runtime: RuntimeName,
+  args: readonly string[],
+  options: { cwd?: string; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [command, commandArgs] = fulcrumCommand(runtime, args)
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, commandArgs, {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c))
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(
+        new Error(
+          `fulcrum ${args.join(' ')} did not exit.\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+        ),
+      )
+    }, options.timeoutMs ?? 30_000)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
