@@ -1,0 +1,303 @@
+#!/usr/bin/env node
+// `npm run bench`: fulcrum on Node, Deno and Bun, and nginx when it is installed, under the same
+// load in one interleaved run on loopback. Reports req/s, p99 and peak RSS, and each contestant's
+// ratio to nginx. Load: wrk when installed, else autocannon. On Linux with taskset, the balancer
+// is pinned to CPU 0 and the load generator and backends to CPU 1, as ../shared/bench does.
+//
+//   npm run bench                       # 2 rounds x 8 s, keep-alive and Connection: close
+//   npm run bench -- --rounds 3 --duration 10 --only node,bun --no-close
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const args = process.argv.slice(2)
+const flag = (name, fallback) => {
+  const at = args.indexOf(name)
+  return at === -1 ? fallback : args[at + 1]
+}
+const ROUNDS = Number(flag('--rounds', 2))
+const DURATION = Number(flag('--duration', 8))
+const WARMUP = Number(flag('--warmup', 2))
+const CONNS = Number(flag('--conns', 64))
+const DO_CLOSE = !args.includes('--no-close')
+const ONLY = flag('--only', '')
+const LB_PORT = 18080
+const BACKEND_PORTS = [19101, 19102]
+const BACKENDS = BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`)
+
+const has = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
+const HAVE_WRK = has('wrk')
+const HAVE_NGINX = has('nginx')
+const PIN = has('taskset') && !args.includes('--no-pin')
+const pinned = (cpu, command) => (PIN ? ['taskset', '-c', String(cpu), ...command] : command)
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const workdir = mkdtempSync(join(tmpdir(), 'fulcrum-bench-'))
+const children = new Set()
+function start(command, options = {}) {
+  const child = spawn(command[0], command.slice(1), {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...options,
+  })
+  let stderr = ''
+  child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)))
+  child.stderrText = () => stderr
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
+}
+function stopAll() {
+  for (const child of children) child.kill('SIGKILL')
+}
+process.on('exit', stopAll)
+process.on('SIGINT', () => process.exit(130))
+
+// ---- backends: nginx (1 worker, two ports) when installed, else two node:http servers ----
+const BODY = 'ok backend '.padEnd(100, '.')
+function startBackends() {
+  if (HAVE_NGINX) {
+    mkdirSync(join(workdir, 'tmp'), { recursive: true })
+    const servers = BACKEND_PORTS.map(
+      (port) => `server { listen 127.0.0.1:${port} backlog=4096;
+        location = /health { return 200 "healthy\\n"; }
+        location / { add_header X-Backend ${port}; return 200 "${BODY}"; } }`,
+    ).join('\n')
+    writeFileSync(join(workdir, 'backend.conf'), nginxConf('backend', servers))
+    return start(pinned(1, ['nginx', '-p', workdir, '-c', join(workdir, 'backend.conf')]))
+  }
+  const source = `const http = require('node:http');
+    for (const port of ${JSON.stringify(BACKEND_PORTS)}) http.createServer((req, res) => {
+      if (req.url === '/health') return res.end('healthy\\n');
+      res.setHeader('x-backend', String(port)); res.end(${JSON.stringify(BODY)});
+    }).listen(port, '127.0.0.1');`
+  return start(pinned(1, [process.execPath, '-e', source]))
+}
+
+function nginxConf(name, body) {
+  return `worker_processes 1; daemon off; pid ${workdir}/${name}.pid;
+error_log ${workdir}/${name}-error.log warn; worker_rlimit_nofile 16384;
+events { worker_connections 8192; multi_accept on; }
+http { access_log off; server_tokens off; keepalive_requests 1000000; keepalive_timeout 75s;
+  default_type text/plain;
+  client_body_temp_path ${workdir}/tmp/${name}-body; proxy_temp_path ${workdir}/tmp/${name}-proxy;
+  fastcgi_temp_path ${workdir}/tmp/${name}-fcgi; uwsgi_temp_path ${workdir}/tmp/${name}-uwsgi;
+  scgi_temp_path ${workdir}/tmp/${name}-scgi;
+  ${body} }`
+}
+
+// ---- contestants ----
+const denoTask = JSON.parse(readFileSync(join(ROOT, 'deno.json'), 'utf8')).tasks.start.split(/\s+/)
+const denoFlags = denoTask.slice(denoTask.indexOf('run') + 1, denoTask.indexOf('runtimes/deno.ts'))
+const fulcrumArgs = [
+  '--host',
+  '127.0.0.1',
+  '--port',
+  String(LB_PORT),
+  ...BACKENDS.flatMap((b) => ['--backend', b]),
+]
+const contestants = {
+  nginx: HAVE_NGINX
+    ? () => {
+        const upstream = `upstream backends { ${BACKENDS.map((b) => `server ${b.slice(7)};`).join(' ')}
+          keepalive 32; keepalive_requests 1000000; }
+          server { listen 127.0.0.1:${LB_PORT} backlog=4096; location / { proxy_pass http://backends;
+          proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; } }`
+        writeFileSync(join(workdir, 'lb.conf'), nginxConf('lb', upstream))
+        return ['nginx', '-p', workdir, '-c', join(workdir, 'lb.conf')]
+      }
+    : undefined,
+  'fulcrum-node': () => [process.execPath, 'dist/node.js', ...fulcrumArgs],
+  'fulcrum-deno': () => [
+    'node_modules/deno/deno',
+    'run',
+    ...denoFlags,
+    'runtimes/deno.ts',
+    ...fulcrumArgs,
+  ],
+  'fulcrum-bun': () => ['node_modules/.bin/bun', 'run', 'runtimes/bun.ts', ...fulcrumArgs],
+}
+const names = Object.keys(contestants).filter(
+  (name) =>
+    contestants[name] &&
+    (!ONLY || name === 'nginx' || ONLY.split(',').some((o) => name.endsWith(o))),
+)
+
+// ---- measurement ----
+function treePids(root) {
+  const parents = new Map()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {}
+  }
+  const pids = [root]
+  for (let i = 0; i < pids.length; i++) {
+    for (const [pid, ppid] of parents) if (ppid === pids[i]) pids.push(pid)
+  }
+  return pids
+}
+function peakRssMb(root) {
+  let kb = 0
+  for (const pid of treePids(root)) {
+    try {
+      kb += Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+    } catch {}
+  }
+  return kb / 1024
+}
+
+async function waitHealthy() {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${LB_PORT}/health`)
+      await response.arrayBuffer()
+      if (response.ok) return true
+    } catch {}
+    await sleep(200)
+  }
+  return false
+}
+
+const WRK_SCRIPT = join(workdir, 'report.lua')
+writeFileSync(
+  WRK_SCRIPT,
+  `done = function(s, latency, r)
+  local e = s.errors
+  io.write(string.format("BENCHJSON {\\"rps\\":%.2f,\\"p99_us\\":%d,\\"errors\\":%d}\\n",
+    s.requests / (s.duration / 1e6), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end`,
+)
+
+function load(seconds, close) {
+  const url = `http://127.0.0.1:${LB_PORT}/`
+  const command = HAVE_WRK
+    ? [
+        'wrk',
+        '-t1',
+        `-c${CONNS}`,
+        `-d${seconds}s`,
+        '--latency',
+        '-s',
+        WRK_SCRIPT,
+        ...(close ? ['-H', 'Connection: close'] : []),
+        url,
+      ]
+    : [
+        process.execPath,
+        join(ROOT, 'node_modules/autocannon/autocannon.js'),
+        '-j',
+        '-c',
+        String(CONNS),
+        '-d',
+        String(seconds),
+        ...(close ? ['-H', 'Connection: close'] : []),
+        url,
+      ]
+  const result = spawnSync(pinned(1, command)[0], pinned(1, command).slice(1), {
+    encoding: 'utf8',
+    timeout: (seconds + 30) * 1000,
+    maxBuffer: 16 << 20,
+  })
+  if (HAVE_WRK) {
+    const line = /BENCHJSON (.*)/.exec(result.stdout ?? '')
+    return line ? JSON.parse(line[1]) : undefined
+  }
+  try {
+    const json = JSON.parse(result.stdout)
+    return {
+      rps: json.requests.average,
+      p99_us: json.latency.p99 * 1000,
+      errors: json.errors + json.non2xx,
+    }
+  } catch {
+    return undefined
+  }
+}
+
+async function runOne(name) {
+  const lb = start(pinned(0, contestants[name]()))
+  try {
+    if (!(await waitHealthy())) {
+      console.error(`  ${name}: not healthy within 30 s\n${lb.stderrText()}`)
+      return undefined
+    }
+    if (WARMUP > 0) load(WARMUP, false)
+    const keepAlive = load(DURATION, false)
+    const close = DO_CLOSE ? load(DURATION, true) : undefined
+    const rss = peakRssMb(lb.pid)
+    return { keepAlive, close, rss, exited: lb.exitCode !== null }
+  } finally {
+    lb.kill('SIGTERM')
+    await Promise.race([new Promise((r) => lb.once('exit', r)), sleep(5000)])
+    lb.kill('SIGKILL')
+    await sleep(300)
+  }
+}
+
+const median = (xs) => {
+  const sorted = xs.filter((x) => x !== undefined).sort((a, b) => a - b)
+  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : undefined
+}
+
+console.log(
+  `fulcrum bench: ${ROUNDS} rounds x ${DURATION}s, ${CONNS} connections, load: ${HAVE_WRK ? 'wrk' : 'autocannon'}, ` +
+    `backends: ${HAVE_NGINX ? 'nginx' : 'node:http'}, pinning: ${PIN ? 'LB cpu 0, load cpu 1' : 'none'}` +
+    (HAVE_NGINX
+      ? ''
+      : '\n(nginx is not installed: no ratio column. apt-get install nginx-light wrk for the full table)'),
+)
+const backends = startBackends()
+await sleep(500)
+const results = Object.fromEntries(names.map((n) => [n, []]))
+for (let round = 0; round < ROUNDS; round++) {
+  const order = names.map((_, i) => names[(i + round) % names.length])
+  for (const name of order) {
+    process.stdout.write(`  round ${round + 1}: ${name} ... `)
+    const result = await runOne(name)
+    results[name].push(result)
+    console.log(result?.keepAlive ? `${Math.round(result.keepAlive.rps)} req/s` : 'no result')
+  }
+}
+backends.kill('SIGTERM')
+
+const summary = names.map((name) => {
+  const runs = results[name].filter(Boolean)
+  return {
+    name,
+    rps: median(runs.map((r) => r.keepAlive?.rps)),
+    p99: median(runs.map((r) => r.keepAlive?.p99_us)),
+    closeRps: median(runs.map((r) => r.close?.rps)),
+    rss: Math.max(0, ...runs.map((r) => r.rss)),
+    errors: runs.reduce((sum, r) => sum + (r.keepAlive?.errors ?? 0) + (r.close?.errors ?? 0), 0),
+  }
+})
+const nginx = summary.find((s) => s.name === 'nginx')
+const ratio = (value, base) => (value && base ? `${(value / base).toFixed(2)}x` : '-')
+const fmt = (n, digits = 0) =>
+  n === undefined ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: digits })
+const lines = [
+  '| contestant | keep-alive req/s | vs nginx | p99 ms | Connection: close req/s | vs nginx | peak RSS MB | errors |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ...summary.map(
+    (s) =>
+      `| ${s.name} | ${fmt(s.rps)} | ${ratio(s.rps, nginx?.rps)} | ${fmt(s.p99 / 1000, 1)} | ${fmt(s.closeRps)} | ` +
+      `${ratio(s.closeRps, nginx?.closeRps)} | ${fmt(s.rss, 1)} | ${s.errors} |`,
+  ),
+]
+console.log('\n' + lines.join('\n'))
+mkdirSync(join(ROOT, 'bench-results'), { recursive: true })
+const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+writeFileSync(join(ROOT, 'bench-results', `${stamp}.md`), lines.join('\n') + '\n')
+writeFileSync(
+  join(ROOT, 'bench-results', `${stamp}.json`),
+  JSON.stringify({ summary, results }, null, 2),
+)
+stopAll()
