@@ -22,7 +22,7 @@ export async function configure(argv: readonly string[]): Promise<Config> {
     const command = parseArgs(argv)
     if (command.kind === 'help') exit(0, USAGE)
     if (command.kind === 'version') exit(0, VERSION)
-    return await loadConfig(command, readTextFile)
+    return await loadConfig(command, readTextFile, process.env)
   } catch (error) {
     if (error instanceof ConfigError) {
       const lines = error.message.split('\n').map((line) => `fulcrum: ${line}`)
@@ -30,6 +30,11 @@ export async function configure(argv: readonly string[]): Promise<Config> {
     }
     throw error
   }
+}
+
+/** Print a configuration error (`field: reason`) and exit 2. */
+export function usageError(message: string): never {
+  exit(EXIT_USAGE, undefined, `fulcrum: ${message}`)
 }
 
 /** Print a fatal startup error (a missing certificate, a port in use) and exit 1. */

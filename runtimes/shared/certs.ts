@@ -28,21 +28,26 @@ export async function loadTlsMaterial(
   log: (msg: string) => void,
 ): Promise<TlsMaterial> {
   if (tls.cert && tls.key) {
-    return { cert: await readPem(tls.cert, 'certificate'), key: await readPem(tls.key, 'key') }
+    return { cert: await readPem(tls.cert, 'tls.cert'), key: await readPem(tls.key, 'tls.key') }
   }
   return selfSigned(CERT_DIR, log)
 }
 
-async function readPem(path: string, what: string): Promise<string> {
+/** A certificate or key file that is missing, unreadable or not PEM: a configuration error. */
+export class TlsFileError extends Error {
+  override name = 'TlsFileError'
+}
+
+async function readPem(path: string, field: string): Promise<string> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (error) {
-    throw new Error(
-      `Cannot read the TLS ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    throw new TlsFileError(
+      `${field}: Cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
     )
   }
-  if (!text.includes('-----BEGIN ')) throw new Error(`The TLS ${what} ${path} is not a PEM file`)
+  if (!text.includes('-----BEGIN ')) throw new TlsFileError(`${field}: ${path} is not a PEM file`)
   return text
 }
 

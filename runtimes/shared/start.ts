@@ -14,8 +14,9 @@ import {
   keepServingOnStrayErrors,
   onShutdownSignal,
   readTextFile,
+  usageError,
 } from './bootstrap.ts'
-import { loadTlsMaterial, type TlsMaterial } from './certs.ts'
+import { loadTlsMaterial, TlsFileError, type TlsMaterial } from './certs.ts'
 import { tcpConnect } from './tcp.ts'
 
 /** A request handler as the runtime's server calls it. */
@@ -50,7 +51,6 @@ export async function startFulcrum(
   let config = await configure(argv)
   const logger = createJsonLogger()
   const info = (msg: string) => logger.info(msg)
-  keepServingOnStrayErrors(logger.error)
 
   const demos: RunningServer[] = []
   if (config.demo) {
@@ -73,6 +73,7 @@ export async function startFulcrum(
     try {
       tls = await loadTlsMaterial(config.tls, info)
     } catch (error) {
+      if (error instanceof TlsFileError) usageError(error.message)
       fail((error as Error).message)
     }
   }
@@ -100,6 +101,7 @@ export async function startFulcrum(
     )
   }
   balancer.start()
+  keepServingOnStrayErrors(logger.error)
   const scheme = tls ? 'https' : 'http'
   logger.info('listening', {
     url: `${scheme}://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${server.port}`,
