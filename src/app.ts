@@ -11,7 +11,8 @@ import { createAddressMatcher } from './net.ts'
 import { createPickInput } from './pick-input.ts'
 import type { BackendPool } from './pool.ts'
 import type { Selector } from './strategies/strategy.ts'
-import type { Logger, RuntimeDeps } from './types.ts'
+import { pinnedFirst, type StickyPin, type StickySessions } from './sticky.ts'
+import type { Backend, Logger, RuntimeDeps } from './types.ts'
 
 /** What the public app needs from the balancer. */
 export interface ProxyContext {
@@ -21,6 +22,8 @@ export interface ProxyContext {
   logger: Logger
   /** The selector for the current eligible set. */
   selector(): Selector
+  /** The sticky-session layer over the selector, when enabled. */
+  sticky?: StickySessions
 }
 
 /** A request is tried on at most this many backends when their connections are refused. */
@@ -65,9 +68,21 @@ export function createApp(ctx: ProxyContext): Hono {
     const body = BODYLESS.has(method) ? null : request.body
     const input = createPickInput(request, target, peer)
 
+    // Sticky sessions (DESIGN): a valid lb_sid puts its backend first, even while it drains; the
+    // base strategy's candidates follow as fallbacks. Anything else counts as no cookie.
+    const { sticky } = ctx
+    let pin: StickyPin | undefined
+    let pinned: Backend | undefined
+    if (sticky) {
+      const value = input.cookie(sticky.cookie)
+      pin = value === undefined ? undefined : await sticky.verify(value)
+      pinned = pin && pool.sessionTarget(pin.backendId)
+    }
+    const base = ctx.selector().candidates(input, pool)
+
     let attempts = 0
     let lastError: unknown
-    for (const backend of ctx.selector().candidates(input, pool)) {
+    for (const backend of pinned ? pinnedFirst(pinned, base) : base) {
       attempts++
       pool.acquire(backend)
       try {
@@ -80,9 +95,17 @@ export function createApp(ctx: ProxyContext): Hono {
           clientSignal: request.signal,
           responseHeadersTimeout: config.timeouts.responseHeaders,
         })
-        return toClientResponse(upstream, method, config.forwarding.via, () =>
+        // Pin (again) when the request landed elsewhere, and renew an ageing cookie.
+        const setCookie =
+          sticky && (backend.id !== pinned?.id || sticky.shouldRenew(pin!))
+            ? sticky.setCookie(await sticky.issue(backend.id), config.tls.enabled)
+            : undefined
+        const response = toClientResponse(upstream, method, config.forwarding.via, () =>
           pool.release(backend),
         )
+        // Appended, so that the backend's own Set-Cookie fields stay (RFC 6265 §3).
+        if (setCookie) response.headers.append('set-cookie', setCookie)
+        return response
       } catch (error) {
         pool.release(backend)
         lastError = error

@@ -12,6 +12,7 @@ import { createJsonLogger } from './log.ts'
 import { BackendPool } from './pool.ts'
 import { strategies } from './strategies/index.ts'
 import type { Selector } from './strategies/strategy.ts'
+import { createStickySessions, type StickySessions } from './sticky.ts'
 import type { Logger, RuntimeDeps } from './types.ts'
 
 /** A running balancer's parts. */
@@ -19,6 +20,8 @@ export interface Balancer {
   /** The public app: serve `app.fetch`. */
   readonly app: Hono
   readonly pool: BackendPool
+  /** The sticky-session layer, when `sticky.enabled`. */
+  readonly sticky: StickySessions | undefined
   readonly config: Config
   readonly logger: Logger
   /** Start the active health checks. */
@@ -58,7 +61,8 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
     return selector
   }
 
-  const app = createApp({ config, deps, pool, logger, selector: currentSelector })
+  const sticky = config.sticky.enabled ? createStickySessions(config.sticky, logger) : undefined
+  const app = createApp({ config, deps, pool, logger, selector: currentSelector, sticky })
 
   let checker: ProbeScheduler | undefined
   if (healthCheck.enabled) {
@@ -72,6 +76,7 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
   return {
     app,
     pool,
+    sticky,
     config,
     logger,
     start() {

@@ -24,6 +24,11 @@ Usage: fulcrum [options]
   --health-path PATH        active probe path (default /health)
   --health-interval DUR     probe interval (default 5s; DUR is 500ms, 5s, 1m)
   --health-timeout DUR      probe timeout (default 2s)
+  --sticky                  sticky sessions: pin each client to a backend with a signed
+                            lb_sid cookie, over any strategy
+  --sticky-secret SECRET    the cookie's HMAC secret (implies --sticky; or set
+                            FULCRUM_STICKY_SECRET); without one, a random one is generated
+  --sticky-max-age DUR      how long a cookie pins its client (default 1h; implies --sticky)
   --demo                    start three demo backends on loopback and balance across them
   --help                    print this text
   --version                 print the version
@@ -61,6 +66,8 @@ const VALUE_FLAGS: Record<string, Setter> = {
   '--cert': setIn(['tls', 'cert']),
   '--key': setIn(['tls', 'key']),
   '--strategy': setIn(['strategy']),
+  '--sticky-secret': setIn(['sticky', 'secret']),
+  '--sticky-max-age': setIn(['sticky', 'maxAge']),
   '--health-path': setIn(['healthCheck', 'path']),
   '--health-interval': setIn(['healthCheck', 'interval']),
   '--health-timeout': setIn(['healthCheck', 'timeout']),
@@ -72,6 +79,7 @@ const VALUE_FLAGS: Record<string, Setter> = {
 const BOOLEAN_FLAGS: Record<string, string[]> = {
   '--tls': ['tls', 'enabled'],
   '--demo': ['demo'],
+  '--sticky': ['sticky', 'enabled'],
 }
 
 /**
@@ -133,6 +141,7 @@ export function mergeConfig(base: unknown, override: Record<string, unknown>): u
 export async function loadConfig(
   command: Extract<CliCommand, { kind: 'run' }>,
   readTextFile: (path: string) => Promise<string>,
+  env: Readonly<Record<string, string | undefined>> = {},
 ): Promise<Config> {
   let fileConfig: unknown = {}
   if (command.configFile !== undefined) {
@@ -153,5 +162,14 @@ export async function loadConfig(
       throw new ConfigError(`${command.configFile}: Expected a JSON object`)
     }
   }
-  return parseConfig(mergeConfig(fileConfig, command.overrides))
+  const merged = mergeConfig(fileConfig, command.overrides) as Record<string, unknown>
+  // FULCRUM_STICKY_SECRET keeps the secret out of `ps` and config files; it fills in only when
+  // sticky sessions are configured without a secret.
+  const sticky = merged.sticky
+  if (env.FULCRUM_STICKY_SECRET && isPlainObject(sticky)) {
+    if (sticky.secret === undefined && sticky.secrets === undefined) {
+      merged.sticky = { ...sticky, secret: env.FULCRUM_STICKY_SECRET }
+    }
+  }
+  return parseConfig(merged)
 }

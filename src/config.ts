@@ -153,6 +153,62 @@ const forwarding = z.strictObject({
     .default('fulcrum'),
 })
 
+const stickySecret = z.string().min(16, 'Expected a secret of at least 16 characters')
+
+/**
+ * Sticky sessions (`lb_sid`): a layer over any strategy. Giving the section turns it on. The
+ * cookie is signed with `secrets[0]` (or `secret`); every listed key verifies, for rotation.
+ */
+const sticky = z
+  .strictObject({
+    /** @default true when the section is given, false when it is not */
+    enabled: z.boolean().default(true),
+    /** The cookie name (RFC 6265 §4.1.1 token). @default lb_sid */
+    cookie: z
+      .string()
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'Expected a cookie name (a token)')
+      .default('lb_sid'),
+    /** One secret (key id `k0`). Without any secret, a random one is generated at start. */
+    secret: stickySecret.optional(),
+    /** Keys for rotation, newest first: the first signs new cookies, each one verifies. */
+    secrets: z
+      .array(
+        z.strictObject({
+          kid: z
+            .string()
+            .regex(/^[A-Za-z0-9_-]{1,32}$/, 'Expected 1 to 32 characters of A-Z, a-z, 0-9, _ -'),
+          secret: stickySecret,
+        }),
+      )
+      .min(1)
+      .optional(),
+    /** How long a cookie pins its client; renewed once half of it has passed. @default 1h */
+    maxAge: duration
+      .default(3_600_000)
+      .refine((ms) => ms >= 1000, 'Expected at least 1s')
+      .refine((ms) => ms <= 400 * 86_400_000, 'Expected at most 400 days (RFC 6265bis)'),
+  })
+  .superRefine((section, ctx) => {
+    if (section.secret !== undefined && section.secrets !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secret'],
+        message: 'Give secret or secrets, not both',
+      })
+    }
+    const kids = new Set<string>()
+    section.secrets?.forEach(({ kid }, index) => {
+      if (kids.has(kid)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['secrets', index, 'kid'],
+          message: 'Duplicate key id',
+        })
+      }
+      kids.add(kid)
+    })
+  })
+
 /** The whole configuration file. Every field is optional; the defaults make a working proxy. */
 export const ConfigSchema = z
   .strictObject({
@@ -169,6 +225,7 @@ export const ConfigSchema = z
     healthCheck: healthCheck.prefault({}),
     timeouts: timeouts.prefault({}),
     forwarding: forwarding.prefault({}),
+    sticky: sticky.prefault({ enabled: false }),
     /** Time in-flight requests get to finish on SIGTERM/SIGINT. @default 10s */
     shutdownGrace: duration.default(10_000),
     /** Start three demo backends on loopback and balance across them. */

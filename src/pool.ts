@@ -148,6 +148,31 @@ export class BackendPool implements LoadView {
     }
   }
 
+  /**
+   * Start or stop draining a backend: it takes no new requests (nor new sticky sessions) but keeps
+   * serving those in flight and its existing sticky sessions.
+   *
+   * @returns whether the backend exists
+   */
+  setDraining(id: string, draining: boolean): boolean {
+    const state = this.#states.get(id)
+    if (!state) return false
+    if (state.draining !== draining) {
+      state.draining = draining
+      this.#changed()
+    }
+    return true
+  }
+
+  /**
+   * The backend a sticky session pinned to `id` may still use: present, healthy and enabled.
+   * Draining does not count against it, so that a draining backend keeps its existing sessions.
+   */
+  sessionTarget(id: string): Backend | undefined {
+    const state = this.#states.get(id)
+    return state && state.healthy && state.enabled ? state.backend : undefined
+  }
+
   /** Count a request (or another unit of load) against a backend. */
   acquire(backend: Backend): void {
     const state = this.#states.get(backend.id)
