@@ -96,8 +96,8 @@ const healthCheck = z.strictObject({
   path: z.string().startsWith('/', 'Expected a path starting with /').default('/health'),
   /** @default 5s (HAProxy `inter` 2s, nginx plus 5s, Envoy has no default) */
   interval: duration.default(5000),
-  /** @default 2s */
-  timeout: duration.default(2000),
+  /** @default 2s, or the interval when shorter (HAProxy's `timeout check` falls back to `inter`) */
+  timeout: duration.optional(),
   /** Consecutive successes that bring a down backend up. @default 2 (as HAProxy) */
   rise: z.number().int().min(1).max(100).default(2),
   /** Consecutive failures that take an up backend down. @default 3 (as HAProxy) */
@@ -241,7 +241,8 @@ export const ConfigSchema = z
     }
     const seen = new Map<string, number>()
     config.backends.forEach((b, index) => {
-      for (const key of [`id:${b.id}`, `url:${b.url}`]) {
+      // The URL first: a repeated URL also repeats its derived id; report it once.
+      for (const key of [`url:${b.url}`, `id:${b.id}`]) {
         const first = seen.get(key)
         if (first !== undefined) {
           ctx.addIssue({
@@ -249,11 +250,13 @@ export const ConfigSchema = z
             path: ['backends', index],
             message: `Duplicate backend ${key.slice(0, key.indexOf(':'))} (same as backends.${first})`,
           })
+          break
         }
         seen.set(key, index)
       }
     })
-    if (config.healthCheck.timeout > config.healthCheck.interval) {
+    const { timeout, interval } = config.healthCheck
+    if (timeout !== undefined && timeout > interval) {
       ctx.addIssue({
         code: 'custom',
         path: ['healthCheck', 'timeout'],
@@ -264,6 +267,10 @@ export const ConfigSchema = z
   .transform((config) => ({
     ...config,
     listen: { ...config.listen, port: config.listen.port ?? (config.tls.enabled ? 8443 : 8080) },
+    healthCheck: {
+      ...config.healthCheck,
+      timeout: config.healthCheck.timeout ?? Math.min(2000, config.healthCheck.interval),
+    },
   }))
 
 /** A validated configuration, with every default filled in. */
@@ -281,8 +288,35 @@ export class ConfigError extends Error {
 /** Format zod issues as `field.path: reason` lines. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(config)'}: ${issue.message}`)
+    .flatMap((issue) => explainIssue(issue, []))
+    .map(({ path, message }) => `${path.length ? path.join('.') : '(config)'}: ${message}`)
     .join('\n')
+}
+
+/**
+ * One issue as `{ path, message }` lines. An unknown key is named in the path. A union that failed
+ * is explained by the one branch whose type matched (`"ftp://x"` fails as a URL, not as an
+ * object), rather than zod's bare "Invalid input".
+ */
+function explainIssue(
+  issue: z.core.$ZodIssue,
+  prefix: readonly PropertyKey[],
+): { path: PropertyKey[]; message: string }[] {
+  const path = [...prefix, ...issue.path]
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ path: [...path, key], message: 'Unknown key' }))
+  }
+  if (issue.code === 'invalid_union') {
+    const typeMatched = issue.errors.filter(
+      (branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0),
+    )
+    if (typeMatched.length === 1) return typeMatched[0]!.flatMap((i) => explainIssue(i, path))
+    if (typeMatched.length === 0) {
+      const expected = issue.errors.map((branch) => (branch[0] as { expected?: string }).expected)
+      return [{ path, message: `Expected ${expected.join(' or ')}` }]
+    }
+  }
+  return [{ path, message: issue.message }]
 }
 
 /**
