@@ -7,6 +7,7 @@ import type { Config } from './config.ts'
 import { UpstreamConnectError, UpstreamTimeoutError, errorResponse } from './errors.ts'
 import { sendUpstream, toClientResponse } from './forward.ts'
 import { acceptableRequestId, addForwardingHeaders, stripHopByHop } from './headers.ts'
+import { recordLoadMetrics } from './load-metrics.ts'
 import { createAddressMatcher } from './net.ts'
 import { createPickInput } from './pick-input.ts'
 import type { BackendPool } from './pool.ts'
@@ -24,6 +25,8 @@ export interface ProxyContext {
   selector(): Selector
   /** The sticky-session layer over the selector, when enabled. */
   sticky?: StickySessions
+  /** Read `Endpoint-Load-Metrics` from responses (only the `resource` strategy needs it). */
+  loadMetrics?: boolean
 }
 
 /** A request is tried on at most this many backends when their connections are refused. */
@@ -85,6 +88,7 @@ export function createApp(ctx: ProxyContext): Hono {
     for (const backend of pinned ? pinnedFirst(pinned, base) : base) {
       attempts++
       pool.acquire(backend)
+      const sentAt = pool.now()
       try {
         const upstream = await sendUpstream(deps.fetch, {
           backend,
@@ -95,6 +99,9 @@ export function createApp(ctx: ProxyContext): Hono {
           clientSignal: request.signal,
           responseHeadersTimeout: config.timeouts.responseHeaders,
         })
+        // Time to response headers feeds least-time's peak EWMA; reported load feeds resource.
+        pool.observeLatency(backend, pool.now() - sentAt)
+        if (ctx.loadMetrics) recordLoadMetrics(pool, backend, upstream.headers)
         // Pin (again) when the request landed elsewhere, and renew an ageing cookie.
         const setCookie =
           sticky && (backend.id !== pinned?.id || sticky.shouldRenew(pin!))
@@ -108,6 +115,8 @@ export function createApp(ctx: ProxyContext): Hono {
         return response
       } catch (error) {
         pool.release(backend)
+        // A timeout is the slowest answer there is: least-time should see it.
+        if (error instanceof UpstreamTimeoutError) pool.observeLatency(backend, pool.now() - sentAt)
         lastError = error
         // Connection refused: nothing was sent, so another backend may have it (DESIGN: retries).
         const retryable = error instanceof UpstreamConnectError && body === null

@@ -10,8 +10,8 @@ import { httpProbe, tcpProbe } from './health/probe.ts'
 import type { ProbeScheduler } from './health/scheduler.ts'
 import { createJsonLogger } from './log.ts'
 import { BackendPool } from './pool.ts'
-import { strategies } from './strategies/index.ts'
-import type { Selector } from './strategies/strategy.ts'
+import { recordLoadMetrics } from './load-metrics.ts'
+import { bindSelector, strategies } from './strategies/index.ts'
 import { createStickySessions, type StickySessions } from './sticky.ts'
 import type { Logger, RuntimeDeps } from './types.ts'
 
@@ -49,27 +49,37 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
     rise: healthCheck.rise,
     fall: healthCheck.fall,
     logger,
+    latencyDecay: config.strategyOptions.leastTime.decay,
   })
   const strategy = strategies[config.strategy]
-  let selector: Selector = strategy.build(pool.eligible())
-  let builtFor = pool.version
-  const currentSelector = () => {
-    if (builtFor !== pool.version) {
-      selector = strategy.build(pool.eligible())
-      builtFor = pool.version
-    }
-    return selector
-  }
+  // Rebuilt only when the eligible set changes; load-aware selectors hear of each load change.
+  const currentSelector = bindSelector(pool, strategy, config.strategyOptions)
+  const loadMetrics = strategy.needs?.utilisation === true
 
   const sticky = config.sticky.enabled ? createStickySessions(config.sticky, logger) : undefined
-  const app = createApp({ config, deps, pool, logger, selector: currentSelector, sticky })
+  const app = createApp({
+    config,
+    deps,
+    pool,
+    logger,
+    selector: currentSelector,
+    sticky,
+    loadMetrics,
+  })
 
   let checker: ProbeScheduler | undefined
   if (healthCheck.enabled) {
     const probe =
       healthCheck.type === 'tcp'
         ? tcpProbe(deps.tcpConnect)
-        : httpProbe(deps.fetch, { path: healthCheck.path, expectStatus: healthCheck.expectStatus })
+        : httpProbe(deps.fetch, {
+            path: healthCheck.path,
+            expectStatus: healthCheck.expectStatus,
+            // Backends may report their load on health responses too (ORCA out-of-band style).
+            onResponse: loadMetrics
+              ? (backend, response) => recordLoadMetrics(pool, backend, response.headers)
+              : undefined,
+          })
     checker = createHealthChecker(pool, probe, healthCheck)
   }
 

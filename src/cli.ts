@@ -20,7 +20,17 @@ Usage: fulcrum [options]
                             is generated into certs/ and reused
   --cert FILE --key FILE    a PEM certificate chain and private key
   --backend URL[=WEIGHT]    a backend origin, repeatable (replaces the config file's list)
-  --strategy NAME           balancing strategy (default round-robin)
+  --strategy NAME           balancing strategy (default round-robin): round-robin,
+                            weighted-round-robin, random, least-connections,
+                            weighted-least-connections, least-time, power-of-two, resource,
+                            ip-hash, url-hash, consistent-hash, threshold
+  --hash-key KEY            consistent-hash key: ip (default), path, header:NAME, cookie:NAME
+  --hash-epsilon E          consistent-hash bounded loads: a backend takes at most (1 + E) x
+                            the average load (default 0.25; none turns the bound off)
+  --url-hash-query          url-hash: hash the query as well as the path
+  --least-time-decay DUR    least-time: the latency average's time constant (default 10s)
+  --threshold N             threshold: requests in flight per backend (x weight) before the
+                            next one fills (default 10)
   --health-path PATH        active probe path (default /health)
   --health-interval DUR     probe interval (default 5s; DUR is 500ms, 5s, 1m)
   --health-timeout DUR      probe timeout (default 2s)
@@ -60,12 +70,31 @@ function wholeNumberAt(path: string[], flag: string): Setter {
   }
 }
 
+/** A decimal number, or `none` for `null`. */
+function numberOrNoneAt(path: string[], flag: string): Setter {
+  const set = setIn(path)
+  return (overrides, value) => {
+    if (value === 'none') return set(overrides, null)
+    if (!/^\d+(\.\d+)?$/.test(value)) {
+      throw new ConfigError(`${flag}: Expected a number or none, got "${value}"`)
+    }
+    set(overrides, Number(value))
+  }
+}
+
 const VALUE_FLAGS: Record<string, Setter> = {
   '--port': wholeNumberAt(['listen', 'port'], '--port'),
   '--host': setIn(['listen', 'host']),
   '--cert': setIn(['tls', 'cert']),
   '--key': setIn(['tls', 'key']),
   '--strategy': setIn(['strategy']),
+  '--hash-key': setIn(['strategyOptions', 'consistentHash', 'key']),
+  '--hash-epsilon': numberOrNoneAt(
+    ['strategyOptions', 'consistentHash', 'epsilon'],
+    '--hash-epsilon',
+  ),
+  '--least-time-decay': setIn(['strategyOptions', 'leastTime', 'decay']),
+  '--threshold': wholeNumberAt(['strategyOptions', 'threshold', 'connections'], '--threshold'),
   '--sticky-secret': setIn(['sticky', 'secret']),
   '--sticky-max-age': setIn(['sticky', 'maxAge']),
   '--health-path': setIn(['healthCheck', 'path']),
@@ -80,6 +109,7 @@ const BOOLEAN_FLAGS: Record<string, string[]> = {
   '--tls': ['tls', 'enabled'],
   '--demo': ['demo'],
   '--sticky': ['sticky', 'enabled'],
+  '--url-hash-query': ['strategyOptions', 'urlHash', 'includeQuery'],
 }
 
 /**

@@ -8,7 +8,20 @@ import { fnv1a64Hex } from './hash.ts'
 import { createAddressMatcher } from './net.ts'
 
 /** The strategy names, as typed on the command line. `src/strategies/index.ts` is keyed by it. */
-export const StrategyName = z.enum(['round-robin'])
+export const StrategyName = z.enum([
+  'round-robin',
+  'weighted-round-robin',
+  'random',
+  'least-connections',
+  'weighted-least-connections',
+  'least-time',
+  'power-of-two',
+  'resource',
+  'ip-hash',
+  'url-hash',
+  'consistent-hash',
+  'threshold',
+])
 export type StrategyName = z.infer<typeof StrategyName>
 
 const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
@@ -153,6 +166,63 @@ const forwarding = z.strictObject({
     .default('fulcrum'),
 })
 
+/** Where `consistent-hash` takes its key from: `ip`, `path`, `header:NAME` or `cookie:NAME`. */
+const hashKey = z
+  .string()
+  .regex(
+    /^(ip|path|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/,
+    'Expected ip, path, header:NAME or cookie:NAME',
+  )
+
+/** Options of the strategies that take any. Each section belongs to the strategy it names. */
+export const StrategyOptionsSchema = z.strictObject({
+  leastTime: z
+    .strictObject({
+      /** Time constant of the peak-EWMA response time. @default 10s (Finagle, linkerd) */
+      decay: duration.default(10_000).refine((ms) => ms > 0, 'Expected a positive duration'),
+    })
+    .prefault({}),
+  consistentHash: z
+    .strictObject({
+      /** The hash key. A request without it is placed in turn. @default ip */
+      key: hashKey.default('ip'),
+      /**
+       * Bounded loads: a backend takes a key only while it holds at most (1 + epsilon) × the
+       * average in-flight load (weighted); else the key spills to the next backend on the ring.
+       * `null` turns the bound off. @default 0.25 (HAProxy `hash-balance-factor 125`)
+       */
+      epsilon: z.number().min(0).max(100).nullable().default(0.25),
+      /** Points on the ring per unit of weight. @default 160 (libketama) */
+      virtualNodes: z.number().int().min(1).max(10_000).default(160),
+    })
+    .prefault({}),
+  urlHash: z
+    .strictObject({
+      /** Hash the query too (HAProxy `balance uri whole`). @default false */
+      includeQuery: z.boolean().default(false),
+    })
+    .prefault({}),
+  threshold: z
+    .strictObject({
+      /** In-flight requests a backend of weight 1 takes before the next one fills. @default 10 */
+      connections: z.number().int().min(1).max(1_000_000).default(10),
+    })
+    .prefault({}),
+  resource: z
+    .strictObject({
+      /**
+       * Capacity per backend id; capacity × (1 − utilisation) is the backend's effective weight.
+       * @default {} (each backend's capacity is its weight)
+       */
+      capacity: z.record(z.string(), z.number().positive().max(1_000_000)).default({}),
+    })
+    .prefault({}),
+})
+/** Validated strategy options, every default filled in. */
+export type StrategyOptions = z.output<typeof StrategyOptionsSchema>
+/** The strategy options with nothing configured. */
+export const DEFAULT_STRATEGY_OPTIONS: StrategyOptions = StrategyOptionsSchema.parse({})
+
 const stickySecret = z.string().min(16, 'Expected a secret of at least 16 characters')
 
 /**
@@ -222,6 +292,7 @@ export const ConfigSchema = z
     tls: tls.prefault({}),
     backends: z.array(BackendSchema).default([]),
     strategy: StrategyName.default('round-robin'),
+    strategyOptions: StrategyOptionsSchema.prefault({}),
     healthCheck: healthCheck.prefault({}),
     timeouts: timeouts.prefault({}),
     forwarding: forwarding.prefault({}),

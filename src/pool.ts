@@ -22,6 +22,12 @@ export interface BackendState {
   consecutiveSuccesses: number
   consecutiveFailures: number
   lastProbe?: ProbeResult
+  /** Peak-EWMA response time in ms as of {@link latencyAt}; 0 before the first response. */
+  latency: number
+  /** When {@link latency} was last updated, on the pool's monotonic clock. */
+  latencyAt: number
+  /** The utilisation (0 to 1) the backend last reported in `Endpoint-Load-Metrics`. */
+  utilisation?: number
 }
 
 /** Options for {@link BackendPool}. */
@@ -32,6 +38,10 @@ export interface PoolOptions {
   fall?: number
   logger?: Logger
   now?: () => number
+  /** Time constant of the peak-EWMA latency, in ms. @default 10_000 (Finagle, linkerd) */
+  latencyDecay?: number
+  /** The monotonic clock latencies are measured on, in ms. @default performance.now */
+  clock?: () => number
 }
 
 /**
@@ -44,6 +54,9 @@ export class BackendPool implements LoadView {
   readonly #fall: number
   readonly #logger: Logger | undefined
   readonly #now: () => number
+  readonly #clock: () => number
+  readonly #latencyDecay: number
+  #loadWatchers: readonly ((backend: Backend) => void)[] = []
   #eligible: readonly Backend[] | undefined
   #version = 0
 
@@ -52,6 +65,8 @@ export class BackendPool implements LoadView {
     this.#fall = options.fall ?? 3
     this.#logger = options.logger
     this.#now = options.now ?? Date.now
+    this.#clock = options.clock ?? (() => performance.now())
+    this.#latencyDecay = options.latencyDecay ?? 10_000
     for (const backend of backends) this.add(backend)
   }
 
@@ -86,6 +101,8 @@ export class BackendPool implements LoadView {
       inflight: 0,
       consecutiveSuccesses: 0,
       consecutiveFailures: 0,
+      latency: 0,
+      latencyAt: 0,
     }
     this.#states.set(backend.id, state)
     this.#changed()
@@ -176,18 +193,86 @@ export class BackendPool implements LoadView {
   /** Count a request (or another unit of load) against a backend. */
   acquire(backend: Backend): void {
     const state = this.#states.get(backend.id)
-    if (state) state.inflight++
+    if (!state) return
+    state.inflight++
+    this.#loadChanged(state.backend)
   }
 
   /** Undo one {@link acquire}. */
   release(backend: Backend): void {
     const state = this.#states.get(backend.id)
-    if (state && state.inflight > 0) state.inflight--
+    if (!state || state.inflight === 0) return
+    state.inflight--
+    this.#loadChanged(state.backend)
   }
 
   /** {@inheritDoc LoadView.inflight} */
   inflight(backend: Backend): number {
     return this.#states.get(backend.id)?.inflight ?? 0
+  }
+
+  /** {@inheritDoc LoadView.now} */
+  now(): number {
+    return this.#clock()
+  }
+
+  /** {@inheritDoc LoadView.latency} */
+  latency(backend: Backend): number {
+    const state = this.#states.get(backend.id)
+    if (!state || state.latency === 0) return 0
+    return (
+      state.latency * Math.exp(-Math.max(this.#clock() - state.latencyAt, 0) / this.#latencyDecay)
+    )
+  }
+
+  /**
+   * Record how long a backend took to send its response headers, as a peak EWMA (Finagle's and
+   * linkerd's `PeakEwma`): a slower response replaces the average at once; a faster one is
+   * blended in with weight 1 − e^(−elapsed / decay), so that the average follows real time
+   * however unevenly the responses come.
+   */
+  observeLatency(backend: Backend, ms: number): void {
+    const state = this.#states.get(backend.id)
+    if (!state) return
+    const now = this.#clock()
+    if (ms > state.latency) {
+      state.latency = ms
+    } else {
+      const keep = Math.exp(-Math.max(now - state.latencyAt, 0) / this.#latencyDecay)
+      state.latency = state.latency * keep + ms * (1 - keep)
+    }
+    state.latencyAt = now
+    this.#loadChanged(state.backend)
+  }
+
+  /** {@inheritDoc LoadView.utilisation} */
+  utilisation(backend: Backend): number | undefined {
+    return this.#states.get(backend.id)?.utilisation
+  }
+
+  /** Record the utilisation (0 to 1) a backend reported. */
+  reportUtilisation(backend: Backend, utilisation: number): void {
+    const state = this.#states.get(backend.id)
+    if (!state || state.utilisation === utilisation) return
+    state.utilisation = utilisation
+    this.#loadChanged(state.backend)
+  }
+
+  /**
+   * Call `listener` after every change to a backend's in-flight count, latency or utilisation.
+   *
+   * @returns a function that stops the calls
+   */
+  watchLoad(listener: (backend: Backend) => void): () => void {
+    this.#loadWatchers = [...this.#loadWatchers, listener]
+    return () => {
+      this.#loadWatchers = this.#loadWatchers.filter((l) => l !== listener)
+    }
+  }
+
+  #loadChanged(backend: Backend): void {
+    const watchers = this.#loadWatchers
+    for (let i = 0; i < watchers.length; i++) watchers[i]!(backend)
   }
 
   #changed(): void {

@@ -12,6 +12,8 @@ export interface HttpProbeOptions {
   path: string
   /** The inclusive range of statuses that count as healthy. @default 200-399 */
   expectStatus: { low: number; high: number }
+  /** Sees each response's headers, healthy or not (for load reports). */
+  onResponse?: (backend: Backend, response: Response) => void
 }
 
 /**
@@ -24,7 +26,7 @@ export interface HttpProbeOptions {
  * ```
  */
 export function httpProbe(fetch: UpstreamFetch, options: HttpProbeOptions): HealthProbe {
-  const { path, expectStatus } = options
+  const { path, expectStatus, onResponse } = options
   return {
     async check(backend, signal) {
       const response = await fetch(backend.url + path, {
@@ -34,6 +36,7 @@ export function httpProbe(fetch: UpstreamFetch, options: HttpProbeOptions): Heal
         redirect: 'manual',
       })
       await response.body?.cancel().catch(() => {})
+      onResponse?.(backend, response)
       if (response.status < expectStatus.low || response.status > expectStatus.high) {
         throw new Error(
           `Status ${response.status}, expected ${expectStatus.low}-${expectStatus.high}`,
