@@ -4,6 +4,7 @@ import { loadConfig, parseArgs } from '../../src/cli.ts'
 import { parseConfig, type ConfigInput } from '../../src/config.ts'
 import { UpstreamConnectError } from '../../src/errors.ts'
 import { silentLogger } from '../../src/log.ts'
+import { strategies } from '../../src/strategies/index.ts'
 import {
   StickySessions,
   base64url,
@@ -497,6 +498,29 @@ describe('sticky sessions in the proxy', () => {
     expect(client.lastSetCookie).toBeDefined()
     expect(await client.get()).toBe(first)
     expect(client.lastSetCookie).toBeUndefined()
+  })
+
+  it.each(Object.keys(strategies))('works over %s, with distinct fallbacks', async (strategy) => {
+    const upstream = fakeUpstream()
+    const tried: string[] = []
+    const fetch = upstream.fetch
+    upstream.fetch = (url, init) => {
+      tried.push(ID_BY_ORIGIN.get(new URL(url).origin)!)
+      return fetch(url, init)
+    }
+    const lb = balancer(upstream, { strategy: strategy as ConfigInput['strategy'] })
+    const client = new Client(lb)
+    const first = await client.get()
+    for (let i = 0; i < 100; i++) expect(await client.get()).toBe(first)
+    // The pinned backend refuses: the fallbacks come from the strategy, without it again.
+    upstream.refused.add(first)
+    tried.length = 0
+    const second = await client.get()
+    expect(second).not.toBe(first)
+    expect(tried[0]).toBe(first)
+    expect(new Set(tried).size).toBe(tried.length)
+    expect(client.lastSetCookie).toBeDefined()
+    for (let i = 0; i < 20; i++) expect(await client.get()).toBe(second)
   })
 
   it('is off unless configured', async () => {
