@@ -32,7 +32,17 @@ const node: RuntimeAdapter = {
             port: info.port,
             close: () =>
               new Promise<void>((done) => {
-                server.close(() => done())
+                // Node closes only the connections idle at close(); sweep the keep-alive ones
+                // as their last response ends, so a drain lasts as long as the slowest
+                // in-flight request rather than the keep-alive timeout.
+                const sweep =
+                  'closeIdleConnections' in server
+                    ? setInterval(() => server.closeIdleConnections(), 50)
+                    : undefined
+                server.close(() => {
+                  clearInterval(sweep)
+                  done()
+                })
                 if ('closeIdleConnections' in server) server.closeIdleConnections()
               }),
           })

@@ -29,8 +29,11 @@ export interface ProxyContext {
   loadMetrics?: boolean
 }
 
-/** A request is tried on at most this many backends when their connections are refused. */
-const MAX_CONNECT_ATTEMPTS = 3
+/** A request is tried on at most this many backends when it may be retried. */
+const MAX_ATTEMPTS = 3
+
+/** Idempotent methods (RFC 9110 §9.2.2): repeating one has the effect of sending it once. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 /** Methods that never carry a body fulcrum should forward (RFC 9110 §9.3.1, §9.3.2). */
 const BODYLESS = new Set(['GET', 'HEAD'])
@@ -118,10 +121,17 @@ export function createApp(ctx: ProxyContext): Hono {
         // A timeout is the slowest answer there is: least-time should see it.
         if (error instanceof UpstreamTimeoutError) pool.observeLatency(backend, pool.now() - sentAt)
         lastError = error
-        // Connection refused: nothing was sent, so another backend may have it (DESIGN: retries).
-        const retryable = error instanceof UpstreamConnectError && body === null
-        if (retryable && attempts < MAX_CONNECT_ATTEMPTS && !request.signal.aborted) {
-          logger.warn('retry', { requestId, backend: backend.id, reason: error.message })
+        // DESIGN (retries): a refused connection sent nothing, so another backend may have it;
+        // an idempotent request whose body was not streamed may be repeated after any other
+        // failure before the response headers (a keep-alive connection the backend closed, a
+        // reset), but not after a timeout: the backend may still be working on it.
+        const retryable =
+          body === null &&
+          (error instanceof UpstreamConnectError ||
+            (IDEMPOTENT.has(method) && !(error instanceof UpstreamTimeoutError)))
+        if (retryable && attempts < MAX_ATTEMPTS && !request.signal.aborted) {
+          const reason = String((error as Error)?.message ?? error)
+          logger.warn('retry', { requestId, backend: backend.id, reason })
           continue
         }
         break

@@ -54,9 +54,12 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions): UpstreamFetc
         clearTimeout(connectTimer)
         resolve(toResponse(response, init.method ?? 'GET'))
       })
-      request.once('error', (error) => {
+      request.once('error', (error: NodeJS.ErrnoException) => {
         clearTimeout(connectTimer)
-        reject(connected ? error : classifyUpstreamError(error))
+        // Deno's node:net may report a socket as not `connecting` before its connect fails, so
+        // a failed `connect` syscall counts as connect-phase whatever the flag says.
+        const connectPhase = !connected || error.syscall === 'connect'
+        reject(connectPhase ? classifyUpstreamError(error) : error)
       })
       const body = init.body as ReadableStream<Uint8Array> | null | undefined
       if (body) Readable.fromWeb(body as NodeReadableStream).pipe(request)

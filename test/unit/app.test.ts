@@ -151,7 +151,21 @@ describe('forwarding', () => {
 })
 
 describe('upstream failures', () => {
-  it('answers 502 JSON when the upstream fails after connecting, without retrying', async () => {
+  it('retries a GET that failed before its response headers on the next backend', async () => {
+    // As when a backend closed the keep-alive connection the request went out on.
+    const { balancer, calls, request } = balancerWith({ backends: [A, B, C] }, (url) =>
+      origin(url) === A
+        ? Promise.reject(new TypeError('other side closed'))
+        : new Response(origin(url)),
+    )
+    const response = await request('/')
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe(B)
+    expect(calls.map((call) => origin(call.url))).toEqual([A, B])
+    expect(balancer.inflight()).toBe(0)
+  })
+
+  it('answers 502 JSON when every attempt fails', async () => {
     const { calls, request } = balancerWith({ backends: [A, B] }, () =>
       Promise.reject(new TypeError('other side closed')),
     )
@@ -161,6 +175,23 @@ describe('upstream failures', () => {
       error: 'Upstream failed',
       requestId: expect.any(String),
     })
+    expect(calls.map((call) => origin(call.url))).toEqual([A, B])
+  })
+
+  it('does not repeat a non-idempotent request that failed after connecting', async () => {
+    const { calls, request } = balancerWith({ backends: [A, B] }, () =>
+      Promise.reject(new TypeError('other side closed')),
+    )
+    expect((await request('/', { method: 'POST' })).status).toBe(502)
+    expect((await request('/', { method: 'PATCH' })).status).toBe(502)
+    expect(calls.map((call) => call.init.method)).toEqual(['POST', 'PATCH'])
+  })
+
+  it('does not repeat an idempotent request whose body was streamed', async () => {
+    const { calls, request } = balancerWith({ backends: [A, B] }, () =>
+      Promise.reject(new TypeError('other side closed')),
+    )
+    expect((await request('/', { method: 'PUT', body: 'x' })).status).toBe(502)
     expect(calls).toHaveLength(1)
   })
 
@@ -208,6 +239,14 @@ describe('upstream failures', () => {
       origin(url) === A ? refused() : new Response(null),
     )
     expect((await request('/', { method: 'HEAD' })).status).toBe(200)
+    expect(calls.map((call) => origin(call.url))).toEqual([A, B])
+  })
+
+  it('retries a refused request without a body whatever its method', async () => {
+    const { calls, request } = balancerWith({ backends: [A, B] }, (url) =>
+      origin(url) === A ? refused() : new Response('ok'),
+    )
+    expect((await request('/', { method: 'POST' })).status).toBe(200)
     expect(calls.map((call) => origin(call.url))).toEqual([A, B])
   })
 
