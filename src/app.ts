@@ -8,7 +8,7 @@ import { UpstreamConnectError, UpstreamTimeoutError, errorResponse } from './err
 import { sendUpstream, toClientResponse } from './forward.ts'
 import { acceptableRequestId, addForwardingHeaders, stripHopByHop } from './headers.ts'
 import { recordLoadMetrics } from './load-metrics.ts'
-import { createAddressMatcher } from './net.ts'
+import { createAddressMatcher, resolveClientAddress } from './net.ts'
 import { createPickInput } from './pick-input.ts'
 import type { BackendPool } from './pool.ts'
 import type { Selector } from './strategies/strategy.ts'
@@ -59,20 +59,24 @@ export function createApp(ctx: ProxyContext): Hono {
     const pathAt = url.indexOf('/', url.indexOf('//') + 2)
     const target = pathAt === -1 ? '/' : url.slice(pathAt)
     const peer = deps.clientAddress(request, env)
+    const trusted = isTrustedProxy(peer)
     const headers = new Headers(request.headers)
     stripHopByHop(headers)
     addForwardingHeaders(headers, {
       clientIp: peer,
       proto,
       host: request.headers.get('host') ?? undefined,
-      trusted: isTrustedProxy(peer),
+      trusted,
       via: config.forwarding.via,
       requestId,
     })
     if (!config.forwarding.preserveHost) headers.delete('host')
     const method = request.method
     const body = BODYLESS.has(method) ? null : request.body
-    const input = createPickInput(request, target, peer)
+    const client = trusted
+      ? resolveClientAddress(peer, request.headers.get('x-forwarded-for'), isTrustedProxy)
+      : peer
+    const input = createPickInput(request, target, client)
 
     // Sticky sessions (DESIGN): a valid lb_sid puts its backend first, even while it drains; the
     // base strategy's candidates follow as fallbacks. Anything else counts as no cookie.

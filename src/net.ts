@@ -39,3 +39,25 @@ export function forwardedNode(address: string | undefined): string {
   if (!address) return 'unknown'
   return address.includes(':') ? `"[${address}]"` : address
 }
+
+/**
+ * The client address behind trusted proxies: walk `X-Forwarded-For` from the right, skipping
+ * trusted hops, and take the first address that is not trusted (as nginx's `real_ip_recursive`).
+ * From an untrusted peer, the peer itself.
+ */
+export function resolveClientAddress(
+  peer: string | undefined,
+  forwardedFor: string | null,
+  isTrusted: (address: string | undefined) => boolean,
+): string | undefined {
+  if (!forwardedFor || !isTrusted(peer)) return peer
+  const hops = forwardedFor.split(',')
+  let client = peer
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!.trim()
+    if (!ipaddr.isValid(hop)) break
+    client = canonicalAddress(hop)
+    if (!isTrusted(client)) break
+  }
+  return client
+}
