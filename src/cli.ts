@@ -18,7 +18,7 @@ Usage: fulcrum [options]
   --host ADDR               public address (default 0.0.0.0)
   --tls                     terminate HTTPS; without --cert/--key, a self-signed certificate
                             is generated into certs/ and reused
-  --cert FILE --key FILE    a PEM certificate chain and private key
+  --cert FILE --key FILE    a PEM certificate chain and private key (implies --tls)
   --backend URL[=WEIGHT]    a backend origin, repeatable (replaces the config file's list)
   --strategy NAME           balancing strategy (default round-robin): round-robin,
                             weighted-round-robin, random, least-connections,

@@ -133,7 +133,8 @@ const timeouts = z.strictObject({
 })
 
 const tls = z.strictObject({
-  enabled: z.boolean().default(false),
+  /** @default true when cert and key are given (never leave a certificate unused), else false */
+  enabled: z.boolean().optional(),
   /** PEM certificate chain file. Without cert and key, a self-signed one is generated. */
   cert: z.string().min(1).optional(),
   /** PEM private key file. */
@@ -335,14 +336,18 @@ export const ConfigSchema = z
       })
     }
   })
-  .transform((config) => ({
-    ...config,
-    listen: { ...config.listen, port: config.listen.port ?? (config.tls.enabled ? 8443 : 8080) },
-    healthCheck: {
-      ...config.healthCheck,
-      timeout: config.healthCheck.timeout ?? Math.min(2000, config.healthCheck.interval),
-    },
-  }))
+  .transform((config) => {
+    const tlsEnabled = config.tls.enabled ?? Boolean(config.tls.cert && config.tls.key)
+    return {
+      ...config,
+      tls: { ...config.tls, enabled: tlsEnabled },
+      listen: { ...config.listen, port: config.listen.port ?? (tlsEnabled ? 8443 : 8080) },
+      healthCheck: {
+        ...config.healthCheck,
+        timeout: config.healthCheck.timeout ?? Math.min(2000, config.healthCheck.interval),
+      },
+    }
+  })
 
 /** A validated configuration, with every default filled in. */
 export type Config = z.output<typeof ConfigSchema>

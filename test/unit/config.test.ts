@@ -48,6 +48,15 @@ describe('parseConfig defaults', () => {
     expect(parseConfig({ listen: { port: 9000 } }).listen.port).toBe(9000)
   })
 
+  it('turns TLS on when a certificate and key are given, unless it is turned off', () => {
+    const withCert = parseConfig({ tls: { cert: 'a.crt', key: 'a.key' } })
+    expect(withCert.tls).toEqual({ enabled: true, cert: 'a.crt', key: 'a.key' })
+    expect(withCert.listen.port).toBe(8443)
+    const off = parseConfig({ tls: { enabled: false, cert: 'a.crt', key: 'a.key' } })
+    expect(off.tls.enabled).toBe(false)
+    expect(off.listen.port).toBe(8080)
+  })
+
   it('parses an expected status range and a single status', () => {
     expect(
       parseConfig({ healthCheck: { expectStatus: '200-299' } }).healthCheck.expectStatus,
