@@ -12,9 +12,30 @@ export interface ProbeResult {
   readonly reason?: string
 }
 
+/** A change in a backend's health or admin state, for logs, metrics and the dashboard. */
+export interface BackendTransition {
+  readonly id: string
+  readonly url: string
+  /** What the backend became. Passive health reports `ejected`, and `up` when it returns. */
+  readonly to:
+    | 'added'
+    | 'removed'
+    | 'up'
+    | 'down'
+    | 'ejected'
+    | 'draining'
+    | 'undrained'
+    | 'enabled'
+    | 'disabled'
+  readonly reason?: string
+  /** On the pool's wall clock (`now`), in ms since the epoch. */
+  readonly at: number
+}
+
 /** Mutable state of one backend. */
 export interface BackendState {
-  readonly backend: Backend
+  /** Replaced (never mutated) when its weight changes; its id and url never change. */
+  backend: Backend
   healthy: boolean
   enabled: boolean
   draining: boolean
@@ -57,6 +78,7 @@ export class BackendPool implements LoadView {
   readonly #clock: () => number
   readonly #latencyDecay: number
   #loadWatchers: readonly ((backend: Backend) => void)[] = []
+  #transitionWatchers: readonly ((transition: BackendTransition) => void)[] = []
   #eligible: readonly Backend[] | undefined
   #version = 0
 
@@ -106,14 +128,51 @@ export class BackendPool implements LoadView {
     }
     this.#states.set(backend.id, state)
     this.#changed()
+    this.#transition(state, 'added')
     return state
   }
 
   /** Remove a backend at once. In-flight requests to it still complete. */
-  remove(id: string): boolean {
-    const removed = this.#states.delete(id)
-    if (removed) this.#changed()
-    return removed
+  remove(id: string, reason?: string): boolean {
+    const state = this.#states.get(id)
+    if (!state) return false
+    this.#states.delete(id)
+    this.#changed()
+    this.#transition(state, 'removed', reason)
+    return true
+  }
+
+  /**
+   * Enable or disable a backend (HAProxy `enable`/`disable server`): a disabled backend takes no
+   * requests at all, sticky sessions included, and is not probed.
+   *
+   * @returns whether the backend exists
+   */
+  setEnabled(id: string, enabled: boolean, reason?: string): boolean {
+    const state = this.#states.get(id)
+    if (!state) return false
+    if (state.enabled !== enabled) {
+      state.enabled = enabled
+      this.#changed()
+      this.#transition(state, enabled ? 'enabled' : 'disabled', reason)
+    }
+    return true
+  }
+
+  /**
+   * Change a backend's weight. The backend object is replaced, so that selectors rebuilt for the
+   * new version see the new weight; requests in flight keep the old object, which is harmless.
+   *
+   * @returns whether the backend exists
+   */
+  setWeight(id: string, weight: number): boolean {
+    const state = this.#states.get(id)
+    if (!state) return false
+    if (state.backend.weight !== weight) {
+      state.backend = { ...state.backend, weight }
+      this.#changed()
+    }
+    return true
   }
 
   /**
@@ -148,6 +207,7 @@ export class BackendPool implements LoadView {
           reason: `${state.consecutiveSuccesses} consecutive probe successes`,
         })
         this.#changed()
+        this.#transition(state, 'up', `${state.consecutiveSuccesses} consecutive probe successes`)
       }
     } else {
       state.consecutiveSuccesses = 0
@@ -161,6 +221,7 @@ export class BackendPool implements LoadView {
           failures: state.consecutiveFailures,
         })
         this.#changed()
+        this.#transition(state, 'down', reason)
       }
     }
   }
@@ -171,12 +232,13 @@ export class BackendPool implements LoadView {
    *
    * @returns whether the backend exists
    */
-  setDraining(id: string, draining: boolean): boolean {
+  setDraining(id: string, draining: boolean, reason?: string): boolean {
     const state = this.#states.get(id)
     if (!state) return false
     if (state.draining !== draining) {
       state.draining = draining
       this.#changed()
+      this.#transition(state, draining ? 'draining' : 'undrained', reason)
     }
     return true
   }
@@ -268,6 +330,26 @@ export class BackendPool implements LoadView {
     return () => {
       this.#loadWatchers = this.#loadWatchers.filter((l) => l !== listener)
     }
+  }
+
+  /**
+   * Call `listener` after every health or admin transition of a backend.
+   *
+   * @returns a function that stops the calls
+   */
+  watchTransitions(listener: (transition: BackendTransition) => void): () => void {
+    this.#transitionWatchers = [...this.#transitionWatchers, listener]
+    return () => {
+      this.#transitionWatchers = this.#transitionWatchers.filter((l) => l !== listener)
+    }
+  }
+
+  #transition(state: BackendState, to: BackendTransition['to'], reason?: string): void {
+    const watchers = this.#transitionWatchers
+    if (watchers.length === 0) return
+    const { id, url } = state.backend
+    const transition: BackendTransition = { id, url, to, reason, at: this.#now() }
+    for (let i = 0; i < watchers.length; i++) watchers[i]!(transition)
   }
 
   #loadChanged(backend: Backend): void {
