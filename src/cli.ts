@@ -19,7 +19,9 @@ Usage: fulcrum [options]
   --tls                     terminate HTTPS; without --cert/--key, a self-signed certificate
                             is generated into certs/ and reused
   --cert FILE --key FILE    a PEM certificate chain and private key (implies --tls)
-  --backend URL[=WEIGHT]    a backend origin, repeatable (replaces the config file's list)
+  --backend URL[=WEIGHT]    a backend origin, repeatable (replaces the config file's list);
+                            dns:HOST:PORT or dns+srv:NAME follows a DNS name's A/AAAA or SRV
+                            records instead
   --strategy NAME           balancing strategy (default round-robin): round-robin,
                             weighted-round-robin, random, least-connections,
                             weighted-least-connections, least-time, power-of-two, resource,
@@ -39,6 +41,14 @@ Usage: fulcrum [options]
   --sticky-secret SECRET    the cookie's HMAC secret (implies --sticky; or set
                             FULCRUM_STICKY_SECRET); without one, a random one is generated
   --sticky-max-age DUR      how long a cookie pins its client (default 1h; implies --sticky)
+  --admin-port N            admin API and dashboard port (default 9090; 0 picks a free one)
+  --admin-host ADDR         admin address (default 127.0.0.1; never the public listener)
+  --admin-token TOKEN       admin bearer token (or set FULCRUM_ADMIN_TOKEN); without one, a
+                            random token is generated and printed once
+  --no-admin                no admin listener
+  --state FILE              persist admin changes to FILE (atomically) and restore them at start
+  --access-log FILE         one line per request, appended to FILE (- for standard output)
+  --access-log-format F     json (default) or combined
   --demo                    start three demo backends on loopback and balance across them
   --help                    print this text
   --version                 print the version
@@ -100,8 +110,16 @@ const VALUE_FLAGS: Record<string, Setter> = {
   '--health-path': setIn(['healthCheck', 'path']),
   '--health-interval': setIn(['healthCheck', 'interval']),
   '--health-timeout': setIn(['healthCheck', 'timeout']),
+  '--admin-port': wholeNumberAt(['admin', 'port'], '--admin-port'),
+  '--admin-host': setIn(['admin', 'host']),
+  '--admin-token': setIn(['admin', 'token']),
+  '--state': setIn(['admin', 'stateFile']),
+  '--access-log': setIn(['accessLog', 'path']),
+  '--access-log-format': setIn(['accessLog', 'format']),
   '--backend': (overrides, value) => {
-    ;((overrides.backends ??= []) as string[]).push(value)
+    // dns: entries are discovered, not fixed; they go to the discovery list.
+    const list = value.startsWith('dns:') || value.startsWith('dns+srv:') ? 'discovery' : 'backends'
+    ;((overrides[list] ??= []) as string[]).push(value)
   },
 }
 
@@ -110,6 +128,11 @@ const BOOLEAN_FLAGS: Record<string, string[]> = {
   '--demo': ['demo'],
   '--sticky': ['sticky', 'enabled'],
   '--url-hash-query': ['strategyOptions', 'urlHash', 'includeQuery'],
+}
+
+/** Flags that turn something off. */
+const NEGATED_FLAGS: Record<string, string[]> = {
+  '--no-admin': ['admin', 'enabled'],
 }
 
 /**
@@ -130,10 +153,10 @@ export function parseArgs(argv: readonly string[]): CliCommand {
     const flag = eq === -1 ? arg : arg.slice(0, eq)
     if (flag === '--help' || flag === '-h') return { kind: 'help' }
     if (flag === '--version' || flag === '-v') return { kind: 'version' }
-    const booleanPath = BOOLEAN_FLAGS[flag]
+    const booleanPath = BOOLEAN_FLAGS[flag] ?? NEGATED_FLAGS[flag]
     if (booleanPath) {
       if (eq !== -1) throw new ConfigError(`${flag}: Takes no value`)
-      setIn(booleanPath)(overrides, true)
+      setIn(booleanPath)(overrides, !(flag in NEGATED_FLAGS))
       continue
     }
     if (flag !== '--config' && !(flag in VALUE_FLAGS)) {
@@ -200,6 +223,11 @@ export async function loadConfig(
     if (sticky.secret === undefined && sticky.secrets === undefined) {
       merged.sticky = { ...sticky, secret: env.FULCRUM_STICKY_SECRET }
     }
+  }
+  // FULCRUM_ADMIN_TOKEN likewise keeps the admin token out of `ps`; a configured token wins.
+  if (env.FULCRUM_ADMIN_TOKEN) {
+    const admin = isPlainObject(merged.admin) ? merged.admin : {}
+    if (admin.token === undefined) merged.admin = { ...admin, token: env.FULCRUM_ADMIN_TOKEN }
   }
   return parseConfig(merged)
 }

@@ -90,7 +90,7 @@ const backendShorthand = z.string().transform((value, ctx) => {
 /** One backend: `"URL"`, `"URL=WEIGHT"` or `{ url, weight?, id?, backup? }`. */
 export const BackendSchema = z.union([backendShorthand, backendObject]).transform((b) => ({
   ...b,
-  id: b.id ?? `b${fnv1a64Hex(b.url).slice(0, 12)}`,
+  id: b.id ?? defaultBackendId(b.url),
 }))
 
 const statusRange = z
@@ -98,6 +98,142 @@ const statusRange = z
   .regex(/^[1-5]\d\d(-[1-5]\d\d)?$/, 'Expected a status or a range such as 200-399')
   .transform((value) => {
     const [low, high = low] = value.split('-').map(Number) as [number, number?]
+/** The id a backend gets when none is given: stable across instances, derived from its origin. */
+export function defaultBackendId(url: string): string {
+  return `b${fnv1a64Hex(url).slice(0, 12)}`
+}
+
+/**
+ * `POST /backends` on the admin API: a backend object, plus an optional `ttl` lease that
+ * heartbeats renew (the backend is removed when it lapses, as Consul's TTL checks do).
+ */
+export const RegisterBackendSchema = backendObject
+  .extend({
+    ttl: duration
+      .refine((ms) => ms >= 1000, 'Expected at least 1s')
+      .refine((ms) => ms <= 86_400_000, 'Expected at most 1 day')
+      .optional(),
+    enabled: z.boolean().default(true),
+    draining: z.boolean().default(false),
+  })
+  .transform((b) => ({ ...b, id: b.id ?? defaultBackendId(b.url) }))
+/** A validated {@link RegisterBackendSchema} body. */
+export type RegisterBackend = z.output<typeof RegisterBackendSchema>
+
+/** `PATCH /backends/:id` on the admin API: any of weight, enabled and draining. */
+export const PatchBackendSchema = z
+  .strictObject({
+    weight: backendObject.shape.weight.unwrap().optional(),
+    enabled: z.boolean().optional(),
+    draining: z.boolean().optional(),
+  })
+  .refine((patch) => Object.keys(patch).length > 0, 'Expected weight, enabled or draining')
+
+/**
+ * Service discovery through DNS: the A/AAAA records of `name` (each address one backend on
+ * `port`), or its SRV records (their targets and ports; a higher priority makes a backup).
+ * Shorthands: `dns:HOST:PORT` and `dns+srv:NAME`.
+ */
+const dnsDiscoveryObject = z.strictObject({
+  name: z
+    .string()
+    .regex(
+      /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$/,
+      'Expected a DNS name',
+    ),
+  /** The backends' port; SRV records carry their own. */
+  port: port.min(1).optional(),
+  /** @default A+AAAA */
+  type: z.enum(['A', 'AAAA', 'A+AAAA', 'SRV']).default('A+AAAA'),
+  scheme: z.enum(['http', 'https']).default('http'),
+  weight: backendObject.shape.weight,
+  backup: z.boolean().default(false),
+  /** How often the name is resolved again. @default 10s */
+  interval: duration.default(10_000).refine((ms) => ms >= 100, 'Expected at least 100ms'),
+})
+
+const dnsShorthand = z.string().transform((value, ctx) => {
+  const srv = /^dns\+srv:(.+)$/.exec(value)
+  const plain = /^dns:(.+):(\d{1,5})$/.exec(value)
+  const input = srv
+    ? { name: srv[1], type: 'SRV' }
+    : plain
+      ? { name: plain[1]!.replace(/^\[(.*)\]$/, '$1'), port: Number(plain[2]) }
+      : undefined
+  if (!input) {
+    ctx.addIssue({ code: 'custom', message: 'Expected dns:HOST:PORT or dns+srv:NAME' })
+    return z.NEVER
+  }
+  const parsed = dnsDiscoveryObject.safeParse(input)
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, code: 'custom' })
+    return z.NEVER
+  }
+  return parsed.data
+})
+
+/** One DNS discovery entry: `"dns:HOST:PORT"`, `"dns+srv:NAME"` or an object. */
+export const DnsDiscoverySchema = z
+  .union([dnsShorthand, dnsDiscoveryObject])
+  .superRefine((entry, ctx) => {
+    if (entry.type !== 'SRV' && entry.port === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['port'],
+        message: 'Expected a port (only SRV records carry one)',
+      })
+    }
+  })
+/** One validated discovery entry. */
+export type DnsDiscovery = z.output<typeof DnsDiscoverySchema>
+
+const adminToken = z
+  .string()
+  .regex(/^[\x21-\x7e]{16,256}$/, 'Expected 16 to 256 visible ASCII characters')
+
+/** The admin API's own listener (never the public one). */
+const admin = z.strictObject({
+  /** @default true */
+  enabled: z.boolean().default(true),
+  /** @default 127.0.0.1: loopback only */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** @default 9090; 0 picks a free port */
+  port: port.default(9090),
+  /**
+   * The bearer token. Prefer FULCRUM_ADMIN_TOKEN, which `ps` does not show. Without one, a random
+   * token is generated and printed once at start.
+   */
+  token: adminToken.optional(),
+  /**
+   * Host names the admin API answers to, besides IP literals and `localhost` (a Host check
+   * against DNS rebinding). @default []
+   */
+  allowedHosts: z.array(z.string().min(1)).default([]),
+  /** Persist admin changes to this JSON file, written atomically; restored at start. */
+  stateFile: z.string().min(1).optional(),
+  /** How long `DELETE /backends/:id` waits for a backend to drain before removing it. @default 30s */
+  drainTimeout: duration.default(30_000),
+})
+
+/** The access log: one line per request, buffered and written off the hot path. */
+const accessLog = z.strictObject({
+  /** @default true when a path is given */
+  enabled: z.boolean().optional(),
+  /** A file to append to, or `-` for standard output. */
+  path: z.string().min(1).optional(),
+  /** `json` (one object per line) or `combined` (Apache/nginx combined, plus fields). @default json */
+  format: z.enum(['json', 'combined']).default('json'),
+  /** Buffered lines are written at least this often. @default 1s */
+  flushInterval: duration.default(1000),
+  /** Buffered bytes that trigger a write at once. @default 64 KiB */
+  bufferSize: z
+    .number()
+    .int()
+    .min(0)
+    .max(16 * 1024 * 1024)
+    .default(65_536),
+})
+
     return { low, high }
   })
 
@@ -365,8 +501,7 @@ export class ConfigError extends Error {
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues
     .flatMap((issue) => explainIssue(issue, []))
-    .map(({ path, message }) => `${path.length ? path.join('.') : '(config)'}: ${message}`)
-    .join('\n')
+    .map(({ path, message }) => ({ path: path.map(String).join('.'), message }))
 }
 
 /**
@@ -405,3 +540,20 @@ export function parseConfig(input: unknown): Config {
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
   return result.data
 }
+    /** DNS service discovery: backends that follow a name's A/AAAA or SRV records. */
+    discovery: z.array(DnsDiscoverySchema).default([]),
+    admin: admin.prefault({}),
+    accessLog: accessLog.prefault({}),
+      accessLog: {
+        ...config.accessLog,
+        enabled: config.accessLog.enabled ?? config.accessLog.path !== undefined,
+      },
+  return describeIssues(issues)
+    .map(({ path, message }) => `${path || '(config)'}: ${message}`)
+    .join('\n')
+}
+
+/** Zod issues as `{ path, message }`, the path dotted (`backends.0.url`), for JSON answers. */
+export function describeIssues(
+  issues: readonly z.core.$ZodIssue[],
+): { path: string; message: string }[] {
