@@ -50,3 +50,32 @@ export interface RuntimeDeps {
   /** Defaults to a JSON-lines logger on the console. */
   logger?: Logger
 }
+  /**
+   * Where access-log lines go, several at a time, each ending in a newline. It must not block:
+   * the runtime queues the write (an append stream). Without it, lines go to the console.
+   */
+  accessLog?: (lines: string) => void
+  /** Replace a file's content atomically (write a temporary file, then rename it over). */
+  writeFileAtomic?: (path: string, text: string) => Promise<void>
+  /** DNS, for `discovery` backends. */
+  dns?: DnsResolver
+  /** Process memory in bytes, where the runtime exposes it. */
+  memoryUsage?: () => { rss: number; heapUsed: number; heapTotal: number }
+  /** Open client connections to the public listener, where the runtime exposes them. */
+  openConnections?: () => number | undefined
+}
+
+/** One SRV record (RFC 2782). */
+export interface SrvRecord {
+  readonly name: string
+  readonly port: number
+  readonly priority: number
+  readonly weight: number
+}
+
+/** DNS lookups, as the runtime does them. */
+export interface DnsResolver {
+  /** The IPv4 (`4`) or IPv6 (`6`) addresses of a name; an empty list when it has none. */
+  addresses(name: string, family: 4 | 6): Promise<string[]>
+  /** The SRV records of a name. */
+  srv(name: string): Promise<SrvRecord[]>
