@@ -9,6 +9,7 @@ import { sendUpstream, toClientResponse } from './forward.ts'
 import { acceptableRequestId, addForwardingHeaders, stripHopByHop } from './headers.ts'
 import { recordLoadMetrics } from './load-metrics.ts'
 import { createAddressMatcher, resolveClientAddress } from './net.ts'
+import type { RequestObserver } from './observer.ts'
 import { createPickInput } from './pick-input.ts'
 import type { BackendPool } from './pool.ts'
 import type { Selector } from './strategies/strategy.ts'
@@ -27,6 +28,8 @@ export interface ProxyContext {
   sticky?: StickySessions
   /** Read `Endpoint-Load-Metrics` from responses (only the `resource` strategy needs it). */
   loadMetrics?: boolean
+  /** Told about each attempt and each finished request: metrics and the access log. */
+  observer?: RequestObserver
 }
 
 /** A request is tried on at most this many backends when it may be retried. */
@@ -53,6 +56,7 @@ export function createApp(ctx: ProxyContext): Hono {
   const isTrustedProxy = createAddressMatcher(config.forwarding.trustedProxies)
 
   async function proxy(request: Request, env: unknown): Promise<Response> {
+    const startedAt = pool.now()
     const requestId =
       acceptableRequestId(request.headers.get('x-request-id')) ?? crypto.randomUUID()
     const url = request.url
@@ -90,6 +94,33 @@ export function createApp(ctx: ProxyContext): Hono {
     }
     const base = ctx.selector().candidates(input, pool)
 
+    const { observer } = ctx
+    // One record per request, for the metrics and the access log, when the response has ended.
+    const finish = (status: number, bytes: number, backend?: Backend, upstreamMs?: number) =>
+      observer?.done({
+        time: Date.now() - (pool.now() - startedAt),
+        requestId,
+        client,
+        method,
+        target,
+        host: request.headers.get('host') ?? undefined,
+        status,
+        bytes,
+        backend: backend?.id,
+        upstreamMs,
+        totalMs: pool.now() - startedAt,
+        retries: Math.max(0, attempts - 1),
+        sticky: !sticky
+          ? 'none'
+          : !backend || !pinned
+            ? 'new'
+            : backend.id === pinned.id
+              ? 'hit'
+              : 'moved',
+        userAgent: request.headers.get('user-agent') ?? undefined,
+        referer: request.headers.get('referer') ?? undefined,
+      })
+
     let attempts = 0
     let lastError: unknown
     for (const backend of pinned ? pinnedFirst(pinned, base) : base) {
@@ -107,21 +138,25 @@ export function createApp(ctx: ProxyContext): Hono {
           responseHeadersTimeout: config.timeouts.responseHeaders,
         })
         // Time to response headers feeds least-time's peak EWMA; reported load feeds resource.
-        pool.observeLatency(backend, pool.now() - sentAt)
+        const upstreamMs = pool.now() - sentAt
+        pool.observeLatency(backend, upstreamMs)
+        observer?.response(backend, upstream.status, upstreamMs)
         if (ctx.loadMetrics) recordLoadMetrics(pool, backend, upstream.headers)
         // Pin (again) when the request landed elsewhere, and renew an ageing cookie.
         const setCookie =
           sticky && (backend.id !== pinned?.id || sticky.shouldRenew(pin!))
             ? sticky.setCookie(await sticky.issue(backend.id), config.tls.enabled)
             : undefined
-        const response = toClientResponse(upstream, method, config.forwarding.via, () =>
-          pool.release(backend),
-        )
+        const response = toClientResponse(upstream, method, config.forwarding.via, (bytes) => {
+          pool.release(backend)
+          finish(upstream.status, bytes, backend, upstreamMs)
+        })
         // Appended, so that the backend's own Set-Cookie fields stay (RFC 6265 §3).
         if (setCookie) response.headers.append('set-cookie', setCookie)
         return response
       } catch (error) {
         pool.release(backend)
+        observer?.failure(backend, error)
         // A timeout is the slowest answer there is: least-time should see it.
         if (error instanceof UpstreamTimeoutError) pool.observeLatency(backend, pool.now() - sentAt)
         lastError = error
@@ -136,15 +171,18 @@ export function createApp(ctx: ProxyContext): Hono {
         if (retryable && attempts < MAX_ATTEMPTS && !request.signal.aborted) {
           const reason = String((error as Error)?.message ?? error)
           logger.warn('retry', { requestId, backend: backend.id, reason })
+          observer?.retry(backend)
           continue
         }
         break
       }
     }
     if (attempts === 0) {
+      finish(503, 0)
       return errorResponse(503, 'No backend available', requestId, { 'retry-after': '1' })
     }
     if (lastError instanceof UpstreamTimeoutError) {
+      finish(504, 0)
       return errorResponse(504, 'Upstream timed out', requestId)
     }
     if (!request.signal.aborted) {
@@ -153,6 +191,7 @@ export function createApp(ctx: ProxyContext): Hono {
         error: String((lastError as Error)?.message ?? lastError),
       })
     }
+    finish(502, 0)
     return errorResponse(502, 'Upstream failed', requestId)
   }
 

@@ -68,13 +68,14 @@ function hasNoBody(method: string, status: number): boolean {
 
 /**
  * Turn the upstream response into the client's: hop-by-hop fields stripped (RFC 9110 §7.6.1),
- * `Via` appended, the body streamed through unchanged. `onDone` runs once the body is finished.
+ * `Via` appended, the body streamed through unchanged. `onDone` runs once the body is finished, with
+ * the bytes sent.
  */
 export function toClientResponse(
   upstream: Response,
   method: string,
   via: string,
-  onDone: () => void,
+  onDone: (bytes: number) => void,
 ): Response {
   const headers = new Headers(upstream.headers)
   stripHopByHop(headers)
@@ -82,7 +83,7 @@ export function toClientResponse(
   const init = { status: upstream.status, statusText: upstream.statusText, headers }
   if (upstream.body === null || hasNoBody(method, upstream.status)) {
     upstream.body?.cancel().catch(() => {})
-    onDone()
+    onDone(0)
     return new Response(null, init)
   }
   return new Response(watchBody(upstream.body, onDone), init)

@@ -1,18 +1,19 @@
 /**
- * Wrap a body so that `onDone` runs exactly once, when it has been read to the end, has failed,
- * or was cancelled (for instance because the client went away). Reads are pulled one chunk at a
+ * Wrap a body so that `onDone` runs exactly once, with the bytes that passed, when it has been read
+ * to the end, has failed, or was cancelled (for instance because the client went away). Reads are pulled one chunk at a
  * time (high-water mark 0), so nothing is buffered beyond what the consumer asked for.
  */
 export function watchBody(
   body: ReadableStream<Uint8Array>,
-  onDone: () => void,
+  onDone: (bytes: number) => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader()
   let finished = false
+  let bytes = 0
   const finish = () => {
     if (finished) return
     finished = true
-    onDone()
+    onDone(bytes)
   }
   return new ReadableStream<Uint8Array>(
     {
@@ -23,6 +24,7 @@ export function watchBody(
             finish()
             controller.close()
           } else {
+            bytes += value.byteLength
             controller.enqueue(value)
           }
         } catch (error) {

@@ -1,0 +1,121 @@
+/**
+ * The access log: one line per request, JSON or the combined format, buffered in memory and handed
+ * to the runtime's sink in batches (on a timer, or when the buffer fills), so that the request path
+ * never waits for a write.
+ */
+import type { RequestRecord } from './observer.ts'
+
+/** Options for {@link AccessLog}. */
+export interface AccessLogOptions {
+  /** Receives batches of lines, each ending in a newline; it must not block. */
+  write: (lines: string) => void
+  /** @default 'json' */
+  format?: 'json' | 'combined'
+  /** Buffered lines are written at least this often, in ms. @default 1000 */
+  flushInterval?: number
+  /** Buffered characters that trigger a write at once. @default 65536 */
+  bufferSize?: number
+}
+
+/**
+ * A buffered access log. A timer runs only while lines wait, so an idle log keeps nothing alive.
+ *
+ * @example
+ * ```ts
+ * const log = new AccessLog({ write: (lines) => stream.write(lines), format: 'combined' })
+ * log.log(record)
+ * log.flush()
+ * ```
+ */
+export class AccessLog {
+  readonly #write: (lines: string) => void
+  readonly #format: (record: RequestRecord) => string
+  readonly #flushInterval: number
+  readonly #bufferSize: number
+  #buffer = ''
+  #timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(options: AccessLogOptions) {
+    this.#write = options.write
+    this.#format = options.format === 'combined' ? formatCombined : formatJson
+    this.#flushInterval = options.flushInterval ?? 1000
+    this.#bufferSize = options.bufferSize ?? 65_536
+  }
+
+  /** Queue one request's line. */
+  log(record: RequestRecord): void {
+    this.#buffer += this.#format(record)
+    if (this.#buffer.length >= this.#bufferSize) this.flush()
+    else this.#timer ??= setTimeout(() => this.flush(), this.#flushInterval)
+  }
+
+  /** Hand every queued line to the sink now. */
+  flush(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    if (this.#buffer === '') return
+    const lines = this.#buffer
+    this.#buffer = ''
+    try {
+      this.#write(lines)
+    } catch {
+      // A failing sink must not take requests down with it; the runtime reports its own errors.
+    }
+  }
+}
+
+/** One JSON object per line. Times are in ms, rounded to µs. */
+export function formatJson(record: RequestRecord): string {
+  return (
+    JSON.stringify({
+      time: new Date(record.time).toISOString(),
+      requestId: record.requestId,
+      client: record.client ?? null,
+      method: record.method,
+      target: record.target,
+      host: record.host ?? null,
+      status: record.status,
+      bytes: record.bytes,
+      backend: record.backend ?? null,
+      upstreamMs: record.upstreamMs === undefined ? null : round(record.upstreamMs),
+      totalMs: round(record.totalMs),
+      retries: record.retries,
+      sticky: record.sticky,
+      userAgent: record.userAgent ?? null,
+      referer: record.referer ?? null,
+    }) + '\n'
+  )
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
+/**
+ * The combined log format (Apache `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`, as
+ * nginx's `combined`), followed by fulcrum's fields as `key=value`. Quoted strings escape `"`,
+ * `\` and control characters as `\xHH`, as nginx does.
+ */
+export function formatCombined(record: RequestRecord): string {
+  const d = new Date(record.time)
+  const pad = (n: number) => String(n).padStart(2, '0')
+  const time =
+    `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`
+  return (
+    `${record.client ?? '-'} - - [${time}] "${quote(`${record.method} ${record.target} HTTP/1.1`)}" ` +
+    `${record.status} ${record.bytes} "${quote(record.referer ?? '-')}" "${quote(record.userAgent ?? '-')}" ` +
+    `rid=${record.requestId} backend=${record.backend ?? '-'} ` +
+    `upstream_ms=${record.upstreamMs === undefined ? '-' : round(record.upstreamMs)} ` +
+    `total_ms=${round(record.totalMs)} retries=${record.retries} sticky=${record.sticky}\n`
+  )
+}
+
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /["\\\x00-\x1f\x7f]/g
+
+function quote(text: string): string {
+  return text.replace(UNSAFE, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000
+}
