@@ -71,6 +71,11 @@ const backendObject = z.strictObject({
     .regex(/^[A-Za-z0-9._~-]{1,64}$/, 'Expected 1 to 64 characters of A-Z, a-z, 0-9, . _ ~ -')
     .optional(),
   backup: z.boolean().default(false),
+  /**
+   * Requests in flight to this backend at most (HAProxy `maxconn`); beyond it, requests go to
+   * another backend or wait in the queue. @default unlimited
+   */
+  maxConnections: z.number().int().min(1).max(1_000_000).optional(),
 })
 
 /** `URL` or `URL=WEIGHT`, as given to `--backend`. */
@@ -93,11 +98,6 @@ export const BackendSchema = z.union([backendShorthand, backendObject]).transfor
   id: b.id ?? defaultBackendId(b.url),
 }))
 
-const statusRange = z
-  .string()
-  .regex(/^[1-5]\d\d(-[1-5]\d\d)?$/, 'Expected a status or a range such as 200-399')
-  .transform((value) => {
-    const [low, high = low] = value.split('-').map(Number) as [number, number?]
 /** The id a backend gets when none is given: stable across instances, derived from its origin. */
 export function defaultBackendId(url: string): string {
   return `b${fnv1a64Hex(url).slice(0, 12)}`
@@ -234,6 +234,11 @@ const accessLog = z.strictObject({
     .default(65_536),
 })
 
+const statusRange = z
+  .string()
+  .regex(/^[1-5]\d\d(-[1-5]\d\d)?$/, 'Expected a status or a range such as 200-399')
+  .transform((value) => {
+    const [low, high = low] = value.split('-').map(Number) as [number, number?]
     return { low, high }
   })
 
@@ -266,6 +271,112 @@ const timeouts = z.strictObject({
   clientHeaders: duration.default(10_000),
   /** Idle keep-alive connections from clients are closed after this. @default 5s */
   clientKeepAlive: duration.default(5000),
+  /**
+   * Longest silence between two chunks of an upstream response body; then the response is
+   * aborted, never ended as if complete. @default 60s (nginx `proxy_read_timeout`)
+   */
+  upstreamIdle: duration.default(60_000).refine((ms) => ms > 0, 'Expected a positive duration'),
+  /**
+   * Longest silence between two chunks of a client's request body; then the upstream request is
+   * cancelled and the client gets 408. @default 60s (nginx `client_body_timeout`)
+   */
+  clientIdle: duration.default(60_000).refine((ms) => ms > 0, 'Expected a positive duration'),
+})
+
+/**
+ * Passive health (outlier detection) on live traffic, as Envoy's `outlier_detection` and nginx's
+ * `max_fails`: consecutive failures eject a backend for a while. Active probes and this section
+ * feed one health state per backend.
+ */
+const outlierDetection = z.strictObject({
+  /** @default true */
+  enabled: z.boolean().default(true),
+  /** Consecutive 5xx responses that eject a backend; 0 turns it off. @default 5 (Envoy) */
+  consecutive5xx: z.number().int().min(0).max(10_000).default(5),
+  /**
+   * Consecutive connect failures, resets and timeouts that eject a backend; 0 turns it off.
+   * @default 5 (Envoy `consecutive_local_origin_failure`)
+   */
+  consecutiveErrors: z.number().int().min(0).max(10_000).default(5),
+  /**
+   * An ejection lasts this × the number of times the backend was ejected recently (one fewer for
+   * each base time it then stays in). @default 30s (Envoy `base_ejection_time`)
+   */
+  baseEjectionTime: duration.default(30_000).refine((ms) => ms > 0, 'Expected a positive duration'),
+  /** The longest ejection. @default 300s (Envoy `max_ejection_time`) */
+  maxEjectionTime: duration.default(300_000),
+  /**
+   * At most this share of the backends is ejected at once, rounded down but at least one when
+   * there are two or more; the only backend is never ejected (as nginx). @default 50
+   */
+  maxEjectionPercent: z.number().min(0).max(100).default(50),
+})
+
+/**
+ * A circuit breaker per backend: closed → open when the failure ratio in the window is too high
+ * → half-open after `openTime`, where a few trial requests decide between closed and open again.
+ */
+const circuitBreaker = z.strictObject({
+  /** @default true */
+  enabled: z.boolean().default(true),
+  /** Failures (5xx, connect failures, resets, timeouts) per request that open it. @default 0.5 */
+  failureRatio: z.number().gt(0).max(1).default(0.5),
+  /** Requests in the window before the ratio counts. @default 20 */
+  minimumRequests: z.number().int().min(1).max(1_000_000).default(20),
+  /** The rolling window the ratio is measured over. @default 10s */
+  window: duration.default(10_000).refine((ms) => ms >= 100, 'Expected at least 100ms'),
+  /** How long it stays open before trial requests are let through. @default 5s */
+  openTime: duration.default(5000).refine((ms) => ms > 0, 'Expected a positive duration'),
+  /** Trial requests in half-open; all must succeed to close it. @default 3 */
+  halfOpenRequests: z.number().int().min(1).max(1000).default(3),
+})
+
+/**
+ * Retries on another backend. A refused connection is always retried (nothing was sent). After a
+ * reset or a `statuses` answer, only a request that may be repeated is: an idempotent method
+ * whose body (if any) was kept whole in the replay buffer, or one with `Idempotency-Key`.
+ */
+const retries = z.strictObject({
+  /** Tries per request, the first included. @default 3 */
+  attempts: z.number().int().min(1).max(10).default(3),
+  /** Upstream statuses that are retried. @default [502, 503, 504] */
+  statuses: z.array(z.number().int().min(500).max(599)).default([502, 503, 504]),
+  /**
+   * Retries in progress at most, as a percentage of the requests in progress (Envoy
+   * `retry_budget`). @default 20
+   */
+  budgetPercent: z.number().min(0).max(100).default(20),
+  /** Retries in progress always allowed, whatever the budget. @default 3 (Envoy) */
+  minRetryConcurrency: z.number().int().min(0).max(100_000).default(3),
+  /** Request bodies up to this many bytes are kept so that they can be sent again. @default 64 KiB */
+  replayBuffer: z
+    .number()
+    .int()
+    .min(0)
+    .max(16 * 1024 * 1024)
+    .default(65_536),
+})
+
+/**
+ * Slow start: a backend that recovers, or is added at run time, ramps its effective weight from
+ * `minWeightPercent` to full over `window` (Envoy `slow_start_config`, HAProxy `slowstart`).
+ * Backends present at startup start at full weight.
+ */
+const slowStart = z.strictObject({
+  /** The ramp's length; 0 turns slow start off. @default 0 (off, as in HAProxy, nginx, Envoy) */
+  window: duration.default(0),
+  /** The ramp's shape: weight ∝ (elapsed / window)^(1 / aggression). @default 1 (linear) */
+  aggression: z.number().gt(0).max(10).default(1),
+  /** The weight a ramp starts from, in percent. @default 10 (Envoy `min_weight_percent`) */
+  minWeightPercent: z.number().min(1).max(100).default(10),
+})
+
+/** Where requests wait when every candidate backend is at its `maxConnections`. */
+const queue = z.strictObject({
+  /** Requests waiting at most; beyond, 503 at once. 0 turns queueing off. @default 1000 */
+  size: z.number().int().min(0).max(1_000_000).default(1000),
+  /** How long a request waits before 503. @default 5s (HAProxy `timeout queue`) */
+  timeout: duration.default(5000),
 })
 
 const tls = z.strictObject({
@@ -436,6 +547,17 @@ export const ConfigSchema = z
     sticky: sticky.prefault({ enabled: false }),
     /** Time in-flight requests get to finish on SIGTERM/SIGINT. @default 10s */
     shutdownGrace: duration.default(10_000),
+    outlierDetection: outlierDetection.prefault({}),
+    circuitBreaker: circuitBreaker.prefault({}),
+    retries: retries.prefault({}),
+    slowStart: slowStart.prefault({}),
+    queue: queue.prefault({}),
+    /** Reload the config file whenever it changes (SIGHUP always reloads it). @default false */
+    watchConfig: z.boolean().default(false),
+    /** DNS service discovery: backends that follow a name's A/AAAA or SRV records. */
+    discovery: z.array(DnsDiscoverySchema).default([]),
+    admin: admin.prefault({}),
+    accessLog: accessLog.prefault({}),
     /** Start three demo backends on loopback and balance across them. */
     demo: z.boolean().default(false),
   })
@@ -477,6 +599,10 @@ export const ConfigSchema = z
     return {
       ...config,
       tls: { ...config.tls, enabled: tlsEnabled },
+      accessLog: {
+        ...config.accessLog,
+        enabled: config.accessLog.enabled ?? config.accessLog.path !== undefined,
+      },
       listen: { ...config.listen, port: config.listen.port ?? (tlsEnabled ? 8443 : 8080) },
       healthCheck: {
         ...config.healthCheck,
@@ -499,6 +625,15 @@ export class ConfigError extends Error {
 
 /** Format zod issues as `field.path: reason` lines. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return describeIssues(issues)
+    .map(({ path, message }) => `${path || '(config)'}: ${message}`)
+    .join('\n')
+}
+
+/** Zod issues as `{ path, message }`, the path dotted (`backends.0.url`), for JSON answers. */
+export function describeIssues(
+  issues: readonly z.core.$ZodIssue[],
+): { path: string; message: string }[] {
   return issues
     .flatMap((issue) => explainIssue(issue, []))
     .map(({ path, message }) => ({ path: path.map(String).join('.'), message }))
@@ -540,20 +675,3 @@ export function parseConfig(input: unknown): Config {
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
   return result.data
 }
-    /** DNS service discovery: backends that follow a name's A/AAAA or SRV records. */
-    discovery: z.array(DnsDiscoverySchema).default([]),
-    admin: admin.prefault({}),
-    accessLog: accessLog.prefault({}),
-      accessLog: {
-        ...config.accessLog,
-        enabled: config.accessLog.enabled ?? config.accessLog.path !== undefined,
-      },
-  return describeIssues(issues)
-    .map(({ path, message }) => `${path || '(config)'}: ${message}`)
-    .join('\n')
-}
-
-/** Zod issues as `{ path, message }`, the path dotted (`backends.0.url`), for JSON answers. */
-export function describeIssues(
-  issues: readonly z.core.$ZodIssue[],
-): { path: string; message: string }[] {

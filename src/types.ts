@@ -13,6 +13,8 @@ export interface Backend {
   readonly weight: number
   /** A backup gets traffic only when no primary is up. */
   readonly backup?: boolean
+  /** Requests in flight to it at most (HAProxy `maxconn`); unlimited when absent. */
+  readonly maxConnections?: number
   readonly meta?: Readonly<Record<string, string>>
 }
 
@@ -49,7 +51,6 @@ export interface RuntimeDeps {
   readTextFile(path: string): Promise<string>
   /** Defaults to a JSON-lines logger on the console. */
   logger?: Logger
-}
   /**
    * Where access-log lines go, several at a time, each ending in a newline. It must not block:
    * the runtime queues the write (an append stream). Without it, lines go to the console.
@@ -79,3 +80,4 @@ export interface DnsResolver {
   addresses(name: string, family: 4 | 6): Promise<string[]>
   /** The SRV records of a name. */
   srv(name: string): Promise<SrvRecord[]>
+}

@@ -36,6 +36,8 @@ describe('parseConfig defaults', () => {
       responseHeaders: 30_000,
       clientHeaders: 10_000,
       clientKeepAlive: 5000,
+      upstreamIdle: 60_000,
+      clientIdle: 60_000,
     })
     expect(config.forwarding).toEqual({ preserveHost: true, trustedProxies: [], via: 'fulcrum' })
     expect(config.shutdownGrace).toBe(10_000)
