@@ -4,7 +4,7 @@
  */
 import { Hono } from 'hono'
 import type { Config } from './config.ts'
-import { UpstreamConnectError, UpstreamTimeoutError, errorResponse } from './errors.ts'
+import { UpstreamTimeoutError, errorResponse } from './errors.ts'
 import { sendUpstream, toClientResponse } from './forward.ts'
 import { acceptableRequestId, addForwardingHeaders, stripHopByHop } from './headers.ts'
 import { recordLoadMetrics } from './load-metrics.ts'
@@ -12,12 +12,16 @@ import { createAddressMatcher, resolveClientAddress } from './net.ts'
 import type { RequestObserver } from './observer.ts'
 import { createPickInput } from './pick-input.ts'
 import type { BackendPool } from './pool.ts'
+import { RequestQueue, type QueueResult } from './queue.ts'
+import { ReplayableBody } from './replay.ts'
+import { failureKind, IDEMPOTENT, mayRetry, RetryBudget, type FailureKind } from './retry.ts'
 import type { Selector } from './strategies/strategy.ts'
 import { pinnedFirst, type StickyPin, type StickySessions } from './sticky.ts'
 import type { Backend, Logger, RuntimeDeps } from './types.ts'
 
 /** What the public app needs from the balancer. */
 export interface ProxyContext {
+  /** The config in force; it may be replaced at run time (a reload), and is read per request. */
   config: Config
   deps: RuntimeDeps
   pool: BackendPool
@@ -30,16 +34,22 @@ export interface ProxyContext {
   loadMetrics?: boolean
   /** Told about each attempt and each finished request: metrics and the access log. */
   observer?: RequestObserver
+  /** Where requests wait when every candidate is full. @default one built from `config.queue` */
+  queue?: RequestQueue
+  /** The global retry budget. @default one built from `config.retries` */
+  budget?: RetryBudget
 }
-
-/** A request is tried on at most this many backends when it may be retried. */
-const MAX_ATTEMPTS = 3
-
-/** Idempotent methods (RFC 9110 §9.2.2): repeating one has the effect of sending it once. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 /** Methods that never carry a body fulcrum should forward (RFC 9110 §9.3.1, §9.3.2). */
 const BODYLESS = new Set(['GET', 'HEAD'])
+
+/** What the app derives from one config: rebuilt when the config object is replaced. */
+interface Settings {
+  readonly config: Config
+  readonly proto: 'http' | 'https'
+  readonly isTrustedProxy: (address: string | undefined) => boolean
+  readonly retryStatuses: ReadonlySet<number>
+}
 
 /**
  * Build the public app.
@@ -51,11 +61,46 @@ const BODYLESS = new Set(['GET', 'HEAD'])
  * ```
  */
 export function createApp(ctx: ProxyContext): Hono {
-  const { config, deps, pool, logger } = ctx
-  const proto = config.tls.enabled ? 'https' : 'http'
-  const isTrustedProxy = createAddressMatcher(config.forwarding.trustedProxies)
+  const { deps, pool, logger } = ctx
+  const queue = (ctx.queue ??= new RequestQueue(ctx.config.queue))
+  const budget = (ctx.budget ??= new RetryBudget(ctx.config.retries))
+  // A backend that came back, or was added, may take a queued request.
+  pool.watchTransitions(() => queue.wakeAll())
+
+  let settings: Settings | undefined
+  /** The settings of the config in force; the pool, queue and budget follow a new config. */
+  const current = (): Settings => {
+    const config = ctx.config
+    if (settings?.config === config) return settings
+    const { healthCheck } = config
+    pool.configure({
+      rise: healthCheck.rise,
+      fall: healthCheck.fall,
+      latencyDecay: config.strategyOptions.leastTime.decay,
+      outlier: config.outlierDetection,
+      breaker: config.circuitBreaker,
+      slowStart: config.slowStart,
+    })
+    queue.configure(config.queue)
+    budget.configure(config.retries)
+    settings = {
+      config,
+      proto: config.tls.enabled ? 'https' : 'http',
+      isTrustedProxy: createAddressMatcher(config.forwarding.trustedProxies),
+      retryStatuses: new Set(config.retries.statuses),
+    }
+    return settings
+  }
+  current()
+
+  /** Give a backend's slot back, and let the request at the head of the queue have it. */
+  const release = (backend: Backend) => {
+    pool.release(backend)
+    queue.wake()
+  }
 
   async function proxy(request: Request, env: unknown): Promise<Response> {
+    const { config, proto, isTrustedProxy, retryStatuses } = current()
     const startedAt = pool.now()
     const requestId =
       acceptableRequestId(request.headers.get('x-request-id')) ?? crypto.randomUUID()
@@ -76,11 +121,22 @@ export function createApp(ctx: ProxyContext): Hono {
     })
     if (!config.forwarding.preserveHost) headers.delete('host')
     const method = request.method
-    const body = BODYLESS.has(method) ? null : request.body
     const client = trusted
       ? resolveClientAddress(peer, request.headers.get('x-forwarded-for'), isTrustedProxy)
       : peer
     const input = createPickInput(request, target, client)
+    const { retries, timeouts } = config
+    // The body is offered to each attempt through a small replay buffer (DESIGN: retries).
+    const body =
+      BODYLESS.has(method) || request.body === null
+        ? undefined
+        : new ReplayableBody(request.body, {
+            limit: retries.replayBuffer,
+            idleTimeout: timeouts.clientIdle,
+          })
+    // May be sent twice: an idempotent method (RFC 9110 §9.2.2), or an Idempotency-Key
+    // (draft-ietf-httpapi-idempotency-key-header) that lets the backend spot the repeat.
+    const repeatable = IDEMPOTENT.has(method) || request.headers.has('idempotency-key')
 
     // Sticky sessions (DESIGN): a valid lb_sid puts its backend first, even while it drains; the
     // base strategy's candidates follow as fallbacks. Anything else counts as no cookie.
@@ -92,7 +148,6 @@ export function createApp(ctx: ProxyContext): Hono {
       pin = value === undefined ? undefined : await sticky.verify(value)
       pinned = pin && pool.sessionTarget(pin.backendId)
     }
-    const base = ctx.selector().candidates(input, pool)
 
     const { observer } = ctx
     // One record per request, for the metrics and the access log, when the response has ended.
@@ -121,61 +176,187 @@ export function createApp(ctx: ProxyContext): Hono {
         referer: request.headers.get('referer') ?? undefined,
       })
 
+    const fresh = () => {
+      const base = ctx.selector().candidates(input, pool)
+      return (pinned ? pinnedFirst(pinned, base) : base)[Symbol.iterator]()
+    }
+    let candidates = fresh()
+    const tried = new Set<string>()
+    /**
+     * The next backend not tried yet that takes the request, with a slot taken on it. When every
+     * candidate is full, wait in the queue (HAProxy `maxconn`, `timeout queue`), then look again.
+     */
+    const pick = async (): Promise<Backend | QueueResult | undefined> => {
+      for (let woken = false; ; woken = true) {
+        let busy = false
+        for (let next = candidates.next(); !next.done; next = candidates.next()) {
+          const backend = next.value
+          if (tried.has(backend.id)) continue
+          const admission = pool.tryAcquire(backend)
+          if (admission === 'ok') return backend
+          if (admission === 'busy') busy = true
+        }
+        if (!busy) return undefined
+        const result = await queue.wait(request.signal, woken)
+        if (result !== 'ready') return result
+        candidates = fresh()
+      }
+    }
+
+    /** Hand the upstream response to the client; the slot is released when its body ends. */
+    const respond = async (backend: Backend, upstream: Response, upstreamMs: number) => {
+      // Pin (again) when the request landed elsewhere, and renew an ageing cookie.
+      const setCookie =
+        sticky && (backend.id !== pinned?.id || sticky.shouldRenew(pin!))
+          ? sticky.setCookie(await sticky.issue(backend.id), config.tls.enabled)
+          : undefined
+      const response = toClientResponse(
+        upstream,
+        method,
+        config.forwarding.via,
+        (bytes, end) => {
+          release(backend)
+          // A body that broke off or stalled counts against the backend; a client that went
+          // away does not.
+          if (end === 'error' || end === 'timeout') {
+            pool.recordOutcome(backend, end === 'timeout' ? 'timeout' : 'reset')
+            if (!request.signal.aborted) {
+              logger.warn('upstream body aborted', { requestId, backend: backend.id, reason: end })
+            }
+          }
+          finish(upstream.status, bytes, backend, upstreamMs)
+        },
+        timeouts.upstreamIdle,
+      )
+      // Appended, so that the backend's own Set-Cookie fields stay (RFC 6265 §3).
+      if (setCookie) response.headers.append('set-cookie', setCookie)
+      return response
+    }
+
     let attempts = 0
+    let retried = false
     let lastError: unknown
-    for (const backend of pinned ? pinnedFirst(pinned, base) : base) {
-      attempts++
-      pool.acquire(backend)
-      const sentAt = pool.now()
-      try {
-        const upstream = await sendUpstream(deps.fetch, {
-          backend,
-          method,
-          target,
-          headers,
-          body,
-          clientSignal: request.signal,
-          responseHeadersTimeout: config.timeouts.responseHeaders,
-        })
+    /** A retryable answer kept until another backend takes the request; else it is the answer. */
+    let held: { backend: Backend; upstream: Response; upstreamMs: number } | undefined
+    /** Why the previous attempt failed, for the retry log line. */
+    let reason: string | undefined
+
+    /** Whether the failed attempt may be tried on another backend (DESIGN: retries). */
+    const mayTryAgain = async (backend: Backend, kind: FailureKind, why: string) => {
+      if (attempts >= retries.attempts || request.signal.aborted) return false
+      // A repeat after a reset or an answer needs the whole body: read the rest, if it fits.
+      let bodyReplayable = !body || body.replayable
+      if (body && kind !== 'connect' && repeatable && bodyReplayable)
+        bodyReplayable = await body.fill()
+      const allowed = mayRetry({
+        kind,
+        repeatable,
+        bodyReplayable,
+        bodyUnsent: !body || body.unsent,
+      })
+      if (!allowed) return false
+      if (!retried) {
+        if (!budget.tryRetry()) {
+          logger.warn('retry budget exhausted', { requestId, backend: backend.id, reason: why })
+          return false
+        }
+        retried = true
+      }
+      reason = why
+      return true
+    }
+
+    budget.begin()
+    try {
+      for (;;) {
+        const picked = await pick()
+        if (typeof picked !== 'object') {
+          if (held) return await respond(held.backend, held.upstream, held.upstreamMs)
+          if (picked === 'full' || picked === 'timeout') {
+            finish(503, 0)
+            return errorResponse(
+              503,
+              picked === 'full' ? 'Queue full' : 'Queue timeout',
+              requestId,
+              { 'retry-after': String(Math.max(1, Math.ceil(config.queue.timeout / 1000))) },
+            )
+          }
+          break
+        }
+        const backend = picked
+        if (held) {
+          // Another backend takes it: the kept answer is dropped.
+          held.upstream.body?.cancel().catch(() => {})
+          release(held.backend)
+          held = undefined
+        }
+        if (attempts > 0) {
+          logger.warn('retry', {
+            requestId,
+            method,
+            backend: backend.id,
+            attempt: attempts + 1,
+            reason,
+          })
+        }
+        attempts++
+        tried.add(backend.id)
+        const sentAt = pool.now()
+        let upstream: Response
+        try {
+          upstream = await sendUpstream(deps.fetch, {
+            backend,
+            method,
+            target,
+            headers,
+            body: body ? body.stream() : null,
+            clientSignal: request.signal,
+            responseHeadersTimeout: timeouts.responseHeaders,
+          })
+        } catch (error) {
+          release(backend)
+          lastError = error
+          if (request.signal.aborted || body?.timedOut) {
+            // The client went away, or went silent: nothing to learn about the backend.
+            pool.recordOutcome(backend, 'cancelled')
+            break
+          }
+          const kind = failureKind(error)
+          pool.recordOutcome(backend, kind)
+          observer?.failure(backend, error)
+          // A timeout is the slowest answer there is: least-time should see it.
+          if (kind === 'timeout') pool.observeLatency(backend, pool.now() - sentAt)
+          const why = `${kind}: ${String((error as Error)?.message ?? error)}`
+          if (await mayTryAgain(backend, kind, why)) {
+            observer?.retry(backend)
+            continue
+          }
+          break
+        }
         // Time to response headers feeds least-time's peak EWMA; reported load feeds resource.
         const upstreamMs = pool.now() - sentAt
         pool.observeLatency(backend, upstreamMs)
         observer?.response(backend, upstream.status, upstreamMs)
         if (ctx.loadMetrics) recordLoadMetrics(pool, backend, upstream.headers)
-        // Pin (again) when the request landed elsewhere, and renew an ageing cookie.
-        const setCookie =
-          sticky && (backend.id !== pinned?.id || sticky.shouldRenew(pin!))
-            ? sticky.setCookie(await sticky.issue(backend.id), config.tls.enabled)
-            : undefined
-        const response = toClientResponse(upstream, method, config.forwarding.via, (bytes) => {
-          pool.release(backend)
-          finish(upstream.status, bytes, backend, upstreamMs)
-        })
-        // Appended, so that the backend's own Set-Cookie fields stay (RFC 6265 §3).
-        if (setCookie) response.headers.append('set-cookie', setCookie)
-        return response
-      } catch (error) {
-        pool.release(backend)
-        observer?.failure(backend, error)
-        // A timeout is the slowest answer there is: least-time should see it.
-        if (error instanceof UpstreamTimeoutError) pool.observeLatency(backend, pool.now() - sentAt)
-        lastError = error
-        // DESIGN (retries): a refused connection sent nothing, so another backend may have it;
-        // an idempotent request whose body was not streamed may be repeated after any other
-        // failure before the response headers (a keep-alive connection the backend closed, a
-        // reset), but not after a timeout: the backend may still be working on it.
-        const retryable =
-          body === null &&
-          (error instanceof UpstreamConnectError ||
-            (IDEMPOTENT.has(method) && !(error instanceof UpstreamTimeoutError)))
-        if (retryable && attempts < MAX_ATTEMPTS && !request.signal.aborted) {
-          const reason = String((error as Error)?.message ?? error)
-          logger.warn('retry', { requestId, backend: backend.id, reason })
+        pool.recordOutcome(backend, upstream.status >= 500 ? 'http5xx' : 'success')
+        if (
+          retryStatuses.has(upstream.status) &&
+          (await mayTryAgain(backend, 'status', `status ${upstream.status}`))
+        ) {
           observer?.retry(backend)
+          held = { backend, upstream, upstreamMs }
           continue
         }
-        break
+        return await respond(backend, upstream, upstreamMs)
       }
+    } finally {
+      budget.end(retried)
+    }
+
+    if (body?.timedOut) {
+      body.cancel()
+      finish(408, 0)
+      return errorResponse(408, 'Request body timed out', requestId, { connection: 'close' })
     }
     if (attempts === 0) {
       finish(503, 0)

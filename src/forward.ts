@@ -5,7 +5,7 @@
  */
 import { UpstreamTimeoutError } from './errors.ts'
 import { appendVia, stripHopByHop } from './headers.ts'
-import { watchBody } from './stream.ts'
+import { watchBody, type BodyEnd } from './stream.ts'
 import type { Backend, UpstreamFetch } from './types.ts'
 
 /** One upstream attempt. */
@@ -68,14 +68,16 @@ function hasNoBody(method: string, status: number): boolean {
 
 /**
  * Turn the upstream response into the client's: hop-by-hop fields stripped (RFC 9110 §7.6.1),
- * `Via` appended, the body streamed through unchanged. `onDone` runs once the body is finished, with
- * the bytes sent.
+ * `Via` appended, the body streamed through unchanged. `onDone` runs once the body is finished,
+ * with the bytes sent and how the body ended. A body idle for longer than `idleTimeout` ms is
+ * aborted, never ended as if it were complete.
  */
 export function toClientResponse(
   upstream: Response,
   method: string,
   via: string,
-  onDone: (bytes: number) => void,
+  onDone: (bytes: number, end: BodyEnd) => void,
+  idleTimeout?: number,
 ): Response {
   const headers = new Headers(upstream.headers)
   stripHopByHop(headers)
@@ -83,8 +85,8 @@ export function toClientResponse(
   const init = { status: upstream.status, statusText: upstream.statusText, headers }
   if (upstream.body === null || hasNoBody(method, upstream.status)) {
     upstream.body?.cancel().catch(() => {})
-    onDone(0)
+    onDone(0, 'end')
     return new Response(null, init)
   }
-  return new Response(watchBody(upstream.body, onDone), init)
+  return new Response(watchBody(upstream.body, onDone, { idleTimeout }), init)
 }

@@ -104,7 +104,11 @@ export class SmoothWeightedSchedule {
 export const weightedRoundRobin: Strategy = {
   name: 'weighted-round-robin',
   build(backends) {
-    const schedule = new SmoothWeightedSchedule(backends.map((b) => b.weight))
+    // Slow start scales weights by tenths: the schedule counts in whole numbers.
+    const whole = backends.every((b) => Number.isInteger(b.weight))
+    const schedule = new SmoothWeightedSchedule(
+      backends.map((b) => (whole ? b.weight : Math.max(1, Math.round(b.weight * 100)))),
+    )
     return {
       *candidates() {
         if (backends.length === 0) return
