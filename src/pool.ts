@@ -70,6 +70,8 @@ export interface BackendState {
   consecutiveSuccesses: number
   consecutiveFailures: number
   lastProbe?: ProbeResult
+  /** Active probe results so far, for metrics; absent before the first probe. */
+  probes?: { ok: number; failed: number }
   /** Peak-EWMA response time in ms as of {@link latencyAt}; 0 before the first response. */
   latency: number
   /** When {@link latency} was last updated, on the pool's monotonic clock. */
@@ -363,6 +365,8 @@ export class BackendPool implements LoadView {
     const state = this.#states.get(id)
     if (!state) return
     state.lastProbe = { ok, at: this.#now(), reason }
+    state.probes ??= { ok: 0, failed: 0 }
+    state.probes[ok ? 'ok' : 'failed']++
     if (ok) {
       state.consecutiveFailures = 0
       state.consecutiveSuccesses++

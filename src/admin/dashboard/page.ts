@@ -1,0 +1,68 @@
+/**
+ * The dashboard's page. It holds no data: the script asks for the admin token, keeps it in
+ * sessionStorage, and reads everything through the token-protected API.
+ */
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>fulcrum</title>
+<link rel="stylesheet" href="/dashboard/app.css">
+<script src="/dashboard/app.js" defer></script>
+</head>
+<body>
+<header>
+  <div class="brand"><span class="logo">&#9878;</span> fulcrum <span id="version" class="muted"></span></div>
+  <div class="summary" id="summary" hidden>
+    <div class="kpi"><span class="label">strategy</span>
+      <select id="strategy" aria-label="Strategy"></select></div>
+    <div class="kpi"><span class="label">req/s</span><span id="kpi-rps" class="value">–</span></div>
+    <div class="kpi"><span class="label">p50</span><span id="kpi-p50" class="value">–</span></div>
+    <div class="kpi"><span class="label">p99</span><span id="kpi-p99" class="value">–</span></div>
+    <div class="kpi"><span class="label">errors</span><span id="kpi-err" class="value">–</span></div>
+    <div class="kpi"><span class="label">in flight</span><span id="kpi-inflight" class="value">–</span></div>
+    <div class="kpi"><span class="label">memory</span><span id="kpi-mem" class="value">–</span></div>
+    <div class="kpi"><span class="label">uptime</span><span id="kpi-uptime" class="value">–</span></div>
+    <button id="logout" class="ghost" type="button">Sign out</button>
+  </div>
+</header>
+
+<main>
+  <section id="login" class="panel login" hidden>
+    <h1>Admin token</h1>
+    <p class="muted">fulcrum printed it at start (or set it with <code>--admin-token</code> /
+      <code>FULCRUM_ADMIN_TOKEN</code>). It stays in this tab only.</p>
+    <form id="login-form">
+      <input id="token" type="password" autocomplete="off" spellcheck="false"
+        placeholder="Bearer token" aria-label="Admin token" required>
+      <button type="submit">Sign in</button>
+    </form>
+    <p id="login-error" class="error" role="alert"></p>
+  </section>
+
+  <section id="board" hidden>
+    <div class="charts">
+      <figure class="panel chart">
+        <figcaption>Requests per second, by backend</figcaption>
+        <svg id="chart-rps" viewBox="0 0 600 160" preserveAspectRatio="none" role="img"
+          aria-label="Requests per second by backend"></svg>
+      </figure>
+      <figure class="panel chart">
+        <figcaption>p99 latency (ms), by backend</figcaption>
+        <svg id="chart-p99" viewBox="0 0 600 160" preserveAspectRatio="none" role="img"
+          aria-label="p99 latency by backend"></svg>
+      </figure>
+    </div>
+    <p id="status-line" class="muted" role="status"></p>
+    <div id="cards" class="cards"></div>
+    <section class="panel">
+      <h2>Recent health transitions</h2>
+      <ol id="transitions" class="transitions"></ol>
+    </section>
+  </section>
+</main>
+</body>
+</html>
+`

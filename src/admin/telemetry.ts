@@ -1,0 +1,431 @@
+/**
+ * `GET /metrics` (Prometheus text format) and `GET /stats` (the same numbers as JSON, plus rates and
+ * percentiles over a recent window, for the dashboard). Both read the counters and the pool at
+ * request time; nothing here runs on the request path.
+ */
+import {
+  bucketQuantile,
+  LATENCY_BUCKETS,
+  PrometheusWriter,
+  STATUS_CLASSES,
+  type Metrics,
+  type Sample,
+} from '../metrics.ts'
+import type { BackendPool, BackendTransition } from '../pool.ts'
+import type { RuntimeDeps } from '../types.ts'
+import type { BackendView, ControlPlane } from './control.ts'
+
+/** What the telemetry endpoints read. */
+export interface TelemetrySource {
+  readonly metrics: Metrics
+  readonly pool: BackendPool
+  readonly control: ControlPlane
+  readonly deps: Pick<RuntimeDeps, 'memoryUsage' | 'openConnections'>
+  /** Requests waiting for a backend with room, where there is a queue. */
+  readonly queueDepth?: () => number
+  /** Recent health transitions, newest first. */
+  readonly transitions: () => readonly BackendTransition[]
+  readonly version: string
+  /** When fulcrum started, in ms since the epoch. */
+  readonly startedAt: number
+  /** @default Date.now */
+  readonly now?: () => number
+}
+
+const FAILURE_KINDS = ['connect', 'timeout', 'error'] as const
+
+/** The Prometheus text exposition (format 0.0.4) of every counter and gauge. */
+export function renderPrometheus(src: TelemetrySource): string {
+  const out = new PrometheusWriter()
+  const { metrics } = src
+  const now = (src.now ?? Date.now)()
+  const views = src.control.backends()
+  const counters = views.map((view) => ({ view, c: metrics.backend(view.id) }))
+  const byBackend = (value: (entry: (typeof counters)[number]) => number): Sample[] =>
+    counters.map((entry) => ({ labels: { backend: entry.view.id }, value: value(entry) }))
+
+  out.family('fulcrum_info', 'gauge', 'fulcrum version and strategy', [
+    { labels: { version: src.version, strategy: src.control.config.strategy }, value: 1 },
+  ])
+  out.family('fulcrum_start_time_seconds', 'gauge', 'When fulcrum started (Unix time)', [
+    { value: src.startedAt / 1000 },
+  ])
+  out.family('fulcrum_uptime_seconds', 'gauge', 'Seconds since fulcrum started', [
+    { value: (now - src.startedAt) / 1000 },
+  ])
+  out.family(
+    'fulcrum_requests_total',
+    'counter',
+    'Client requests answered, by status class (fulcrum’s own 502, 503 and 504 included)',
+    STATUS_CLASSES.map((code, i) => ({ labels: { code }, value: metrics.requests[i]! })),
+  )
+  out.histogram(
+    'fulcrum_request_duration_seconds',
+    'Client request time, from arrival to the last response byte',
+    [{ histogram: metrics.duration }],
+  )
+  out.family('fulcrum_retries_total', 'counter', 'Requests tried again on another backend', [
+    { value: metrics.retries },
+  ])
+  out.family(
+    'fulcrum_sticky_total',
+    'counter',
+    'Sticky-session verdicts: hit (pinned backend served), new (cookie issued), moved (re-pinned)',
+    (['hit', 'new', 'moved'] as const).map((verdict) => ({
+      labels: { verdict },
+      value: metrics.sticky[verdict],
+    })),
+  )
+  let inflight = 0
+  for (const view of views) inflight += view.inflight
+  out.family('fulcrum_inflight_requests', 'gauge', 'Requests in flight to any backend', [
+    { value: inflight },
+  ])
+  out.family('fulcrum_queue_depth', 'gauge', 'Requests waiting for a backend with room', [
+    { value: src.queueDepth?.() ?? 0 },
+  ])
+  const connections = src.deps.openConnections?.()
+  if (connections !== undefined) {
+    out.family('fulcrum_open_connections', 'gauge', 'Open client connections', [
+      { value: connections },
+    ])
+  }
+  const memory = src.deps.memoryUsage?.()
+  if (memory) {
+    out.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes', [
+      { value: memory.rss },
+    ])
+    out.family('fulcrum_heap_used_bytes', 'gauge', 'JavaScript heap in use, in bytes', [
+      { value: memory.heapUsed },
+    ])
+    out.family('fulcrum_heap_total_bytes', 'gauge', 'JavaScript heap size, in bytes', [
+      { value: memory.heapTotal },
+    ])
+  }
+
+  out.family(
+    'fulcrum_backend_info',
+    'gauge',
+    'Each backend: its URL, source and role',
+    counters.map(({ view }) => ({
+      labels: { backend: view.id, url: view.url, source: view.source, backup: String(view.backup) },
+      value: 1,
+    })),
+  )
+  out.family(
+    'fulcrum_backend_up',
+    'gauge',
+    'Whether the backend takes new requests (healthy, enabled, not draining or ejected)',
+    byBackend(({ view }) => (view.state === 'up' ? 1 : 0)),
+  )
+  out.family(
+    'fulcrum_backend_healthy',
+    'gauge',
+    'Whether active probes say the backend is healthy',
+    byBackend(({ view }) => (view.healthy ? 1 : 0)),
+  )
+  out.family(
+    'fulcrum_backend_draining',
+    'gauge',
+    'Whether the backend is draining',
+    byBackend(({ view }) => (view.draining ? 1 : 0)),
+  )
+  out.family(
+    'fulcrum_backend_enabled',
+    'gauge',
+    'Whether the backend is enabled',
+    byBackend(({ view }) => (view.enabled ? 1 : 0)),
+  )
+  out.family(
+    'fulcrum_backend_weight',
+    'gauge',
+    'Configured weight',
+    byBackend(({ view }) => view.weight),
+  )
+  out.family(
+    'fulcrum_backend_effective_weight',
+    'gauge',
+    'Weight in use now (0 when it takes no new requests, less during slow start)',
+    byBackend(({ view }) => view.effectiveWeight),
+  )
+  out.family(
+    'fulcrum_backend_inflight_requests',
+    'gauge',
+    'Requests in flight to the backend',
+    byBackend(({ view }) => view.inflight),
+  )
+  out.family(
+    'fulcrum_backend_ewma_seconds',
+    'gauge',
+    'Peak-EWMA time to response headers',
+    byBackend(({ view }) => view.ewmaMs / 1000),
+  )
+  out.family(
+    'fulcrum_backend_responses_total',
+    'counter',
+    'Responses from the backend, by status class',
+    counters.flatMap(({ view, c }) =>
+      STATUS_CLASSES.map((code, i) => ({
+        labels: { backend: view.id, code },
+        value: c.responses[i]!,
+      })),
+    ),
+  )
+  out.family(
+    'fulcrum_backend_failures_total',
+    'counter',
+    'Attempts on the backend that got no response: connect, timeout or other error',
+    counters.flatMap(({ view, c }) =>
+      FAILURE_KINDS.map((reason, i) => ({
+        labels: { backend: view.id, reason },
+        value: c.failures[i]!,
+      })),
+    ),
+  )
+  out.histogram(
+    'fulcrum_backend_response_seconds',
+    'Time from sending a request to the backend to its response headers',
+    counters.map(({ view, c }) => ({ labels: { backend: view.id }, histogram: c.latency })),
+  )
+  out.family(
+    'fulcrum_backend_retries_total',
+    'counter',
+    'Attempts on the backend that failed and were retried elsewhere',
+    byBackend(({ c }) => c.retries),
+  )
+  out.family(
+    'fulcrum_backend_ejections_total',
+    'counter',
+    'Times passive health ejected the backend',
+    byBackend(({ c }) => c.ejections),
+  )
+  out.family(
+    'fulcrum_backend_sent_bytes_total',
+    'counter',
+    'Response body bytes from the backend sent to clients',
+    byBackend(({ c }) => c.bytes),
+  )
+  out.family(
+    'fulcrum_backend_probes_total',
+    'counter',
+    'Active health probes, by result',
+    counters.flatMap(({ view }) => {
+      const probes = src.pool.get(view.id)?.probes
+      return [
+        { labels: { backend: view.id, result: 'success' }, value: probes?.ok ?? 0 },
+        { labels: { backend: view.id, result: 'failure' }, value: probes?.failed ?? 0 },
+      ]
+    }),
+  )
+  out.family(
+    'fulcrum_backend_last_probe_success',
+    'gauge',
+    'Whether the last active probe succeeded (absent before the first probe)',
+    counters
+      .filter(({ view }) => view.lastProbe !== null)
+      .map(({ view }) => ({ labels: { backend: view.id }, value: view.lastProbe!.ok ? 1 : 0 })),
+  )
+  return out.text()
+}
+
+/** Counters at one moment, for rates over a window. */
+interface Snapshot {
+  at: number
+  requests: Float64Array
+  duration: Float64Array
+  backends: Map<string, { responses: Float64Array; failures: Float64Array; latency: Float64Array }>
+}
+
+/** A window's figures for one backend or for all requests. */
+export interface WindowFigures {
+  requestsPerSecond: number
+  /** Share of the responses (5xx) and failures, 0 to 1. */
+  errorRate: number
+  p50Ms: number | null
+  p99Ms: number | null
+}
+
+/** The JSON of `GET /stats`. */
+export interface Stats {
+  time: string
+  version: string
+  uptimeSeconds: number
+  strategy: string
+  /** The window the rates are over, in seconds; 0 on the first call (no rates yet). */
+  windowSeconds: number
+  requests: {
+    total: number
+    byClass: Record<string, number>
+    retries: number
+    sticky: Record<string, number>
+    window: WindowFigures | null
+  }
+  inflight: number
+  queueDepth: number
+  openConnections: number | null
+  memory: { rss: number; heapUsed: number; heapTotal: number } | null
+  backends: (BackendView & {
+    responses: Record<string, number>
+    failures: Record<string, number>
+    retries: number
+    ejections: number
+    window: (WindowFigures & { share: number }) | null
+  })[]
+  transitions: { at: string; id: string; url: string; to: string; reason?: string }[]
+}
+
+/**
+ * Keeps the counters seen by recent `GET /stats` calls, so that each call can report rates and
+ * percentiles over the last `window` ms without any timer: the dashboard polls, and its polls are
+ * the samples.
+ */
+export class StatsSampler {
+  readonly #window: number
+  #snapshots: Snapshot[] = []
+
+  /** @param window the rate window, in ms @default 10_000 */
+  constructor(window = 10_000) {
+    this.#window = window
+  }
+
+  /** The stats now. */
+  stats(src: TelemetrySource): Stats {
+    const { metrics } = src
+    const now = (src.now ?? Date.now)()
+    const snapshot = takeSnapshot(metrics, now)
+    // The oldest snapshot inside the window is the base; older ones are dropped.
+    this.#snapshots = this.#snapshots.filter((s) => now - s.at <= this.#window)
+    const base = this.#snapshots.find((s) => now - s.at >= 250)
+    const last = this.#snapshots.at(-1)
+    if (!last || now - last.at >= 250) this.#snapshots.push(snapshot)
+    const seconds = base ? (now - base.at) / 1000 : 0
+
+    const views = src.control.backends()
+    const figures = (
+      responses: Float64Array,
+      failures: number,
+      latency: Float64Array,
+      baseResponses?: Float64Array,
+      baseFailures = 0,
+      baseLatency?: Float64Array,
+    ): WindowFigures | null => {
+      if (!base) return null
+      const dResponses = diff(responses, baseResponses)
+      const dLatency = diff(latency, baseLatency)
+      const answered = sum(dResponses)
+      const failed = failures - baseFailures
+      const total = answered + failed
+      const toMs = (q: number) => {
+        const seconds = bucketQuantile(LATENCY_BUCKETS, dLatency, q)
+        return seconds === undefined ? null : Math.round(seconds * 1e6) / 1000
+      }
+      return {
+        requestsPerSecond: round(total / seconds),
+        errorRate: total === 0 ? 0 : round((dResponses[4]! + failed) / total),
+        p50Ms: toMs(0.5),
+        p99Ms: toMs(0.99),
+      }
+    }
+
+    const backendFigures = views.map((view) => {
+      const c = metrics.backend(view.id)
+      const b = base?.backends.get(view.id)
+      return figures(
+        c.responses,
+        sum(c.failures),
+        c.latency.counts,
+        b?.responses,
+        b ? sum(b.failures) : 0,
+        b?.latency,
+      )
+    })
+    const windowTotal = backendFigures.reduce((t, f) => t + (f?.requestsPerSecond ?? 0), 0)
+    let inflight = 0
+    for (const view of views) inflight += view.inflight
+    const memory = src.deps.memoryUsage?.()
+
+    return {
+      time: new Date(now).toISOString(),
+      version: src.version,
+      uptimeSeconds: Math.round((now - src.startedAt) / 1000),
+      strategy: src.control.config.strategy,
+      windowSeconds: round(seconds),
+      requests: {
+        total: sum(metrics.requests),
+        byClass: Object.fromEntries(STATUS_CLASSES.map((k, i) => [k, metrics.requests[i]!])),
+        retries: metrics.retries,
+        sticky: { ...metrics.sticky },
+        window: figures(
+          metrics.requests,
+          0,
+          metrics.duration.counts,
+          base?.requests,
+          0,
+          base?.duration,
+        ),
+      },
+      inflight,
+      queueDepth: src.queueDepth?.() ?? 0,
+      openConnections: src.deps.openConnections?.() ?? null,
+      memory: memory
+        ? { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal }
+        : null,
+      backends: views.map((view, i) => {
+        const c = metrics.backend(view.id)
+        const f = backendFigures[i]!
+        return {
+          ...view,
+          responses: Object.fromEntries(STATUS_CLASSES.map((k, j) => [k, c.responses[j]!])),
+          failures: Object.fromEntries(FAILURE_KINDS.map((k, j) => [k, c.failures[j]!])),
+          retries: c.retries,
+          ejections: c.ejections,
+          window: f && {
+            ...f,
+            share: windowTotal === 0 ? 0 : round(f.requestsPerSecond / windowTotal),
+          },
+        }
+      }),
+      transitions: src.transitions().map((t) => ({
+        at: new Date(t.at).toISOString(),
+        id: t.id,
+        url: t.url,
+        to: t.to,
+        ...(t.reason ? { reason: t.reason } : {}),
+      })),
+    }
+  }
+}
+
+function takeSnapshot(metrics: Metrics, at: number): Snapshot {
+  const backends: Snapshot['backends'] = new Map()
+  for (const [id, c] of metrics.backends()) {
+    backends.set(id, {
+      responses: c.responses.slice(),
+      failures: c.failures.slice(),
+      latency: c.latency.counts.slice(),
+    })
+  }
+  return {
+    at,
+    requests: metrics.requests.slice(),
+    duration: metrics.duration.counts.slice(),
+    backends,
+  }
+}
+
+function diff(now: Float64Array, before: Float64Array | undefined): Float64Array {
+  if (!before) return now
+  const out = new Float64Array(now.length)
+  for (let i = 0; i < now.length; i++) out[i] = now[i]! - before[i]!
+  return out
+}
+
+function sum(values: ArrayLike<number>): number {
+  let total = 0
+  for (let i = 0; i < values.length; i++) total += values[i]!
+  return total
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000
+}
