@@ -4,10 +4,10 @@
  */
 import process from 'node:process'
 import { createBalancer } from '../../src/balancer.ts'
-import { BackendSchema, type Config } from '../../src/config.ts'
+import { BackendSchema, ConfigError, type Config } from '../../src/config.ts'
 import { DEMO_NAMES, demoBackend } from '../../src/demo.ts'
 import { createJsonLogger } from '../../src/log.ts'
-import type { UpstreamFetch } from '../../src/types.ts'
+import type { RawRequestHead, UpstreamFetch } from '../../src/types.ts'
 import {
   configure,
   fail,
@@ -17,6 +17,13 @@ import {
   usageError,
 } from './bootstrap.ts'
 import { loadTlsMaterial, TlsFileError, type TlsMaterial } from './certs.ts'
+import {
+  dnsResolver,
+  memoryUsage,
+  openAccessLog,
+  writeFileAtomic,
+  type AccessLogSink,
+} from './control-deps.ts'
 import { tcpConnect } from './tcp.ts'
 
 /** A request handler as the runtime's server calls it. */
@@ -27,6 +34,8 @@ export interface RunningServer {
   readonly port: number
   /** Stop accepting, let in-flight requests finish, close keep-alive connections. */
   close(): Promise<void>
+  /** Open client connections, where the runtime's server counts them. */
+  connections?(): number
 }
 
 /** What differs between Node, Deno and Bun. */
@@ -34,6 +43,8 @@ export interface RuntimeAdapter {
   readonly name: 'node' | 'deno' | 'bun'
   createFetch(config: Config): UpstreamFetch
   clientAddress(request: Request, env: unknown): string | undefined
+  /** The request head as received, where the runtime keeps it (see `RuntimeDeps.rawHead`). */
+  rawHead?(request: Request, env: unknown): RawRequestHead | undefined
   serve(options: {
     handler: Handler
     host: string
@@ -78,18 +89,66 @@ export async function startFulcrum(
     }
   }
 
+  const { accessLog, admin } = config
+  const accessLogSink: AccessLogSink | undefined =
+    accessLog.enabled && accessLog.path ? openAccessLog(accessLog.path, logger) : undefined
+  let server: RunningServer | undefined
   const balancer = createBalancer(config, {
     fetch: runtime.createFetch(config),
     clientAddress: runtime.clientAddress,
+    rawHead: runtime.rawHead,
     tcpConnect,
     readTextFile,
     logger,
+    accessLog: accessLogSink && ((lines) => accessLogSink.write(lines)),
+    writeFileAtomic,
+    dns: dnsResolver,
+    memoryUsage,
+    openConnections: () => server?.connections?.(),
   })
+  try {
+    await balancer.restoreState()
+  } catch (error) {
+    if (error instanceof ConfigError) usageError(error.message)
+    throw error
+  }
 
-  let server: RunningServer
+  // The admin API has its own listener (loopback by default): never the public one.
+  let adminServer: RunningServer | undefined
+  if (balancer.admin) {
+    const adminApp = balancer.admin
+    try {
+      adminServer = await runtime.serve({
+        handler: (request, env) => adminApp.fetch(request, env),
+        host: admin.host,
+        port: admin.port,
+        config,
+      })
+    } catch (error) {
+      fail(`Cannot listen on ${admin.host}:${admin.port} (admin): ${(error as Error).message}`)
+    }
+    if (balancer.adminTokenGenerated) {
+      logger.info('admin token generated (choose one with --admin-token or FULCRUM_ADMIN_TOKEN)', {
+        token: balancer.adminToken,
+      })
+    }
+    if (!/^(127\.|::1$|localhost$)/.test(admin.host)) {
+      logger.warn(
+        'the admin API listens beyond loopback over plain HTTP: the token crosses the network in clear',
+        { host: admin.host },
+      )
+    }
+    const host = admin.host.includes(':') ? `[${admin.host}]` : admin.host
+    logger.info('admin listening', {
+      url: `http://${host}:${adminServer.port}`,
+      port: adminServer.port,
+      dashboard: `http://${host}:${adminServer.port}/dashboard`,
+    })
+  }
+
   try {
     server = await runtime.serve({
-      handler: (request, env) => balancer.app.fetch(request, env),
+      handler: balancer.fetch,
       host: config.listen.host,
       port: config.listen.port,
       tls,
@@ -115,8 +174,9 @@ export async function startFulcrum(
   onShutdownSignal(
     config.shutdownGrace,
     async () => {
-      await server.close()
+      await Promise.all([server!.close(), adminServer?.close()])
       await balancer.stop()
+      await accessLogSink?.close()
       await Promise.all(demos.map((demo) => demo.close()))
       logger.info('stopped', {})
     },

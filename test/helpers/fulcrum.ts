@@ -45,6 +45,10 @@ export interface FulcrumProcess {
   readonly port: number
   /** `http://127.0.0.1:PORT` or `https://…` */
   readonly url: string
+  /** The admin listener, `http://127.0.0.1:PORT`, unless `--no-admin`. */
+  readonly adminUrl: string | undefined
+  /** The admin token: the one printed at start, or the one passed with `--admin-token`. */
+  readonly adminToken: string | undefined
   /** Everything printed so far. */
   stdout(): string
   stderr(): string
@@ -77,6 +81,10 @@ export async function startFulcrum(
 ): Promise<FulcrumProcess> {
   const finalArgs = args.includes('--port') ? [...args] : [...args, '--port', '0']
   if (!finalArgs.includes('--host')) finalArgs.push('--host', '127.0.0.1')
+  // Tests run in parallel: each fulcrum's admin listener takes a free port, not 9090.
+  if (!finalArgs.includes('--admin-port') && !finalArgs.includes('--no-admin')) {
+    finalArgs.push('--admin-port', '0')
+  }
   const [command, commandArgs] = fulcrumCommand(runtime, finalArgs)
   const child = spawn(command, commandArgs, {
     cwd: options.cwd ?? ROOT,
@@ -87,15 +95,19 @@ export async function startFulcrum(
   let err = ''
   const lines: LogLine[] = []
   const waiters = new Set<() => void>()
+  // A line may arrive split across chunks: keep each stream's unfinished last line.
+  const partial = { out: '', err: '' }
   const collect = (chunk: string, into: 'out' | 'err') => {
     if (into === 'out') out += chunk
     else err += chunk
-    for (const line of chunk.split('\n')) {
+    const parts = (partial[into] + chunk).split('\n')
+    partial[into] = parts.pop()!
+    for (const line of parts) {
       if (!line.startsWith('{')) continue
       try {
         lines.push(JSON.parse(line))
       } catch {
-        // a line split across chunks; the full text is still in stdout()/stderr()
+        // not JSON after all; the full text is still in stdout()/stderr()
       }
     }
     for (const wake of waiters) wake()
@@ -140,10 +152,18 @@ export async function startFulcrum(
   const listening = await waitForLog((l) => l.msg === 'listening', options.timeoutMs ?? 30_000)
   const port = listening.port as number
   const scheme = String(listening.url).startsWith('https') ? 'https' : 'http'
+  const adminLine = lines.find((l) => l.msg === 'admin listening')
+  const tokenAt = finalArgs.indexOf('--admin-token')
   return {
     child,
     port,
     url: `${scheme}://127.0.0.1:${port}`,
+    adminUrl: adminLine ? `http://127.0.0.1:${adminLine.port as number}` : undefined,
+    adminToken:
+      tokenAt !== -1
+        ? finalArgs[tokenAt + 1]
+        : ((lines.find((l) => l.msg.startsWith('admin token generated'))?.token as string) ??
+          options.env?.FULCRUM_ADMIN_TOKEN),
     stdout: () => out,
     stderr: () => err,
     logs: () => lines,
