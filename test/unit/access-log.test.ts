@@ -1,0 +1,163 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { AccessLog, formatCombined, formatJson } from '../../src/access-log.ts'
+import type { RequestRecord } from '../../src/observer.ts'
+import { adminBalancer } from './admin-helpers.ts'
+
+const record: RequestRecord = {
+  time: Date.UTC(2026, 2, 5, 7, 8, 9, 123),
+  requestId: 'req-1',
+  client: '192.0.2.7',
+  method: 'GET',
+  target: '/a b?q="x"',
+  host: 'shop.example',
+  status: 200,
+  bytes: 512,
+  backend: 'b1',
+  upstreamMs: 1.23456,
+  totalMs: 2.5,
+  retries: 1,
+  sticky: 'hit',
+  userAgent: 'curl/8.5.0',
+  referer: undefined,
+}
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('formats', () => {
+  it('writes one JSON object per line with every field', () => {
+    const line = formatJson(record)
+    expect(line.endsWith('\n')).toBe(true)
+    expect(JSON.parse(line)).toEqual({
+      time: '2026-03-05T07:08:09.123Z',
+      requestId: 'req-1',
+      client: '192.0.2.7',
+      method: 'GET',
+      target: '/a b?q="x"',
+      host: 'shop.example',
+      status: 200,
+      bytes: 512,
+      backend: 'b1',
+      upstreamMs: 1.235,
+      totalMs: 2.5,
+      retries: 1,
+      sticky: 'hit',
+      userAgent: 'curl/8.5.0',
+      referer: null,
+    })
+  })
+
+  it('writes the combined format, escaping quotes and control characters, then the extra fields', () => {
+    expect(formatCombined({ ...record, userAgent: 'evil"\n' })).toBe(
+      '192.0.2.7 - - [05/Mar/2026:07:08:09 +0000] "GET /a b?q=\\x22x\\x22 HTTP/1.1" 200 512 ' +
+        '"-" "evil\\x22\\x0a" rid=req-1 backend=b1 upstream_ms=1.235 total_ms=2.5 retries=1 sticky=hit\n',
+    )
+  })
+})
+
+describe('AccessLog', () => {
+  it('buffers lines and writes them in one batch after the flush interval (fake time)', () => {
+    vi.useFakeTimers()
+    const writes: string[] = []
+    const log = new AccessLog({ write: (lines) => writes.push(lines), flushInterval: 1000 })
+    log.log(record)
+    log.log({ ...record, requestId: 'req-2' })
+    expect(writes).toEqual([])
+    vi.advanceTimersByTime(999)
+    expect(writes).toEqual([])
+    vi.advanceTimersByTime(1)
+    expect(writes).toHaveLength(1)
+    expect(
+      writes[0]!
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).requestId),
+    ).toEqual(['req-1', 'req-2'])
+    // No timer is left behind while the buffer is empty.
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('writes at once when the buffer is full, and survives a failing sink', () => {
+    vi.useFakeTimers()
+    let calls = 0
+    const log = new AccessLog({
+      write: () => {
+        calls++
+        throw new Error('disk full')
+      },
+      bufferSize: 100,
+    })
+    log.log(record)
+    expect(calls).toBe(1)
+    log.log(record)
+    expect(calls).toBe(2)
+    log.flush()
+    expect(calls).toBe(2)
+  })
+})
+
+describe('the access log in the balancer', () => {
+  it('logs each finished request with its backend, status, bytes, retries and times', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const lines: string[] = []
+    const { get, balancer } = adminBalancer(
+      {
+        backends: [
+          { url: 'http://127.0.0.1:9001', id: 'a' },
+          { url: 'http://127.0.0.1:9002', id: 'b' },
+        ],
+        accessLog: { enabled: true, format: 'json' },
+        sticky: { secret: 'a-sticky-secret-of-32-characters' },
+      },
+      (url) =>
+        url.startsWith('http://127.0.0.1:9002')
+          ? new Response('busy', { status: 503 })
+          : new Response('hello'),
+      { accessLog: (chunk) => lines.push(chunk) },
+    )
+    await get(
+      '/first',
+      { headers: { 'user-agent': 'test/1', 'x-request-id': 'rid-1' } },
+      '198.51.100.4',
+    )
+    await get('/second')
+    vi.advanceTimersByTime(1000)
+    const records = lines
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    expect(records).toHaveLength(2)
+    expect(records[0]).toMatchObject({
+      requestId: 'rid-1',
+      client: '198.51.100.4',
+      method: 'GET',
+      target: '/first',
+      host: 'shop.example',
+      status: 200,
+      bytes: 5,
+      backend: 'a',
+      retries: 0,
+      sticky: 'new',
+      userAgent: 'test/1',
+    })
+    expect(records[0].totalMs).toBeGreaterThanOrEqual(records[0].upstreamMs)
+    // The second went to b first (round robin), got 503, and was retried on a.
+    expect(records[1]).toMatchObject({ status: 200, backend: 'a', retries: 1 })
+    await balancer.stop()
+  })
+
+  it('flushes what is buffered on stop', async () => {
+    const lines: string[] = []
+    const { get, balancer } = adminBalancer(
+      { backends: ['http://127.0.0.1:9001'], accessLog: { enabled: true, format: 'combined' } },
+      undefined,
+      { accessLog: (chunk) => lines.push(chunk) },
+    )
+    await get('/x')
+    expect(lines).toEqual([])
+    await balancer.stop()
+    expect(lines.join('')).toMatch(/^192\.0\.2\.1 - - \[.+\] "GET \/x HTTP\/1\.1" 200 /)
+  })
+})
