@@ -7,6 +7,7 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import process from 'node:process'
 import { serve, type ServerType } from '@hono/node-server'
+import { hardenNodeServer, nodeRawHead } from './shared/node-edge.ts'
 import { createNodeFetch } from './shared/node-fetch.ts'
 import { startFulcrum, type RuntimeAdapter } from './shared/start.ts'
 
@@ -15,6 +16,7 @@ const node: RuntimeAdapter = {
   createFetch: (config) => createNodeFetch({ connectTimeout: config.timeouts.connect }),
   clientAddress: (_request, env) =>
     (env as { incoming?: IncomingMessage }).incoming?.socket.remoteAddress,
+  rawHead: nodeRawHead,
   serve: ({ handler, host, port, tls, config }) =>
     new Promise((resolve, reject) => {
       const server: ServerType = serve(
@@ -22,9 +24,12 @@ const node: RuntimeAdapter = {
           fetch: handler,
           hostname: host,
           port,
-          ...(tls
-            ? { createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } }
-            : {}),
+          // Node answers 431 itself beyond this; fulcrum's own check counts the same bytes.
+          serverOptions: {
+            maxHeaderSize: config.limits.maxHeaderBytes,
+            ...(tls ? { cert: tls.cert, key: tls.key } : {}),
+          },
+          ...(tls ? { createServer: createHttpsServer } : {}),
         },
         (info: AddressInfo) => {
           server.off('error', reject)
@@ -49,6 +54,7 @@ const node: RuntimeAdapter = {
         },
       )
       server.once('error', reject)
+      if ('headersTimeout' in server) hardenNodeServer(server, config)
       if ('headersTimeout' in server) {
         server.headersTimeout = config.timeouts.clientHeaders
         server.keepAliveTimeout = config.timeouts.clientKeepAlive

@@ -7,6 +7,7 @@ import { AccessLog } from './access-log.ts'
 import { createAdminApp } from './admin/app.ts'
 import { ControlPlane, type ConfigChanges } from './admin/control.ts'
 import { createApp, type ProxyContext } from './app.ts'
+import { createEdge, type Edge } from './edge/edge.ts'
 import type { Config, StrategyName, StrategyOptions } from './config.ts'
 import { createHealthChecker } from './health/checker.ts'
 import { httpProbe, tcpProbe } from './health/probe.ts'
@@ -22,8 +23,12 @@ import type { Logger, RuntimeDeps } from './types.ts'
 
 /** A running balancer's parts. */
 export interface Balancer {
-  /** The public app: serve `app.fetch`. */
+  /** The public app, without the edge: tests drive it with `app.request()`. */
   readonly app: Hono
+  /** What the public listener serves: the edge (limits, access, rate limit), then the app. */
+  readonly fetch: (request: Request, env: unknown) => Response | Promise<Response>
+  /** The edge in front of the app. */
+  readonly edge: Edge
   /**
    * The admin app (REST API, metrics, dashboard): serve it on its own listener, never on the
    * public one. `undefined` when `admin.enabled` is false.
@@ -100,9 +105,12 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
   let currentSelector: () => Selector = () => {
     throw new Error('No selector')
   }
+  // The edge reads the config in force (a reload replaces it) and re-creates some requests, so
+  // the app asks the edge for their client address.
+  const edge = createEdge({ config: () => ctx.config, deps, logger })
   const ctx: ProxyContext = {
     config,
-    deps,
+    deps: { ...deps, clientAddress: edge.clientAddress },
     pool,
     logger,
     selector: () => currentSelector(),
@@ -180,6 +188,8 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
 
   return {
     app,
+    edge,
+    fetch: (request, env) => edge.handle(request, env, app.fetch),
     admin,
     adminToken,
     adminTokenGenerated: adminToken !== undefined && configuredToken === undefined,

@@ -6,6 +6,13 @@ import { z } from 'zod'
 import { parseDuration } from './duration.ts'
 import { fnv1a64Hex } from './hash.ts'
 import { createAddressMatcher } from './net.ts'
+import {
+  AccessSchema,
+  CertificateSchema,
+  HstsSchema,
+  LimitsSchema,
+  RateLimitSchema,
+} from './edge/schema.ts'
 
 /** The strategy names, as typed on the command line. `src/strategies/index.ts` is keyed by it. */
 export const StrategyName = z.enum([
@@ -386,6 +393,19 @@ const tls = z.strictObject({
   cert: z.string().min(1).optional(),
   /** PEM private key file. */
   key: z.string().min(1).optional(),
+  /**
+   * More certificates, each served to clients that ask for one of its names (SNI); `cert`/`key`
+   * (or else the first of these) is the default. @default []
+   */
+  certificates: z.array(CertificateSchema).default([]),
+  /** The oldest TLS version accepted. @default TLSv1.2 (Mozilla "intermediate") */
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  /** Reload the certificates when their files change (SIGHUP always reloads them). @default false */
+  watch: z.boolean().default(false),
+  /** A plain-HTTP port that redirects every request to HTTPS (301/308). @default none */
+  redirectPort: port.optional(),
+  /** Send Strict-Transport-Security on HTTPS responses. @default none (not sent) */
+  hsts: HstsSchema.optional(),
 })
 
 const forwarding = z.strictObject({
@@ -560,6 +580,12 @@ export const ConfigSchema = z
     accessLog: accessLog.prefault({}),
     /** Start three demo backends on loopback and balance across them. */
     demo: z.boolean().default(false),
+    /** What a client may send: header, URI and body sizes, body deadline, connections. */
+    limits: LimitsSchema.prefault({}),
+    /** Per-client token buckets; off unless the section is given. */
+    rateLimit: RateLimitSchema.optional(),
+    /** IP allow and deny lists. */
+    access: AccessSchema.prefault({}),
   })
   .superRefine((config, ctx) => {
     if (Boolean(config.tls.cert) !== Boolean(config.tls.key)) {
@@ -595,7 +621,9 @@ export const ConfigSchema = z
     }
   })
   .transform((config) => {
-    const tlsEnabled = config.tls.enabled ?? Boolean(config.tls.cert && config.tls.key)
+    const tlsEnabled =
+      config.tls.enabled ??
+      (Boolean(config.tls.cert && config.tls.key) || config.tls.certificates.length > 0)
     return {
       ...config,
       tls: { ...config.tls, enabled: tlsEnabled },

@@ -64,6 +64,21 @@ export interface RuntimeDeps {
   memoryUsage?: () => { rss: number; heapUsed: number; heapTotal: number }
   /** Open client connections to the public listener, where the runtime exposes them. */
   openConnections?: () => number | undefined
+  /**
+   * The request head as the runtime's parser received it, before it merged duplicate fields or
+   * rebuilt the target into a URL; only some runtimes expose it (Node does).
+   */
+  rawHead?: (req: Request, env: unknown) => RawRequestHead | undefined
+}
+
+/** A request head as received on the wire, for the edge's strict input checks. */
+export interface RawRequestHead {
+  /** The HTTP version: `1.0`, `1.1` or `2.0`. */
+  readonly version: string
+  /** The request target exactly as sent (origin-, absolute-, authority- or asterisk-form). */
+  readonly target: string
+  /** Field lines in order, duplicates kept: `[name, value, name, value, …]`. */
+  readonly headers: readonly string[]
 }
 
 /** One SRV record (RFC 2782). */

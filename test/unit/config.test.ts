@@ -17,7 +17,12 @@ describe('parseConfig defaults', () => {
   it('fills in every default from an empty object', () => {
     const config = parseConfig({})
     expect(config.listen).toEqual({ host: '0.0.0.0', port: 8080 })
-    expect(config.tls).toEqual({ enabled: false })
+    expect(config.tls).toEqual({
+      enabled: false,
+      certificates: [],
+      minVersion: 'TLSv1.2',
+      watch: false,
+    })
     expect(config.backends).toEqual([])
     expect(config.strategy).toBe('round-robin')
     expect(config.healthCheck).toEqual({
@@ -52,7 +57,14 @@ describe('parseConfig defaults', () => {
 
   it('turns TLS on when a certificate and key are given, unless it is turned off', () => {
     const withCert = parseConfig({ tls: { cert: 'a.crt', key: 'a.key' } })
-    expect(withCert.tls).toEqual({ enabled: true, cert: 'a.crt', key: 'a.key' })
+    expect(withCert.tls).toEqual({
+      enabled: true,
+      cert: 'a.crt',
+      key: 'a.key',
+      certificates: [],
+      minVersion: 'TLSv1.2',
+      watch: false,
+    })
     expect(withCert.listen.port).toBe(8443)
     const off = parseConfig({ tls: { enabled: false, cert: 'a.crt', key: 'a.key' } })
     expect(off.tls.enabled).toBe(false)

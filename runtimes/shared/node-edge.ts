@@ -1,0 +1,38 @@
+/**
+ * Node's side of the edge: the raw request head for strict input checks, and the limits Node's
+ * own HTTP server enforces (connections, CONNECT).
+ */
+import type { IncomingMessage, Server } from 'node:http'
+import type { Http2ServerRequest } from 'node:http2'
+import type { Duplex } from 'node:stream'
+import type { Config } from '../../src/config.ts'
+import type { RawRequestHead } from '../../src/types.ts'
+
+/** The head as llhttp (or the HTTP/2 layer) received it: duplicates and the raw target kept. */
+export function nodeRawHead(_request: Request, env: unknown): RawRequestHead | undefined {
+  const incoming = (env as { incoming?: IncomingMessage | Http2ServerRequest } | undefined)
+    ?.incoming
+  if (!incoming) return undefined
+  return { version: incoming.httpVersion, target: incoming.url ?? '', headers: incoming.rawHeaders }
+}
+
+/** A complete HTTP/1.1 answer written straight to a socket, which is then closed. */
+export function rawAnswer(status: number, reason: string, error: string): string {
+  const body = JSON.stringify({ error, requestId: crypto.randomUUID() })
+  return (
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
+    `cache-control: no-store\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`
+  )
+}
+
+/**
+ * Apply the connection limit (Node refuses connections beyond `maxConnections`), and answer
+ * CONNECT with 501 rather than dropping the socket (Node's default without a `connect` listener).
+ */
+export function hardenNodeServer(server: Server, config: Config): void {
+  server.maxConnections = config.limits.maxConnections
+  server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => {})
+    socket.end(rawAnswer(501, 'Not Implemented', 'CONNECT is not supported'))
+  })
+}

@@ -1,0 +1,242 @@
+/**
+ * The edge: what every request meets before the balancer sees it. In order: the connection cap
+ * (503), the access lists (403), the rate limit (429), strict input and the head limits
+ * (400/405/413/414/417/431/501), then the body guard (413/408). Refusals are answered
+ * synchronously, so that runtimes that close a connection only after a synchronous answer (Bun)
+ * close it; HSTS and the `RateLimit-*` fields go on every answer.
+ */
+import type { Config } from '../config.ts'
+import { errorResponse } from '../errors.ts'
+import { acceptableRequestId } from '../headers.ts'
+import { createAddressMatcher } from '../net.ts'
+import type { Logger, RuntimeDeps } from '../types.ts'
+import { createAccessPolicy } from './access.ts'
+import { guardBody } from './body-limit.ts'
+import { clientAddressOf } from './client-address.ts'
+import { TokenBuckets, type RateDecision } from './rate-limit.ts'
+import { validateRequest, type Rejection } from './validate.ts'
+
+/** The handler behind the edge. */
+export type NextHandler = (request: Request, env: unknown) => Response | Promise<Response>
+
+/** What {@link createEdge} needs. */
+export interface EdgeOptions {
+  /** The config in force; read per request, so that a reload takes effect. */
+  config: () => Config
+  deps: Pick<RuntimeDeps, 'clientAddress' | 'rawHead'>
+  logger?: Logger
+}
+
+/** The edge of one listener. */
+export interface Edge {
+  /** Answer `request` at the edge, or hand it to `next`. */
+  handle(request: Request, env: unknown, next: NextHandler): Response | Promise<Response>
+  /**
+   * The peer address of a request, including the requests the edge re-created to guard their
+   * body (which the runtime no longer knows): use it as `RuntimeDeps.clientAddress` behind the
+   * edge.
+   */
+  clientAddress(request: Request, env: unknown): string | undefined
+  /** Requests in progress behind the edge. */
+  readonly inProgress: number
+}
+
+interface Settings {
+  readonly config: Config
+  readonly isTrustedProxy: (address: string | undefined) => boolean
+  readonly allowed: ((address: string | undefined) => boolean) | undefined
+  readonly buckets: TokenBuckets | undefined
+  readonly rateKey: string | undefined
+  readonly rateHeaders: Record<string, string>
+  readonly hsts: string | undefined
+}
+
+function hstsValue(config: Config): string | undefined {
+  const hsts = config.tls.hsts
+  if (!config.tls.enabled || !hsts) return undefined
+  let value = `max-age=${Math.floor(hsts.maxAge / 1000)}`
+  if (hsts.includeSubDomains) value += '; includeSubDomains'
+  if (hsts.preload) value += '; preload'
+  return value
+}
+
+/**
+ * Build the edge.
+ *
+ * @example
+ * ```ts
+ * const edge = createEdge({ config: () => config, deps })
+ * Deno.serve((request, info) => edge.handle(request, info, app.fetch))
+ * ```
+ */
+export function createEdge(options: EdgeOptions): Edge {
+  const { deps } = options
+  const peers = new WeakMap<Request, string | undefined>()
+  let inProgress = 0
+  let settings: Settings | undefined
+
+  const current = (): Settings => {
+    const config = options.config()
+    if (settings?.config === config) return settings
+    const rate = config.rateLimit?.enabled ? config.rateLimit : undefined
+    // The buckets survive a reload that leaves the rate limit as it was.
+    const sameRate = JSON.stringify(settings?.config.rateLimit) === JSON.stringify(rate)
+    const burst = rate ? (rate.burst ?? Math.max(1, Math.ceil(rate.requests))) : 0
+    settings = {
+      config,
+      isTrustedProxy: createAddressMatcher(config.forwarding.trustedProxies),
+      allowed: createAccessPolicy(config.access),
+      buckets:
+        sameRate && settings?.buckets
+          ? settings.buckets
+          : rate &&
+            new TokenBuckets({
+              requests: rate.requests,
+              per: rate.per,
+              burst,
+              maxClients: rate.maxClients,
+            }),
+      rateKey: rate?.key.startsWith('header:') ? rate.key.slice(7) : undefined,
+      // RateLimit-Policy (draft-ietf-httpapi-ratelimit-headers): the quota and its window.
+      rateHeaders: rate
+        ? { 'ratelimit-policy': `${rate.requests};w=${Math.max(1, Math.round(rate.per / 1000))}` }
+        : {},
+      hsts: hstsValue(config),
+    }
+    return settings
+  }
+
+  const rateFields = (s: Settings, decision: RateDecision): Record<string, string> => ({
+    ...s.rateHeaders,
+    'ratelimit-limit': String(decision.limit),
+    'ratelimit-remaining': String(decision.remaining),
+    'ratelimit-reset': String(decision.reset),
+  })
+
+  const refuse = (
+    s: Settings,
+    request: Request,
+    head: { version: string } | undefined,
+    rejection: Rejection,
+    extra: Record<string, string> = {},
+  ): Response => {
+    const headers: Record<string, string> = { ...rejection.headers, ...extra }
+    // HTTP/2 has no Connection field (RFC 9113 §8.2.2); closing is HTTP/1's (RFC 9112 §9.6).
+    if (rejection.close && head?.version !== '2.0') headers.connection = 'close'
+    if (s.hsts) headers['strict-transport-security'] = s.hsts
+    const requestId =
+      acceptableRequestId(request.headers.get('x-request-id')) ?? crypto.randomUUID()
+    return errorResponse(rejection.status, rejection.error, requestId, headers)
+  }
+
+  /** Add the edge's fields to an answer from behind it. */
+  const decorate = (response: Response, fields: Record<string, string>): Response => {
+    try {
+      for (const [name, value] of Object.entries(fields)) response.headers.set(name, value)
+      return response
+    } catch {
+      // Immutable headers (a fetched Response): copy it.
+      const copy = new Response(response.body, response)
+      for (const [name, value] of Object.entries(fields)) copy.headers.set(name, value)
+      return copy
+    }
+  }
+
+  return {
+    get inProgress() {
+      return inProgress
+    },
+    clientAddress(request, env) {
+      return peers.has(request) ? peers.get(request) : deps.clientAddress(request, env)
+    },
+    handle(request, env, next) {
+      const s = current()
+      const { limits } = s.config
+      const head = deps.rawHead?.(request, env)
+      if (inProgress >= limits.maxConnections) {
+        return refuse(s, request, head, {
+          status: 503,
+          error: 'Too many connections',
+          close: true,
+          headers: { 'retry-after': '1' },
+        })
+      }
+      const peer = deps.clientAddress(request, env)
+      const client = clientAddressOf(peer, request.headers, s.isTrustedProxy)
+      if (s.allowed && !s.allowed(client)) {
+        return refuse(s, request, head, { status: 403, error: 'Forbidden', close: false })
+      }
+      let fields: Record<string, string> = {}
+      if (s.buckets) {
+        const key = (s.rateKey && request.headers.get(s.rateKey)) || undefined
+        const decision = s.buckets.take(key ? `h:${key}` : `ip:${client ?? ''}`)
+        fields = rateFields(s, decision)
+        if (!decision.allowed) {
+          return refuse(
+            s,
+            request,
+            head,
+            { status: 429, error: 'Too many requests', close: false },
+            { ...fields, 'retry-after': String(decision.retryAfter) },
+          )
+        }
+      }
+      const rejection = validateRequest(request, head, limits)
+      if (rejection) return refuse(s, request, head, rejection, fields)
+      if (s.hsts) fields['strict-transport-security'] = s.hsts
+
+      // The body: cut off where it crosses the size limit (a declared length was checked above)
+      // or misses the deadline. The runtime already answered `Expect: 100-continue` (RFC 9110
+      // §10.1.1), so the expectation is not passed on.
+      const cut = new AbortController()
+      // GET and HEAD bodies are never forwarded (the app drops them).
+      const bodyless = /^(GET|HEAD)$/i.test(request.method)
+      const body = bodyless ? null : request.body
+      const guard =
+        body !== null && (limits.maxBodySize > 0 || limits.bodyTimeout > 0)
+          ? guardBody(body, {
+              maxBytes: limits.maxBodySize,
+              deadline: limits.bodyTimeout,
+              onTrip: () => cut.abort(),
+            })
+          : undefined
+      let forwarded = request
+      if (guard || request.headers.has('expect')) {
+        const headers = new Headers(request.headers)
+        headers.delete('expect')
+        forwarded = new Request(request.url, {
+          method: request.method,
+          headers,
+          body: guard ? guard.stream : body,
+          signal: AbortSignal.any([request.signal, cut.signal]),
+          ...(body ? { duplex: 'half' } : {}),
+        } as RequestInit)
+        peers.set(forwarded, peer)
+      }
+
+      inProgress++
+      const answer = async (): Promise<Response> => {
+        let response: Response
+        try {
+          response = await next(forwarded, env)
+        } finally {
+          inProgress--
+        }
+        if (guard?.tripped) {
+          response.body?.cancel().catch(() => {})
+          const size = guard.tripped === 'size'
+          return refuse(s, request, head, {
+            status: size ? 413 : 408,
+            error: size ? 'Request body too large' : 'Request body timed out',
+            close: true,
+          })
+        }
+        // A body nobody started to read will not be read: stop its deadline. One being read
+        // keeps it, so that a slow upload behind an early answer is still cut off.
+        if (guard && !guard.started) guard.dispose()
+        return Object.keys(fields).length > 0 ? decorate(response, fields) : response
+      }
+      return answer()
+    },
+  }
+}
