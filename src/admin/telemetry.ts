@@ -283,8 +283,8 @@ export class StatsSampler {
   readonly #window: number
   #snapshots: Snapshot[] = []
 
-  /** @param window the rate window, in ms @default 10_000 */
-  constructor(window = 10_000) {
+  /** @param window the rate window, in ms @default 5000 */
+  constructor(window = 5000) {
     this.#window = window
   }
 

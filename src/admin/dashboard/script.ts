@@ -283,7 +283,9 @@ export const DASHBOARD_JS = `'use strict'
       history.forEach(function (p, i) {
         var v = p[key][b.id]
         if (v === null || v === undefined) return
-        var x = PAD + (W - PAD) * (i + HISTORY - history.length) / (HISTORY - 1)
+        // The x axis spans the history kept so far (at least 30 polls), then scrolls.
+        var span = Math.max(history.length, 30)
+        var x = PAD + (W - PAD) * i / (span - 1)
         var y = H - 14 - (H - 24) * v / max
         points.push(x.toFixed(1) + ',' + y.toFixed(1))
       })
