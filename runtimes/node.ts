@@ -27,6 +27,12 @@ const node: RuntimeAdapter = {
           // Node answers 431 itself beyond this; fulcrum's own check counts the same bytes.
           serverOptions: {
             maxHeaderSize: config.limits.maxHeaderBytes,
+            // headersTimeout is only checked this often (30 s by default): a slowloris would
+            // outlive the header deadline by that much.
+            connectionsCheckingInterval: Math.min(
+              30_000,
+              Math.max(100, Math.floor(config.timeouts.clientHeaders / 4)),
+            ),
             ...(tls ? { cert: tls.cert, key: tls.key } : {}),
           },
           ...(tls ? { createServer: createHttpsServer } : {}),
@@ -35,6 +41,7 @@ const node: RuntimeAdapter = {
           server.off('error', reject)
           resolve({
             port: info.port,
+            connections: () => open,
             close: () =>
               new Promise<void>((done) => {
                 // Node closes only the connections idle at close(); sweep the keep-alive ones
@@ -54,6 +61,12 @@ const node: RuntimeAdapter = {
         },
       )
       server.once('error', reject)
+      // Open client connections, for the admin API's metrics.
+      let open = 0
+      server.on('connection', (socket) => {
+        open++
+        socket.once('close', () => open--)
+      })
       if ('headersTimeout' in server) hardenNodeServer(server, config)
       if ('headersTimeout' in server) {
         server.headersTimeout = config.timeouts.clientHeaders
