@@ -266,6 +266,9 @@ function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
  * @param optional an empty body is `{}`
  */
 async function readJson(c: Context, optional = false): Promise<unknown> {
+  if (Number(c.req.header('content-length') ?? 0) > MAX_BODY) {
+    throw new AdminError(413, `The body exceeds ${MAX_BODY} bytes`)
+  }
   const text = await c.req.text()
   if (text.length > MAX_BODY) throw new AdminError(413, `The body exceeds ${MAX_BODY} bytes`)
   if (text.trim() === '' && optional) return {}

@@ -177,6 +177,12 @@ describe('POST /backends', () => {
     expect((await broken.json()).error).toMatch(/^Invalid JSON/)
     const array = await admin('POST', '/backends', [B])
     expect(array.status).toBe(400)
+    const huge = await admin(
+      'POST',
+      '/backends',
+      JSON.stringify({ url: B, pad: 'x'.repeat(1 << 20) }),
+    )
+    expect(huge.status).toBe(413)
   })
 
   it('is idempotent for the same id and URL, and refuses a taken id or URL (409)', async () => {
