@@ -31,6 +31,10 @@ export function rawAnswer(status: number, reason: string, error: string): string
  */
 export function hardenNodeServer(server: Server, config: Config): void {
   server.maxConnections = config.limits.maxConnections
+  // The whole request (head and body) within the header deadline plus the body deadline; the
+  // edge answers a slow body with 408 first, Node's own check is the backstop.
+  const { bodyTimeout } = config.limits
+  server.requestTimeout = bodyTimeout > 0 ? config.timeouts.clientHeaders + bodyTimeout + 1000 : 0
   server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => {})
     socket.end(rawAnswer(501, 'Not Implemented', 'CONNECT is not supported'))
