@@ -238,8 +238,9 @@ export function createApp(ctx: ProxyContext): Hono {
     let lastError: unknown
     /** A retryable answer kept until another backend takes the request; else it is the answer. */
     let held: { backend: Backend; upstream: Response; upstreamMs: number } | undefined
-    /** Why the previous attempt failed, for the retry log line. */
+    /** Where and why the previous attempt failed, for the retry log line. */
     let reason: string | undefined
+    let failedOn: string | undefined
 
     /** Whether the failed attempt may be tried on another backend (DESIGN: retries). */
     const mayTryAgain = async (backend: Backend, kind: FailureKind, why: string) => {
@@ -263,6 +264,7 @@ export function createApp(ctx: ProxyContext): Hono {
         retried = true
       }
       reason = why
+      failedOn = backend.id
       return true
     }
 
@@ -294,6 +296,7 @@ export function createApp(ctx: ProxyContext): Hono {
           logger.warn('retry', {
             requestId,
             method,
+            from: failedOn,
             backend: backend.id,
             attempt: attempts + 1,
             reason,

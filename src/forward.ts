@@ -45,7 +45,7 @@ export async function sendUpstream(
     ? AbortSignal.any([attempt.clientSignal, deadline.signal])
     : deadline.signal
   try {
-    return await fetch(attempt.backend.url + attempt.target, {
+    const response = fetch(attempt.backend.url + attempt.target, {
       method: attempt.method,
       headers: attempt.headers,
       body: attempt.body,
@@ -53,12 +53,30 @@ export async function sendUpstream(
       redirect: 'manual',
       ...(attempt.body ? { duplex: 'half' } : {}),
     })
+    // The deadline holds even when an upstream client ignores its signal: a late answer is
+    // thrown away.
+    return await Promise.race([response, aborted(signal, response)])
   } catch (error) {
     if (deadline.signal.aborted) throw deadline.signal.reason
     throw error
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Rejects with the signal's reason when it aborts; a response that comes later is cancelled. */
+function aborted(signal: AbortSignal, late: Promise<Response>): Promise<never> {
+  return new Promise((_, reject) => {
+    const onAbort = () => {
+      reject(signal.reason)
+      late.then((response) => response.body?.cancel().catch(() => {})).catch(() => {})
+    }
+    if (signal.aborted) onAbort()
+    else {
+      signal.addEventListener('abort', onAbort, { once: true })
+      late.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {})
+    }
+  })
 }
 
 /** Statuses whose responses never have a body (RFC 9110 §6.4.1). */

@@ -20,8 +20,11 @@ export interface NodeHttpFetchOptions {
 
 /** Build the upstream client. */
 export function createNodeHttpFetch(options: NodeHttpFetchOptions): UpstreamFetch {
-  const httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' })
-  const httpsAgent = new HttpsAgent({ keepAlive: true, scheduling: 'lifo' })
+  // Idle sockets are closed after 4 s, before the 5 s keep-alive timeout of most backends (Node's
+  // default), so that a request is seldom sent on a connection the backend is closing.
+  const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: 4000 }
+  const httpAgent = new HttpAgent(agentOptions)
+  const httpsAgent = new HttpsAgent(agentOptions)
   return (url, init) =>
     new Promise<Response>((resolve, reject) => {
       const secure = url.startsWith('https:')
@@ -37,9 +40,21 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions): UpstreamFetc
         method: init.method,
         headers,
         agent: secure ? httpsAgent : httpAgent,
-        signal: init.signal ?? undefined,
       })
+      // Deno's node:http re-sends a request whose reused keep-alive socket fails, even one that
+      // was destroyed on purpose (a deadline, a client that left) or that the backend may have
+      // processed (denoland/deno#36786): a POST could reach a backend twice. fulcrum decides
+      // retries itself (DESIGN: retries), so that transparent retry is turned off. Node has none.
+      ;(request as { _retrying?: boolean })._retrying = true
+      // The abort is applied by hand rather than through `signal`: Deno's node:http does not
+      // always act on it, and the request must end (and its socket close) at once.
+      const signal = init.signal
+      const onAbort = () => request.destroy(signal!.reason)
+      if (signal?.aborted) onAbort()
+      else signal?.addEventListener('abort', onAbort, { once: true })
+      request.once('close', () => signal?.removeEventListener('abort', onAbort))
       let connected = false
+      let answered = false
       const connectTimer = setTimeout(() => {
         if (!connected)
           request.destroy(
@@ -49,8 +64,16 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions): UpstreamFetc
       request.once('socket', (socket) => {
         if (!socket.connecting) connected = true
         else socket.once('connect', () => (connected = true))
+        // A backend that closes the connection without answering must fail the request at once;
+        // Deno's node:http may otherwise wait for an answer that never comes.
+        const onClose = () => {
+          if (!answered) request.destroy(new Error('Upstream closed the connection'))
+        }
+        socket.once('close', onClose)
+        request.once('close', () => socket.off('close', onClose))
       })
       request.once('response', (response: IncomingMessage) => {
+        answered = true
         clearTimeout(connectTimer)
         resolve(toResponse(response, init.method ?? 'GET'))
       })
