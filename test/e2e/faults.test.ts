@@ -125,7 +125,6 @@ describe.each(RUNTIMES)('faults on %s', (runtime) => {
     ).toContain(backends[1]!.url)
   })
   it('answers a POST that reached a dying backend 502, and never sends it twice', async () => {
-    const [a, b, c] = backends
     const before = backends.map((x) => x.count('POST'))
     // Whichever backend gets it reads the whole request, then drops the connection.
     for (const backend of backends) backend.set({ kind: 'reset' })
