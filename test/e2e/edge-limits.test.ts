@@ -1,0 +1,242 @@
+/**
+ * Edge limits on the real entry points: rate limiting (429 with Retry-After and RateLimit-*),
+ * IP allow/deny lists through trusted proxies, body size and body deadline, the connection cap,
+ * and a slowloris cut at the header deadline while a normal client keeps being served.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startBackend, type TestBackend } from '../helpers/backends.ts'
+import { RUNTIMES, startFulcrum, type FulcrumProcess } from '../helpers/fulcrum.ts'
+import { exchange, parseResponses } from '../helpers/raw-http.ts'
+
+let dir: string
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fulcrum-edge-'))
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function writeConfig(name: string, config: unknown): string {
+  const path = join(dir, `${name}.json`)
+  writeFileSync(path, JSON.stringify(config))
+  return path
+}
+
+/** GET as client `ip` behind the trusted loopback proxy. */
+const getAs = (base: string, ip: string, headers: Record<string, string> = {}) =>
+  fetch(`${base}/r`, { headers: { 'x-forwarded-for': ip, ...headers } })
+
+describe.each(RUNTIMES)('rate limit and access lists on %s', (runtime) => {
+  let backend: TestBackend
+  let fulcrum: FulcrumProcess
+
+  beforeAll(async () => {
+    backend = await startBackend('a')
+    const config = writeConfig(`acl-${runtime}`, {
+      healthCheck: { enabled: false },
+      forwarding: { trustedProxies: ['127.0.0.1', '::1'] },
+      rateLimit: { requests: 2, per: '1s', burst: 3 },
+      access: { allow: ['10.0.0.0/8', '2001:db8::/32'], deny: ['10.6.6.0/24'] },
+    })
+    fulcrum = await startFulcrum(runtime, ['--backend', backend.url, '--config', config])
+  })
+  afterAll(async () => {
+    await fulcrum?.stop()
+    await backend?.close()
+  })
+
+  it('lets a burst through, then answers 429 with Retry-After and RateLimit-* fields', async () => {
+    const statuses: number[] = []
+    let limited: Response | undefined
+    let first: Response | undefined
+    for (let i = 0; i < 5; i++) {
+      const response = await getAs(fulcrum.url, '10.0.0.1')
+      await response.arrayBuffer()
+      statuses.push(response.status)
+      first ??= response
+      if (response.status === 429) limited ??= response
+    }
+    // A burst of 3, refilled at 2/s: the loop takes far less than 500 ms, so at most one more.
+    expect(statuses.slice(0, 3)).toEqual([200, 200, 200])
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(1)
+    expect(first!.headers.get('ratelimit-limit')).toBe('3')
+    expect(first!.headers.get('ratelimit-remaining')).toBe('2')
+    expect(first!.headers.get('ratelimit-policy')).toBe('2;w=1')
+    expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(limited!.headers.get('ratelimit-remaining')).toBe('0')
+    expect(Number(limited!.headers.get('ratelimit-reset'))).toBeGreaterThanOrEqual(1)
+    // Another client has its own bucket.
+    expect((await getAs(fulcrum.url, '10.0.0.2')).status).toBe(200)
+    // Tokens come back at the configured rate.
+    await sleep(1100)
+    expect((await getAs(fulcrum.url, '10.0.0.1')).status).toBe(200)
+  })
+
+  it('applies the allow and deny lists to the forwarded client, IPv4 and IPv6', async () => {
+    expect((await getAs(fulcrum.url, '10.1.2.3')).status).toBe(200)
+    expect((await getAs(fulcrum.url, '2001:db8::7')).status).toBe(200)
+    const denied = await getAs(fulcrum.url, '10.6.6.6')
+    expect(denied.status).toBe(403)
+    expect(await denied.json()).toMatchObject({ error: 'Forbidden' })
+    expect((await getAs(fulcrum.url, '192.0.2.1')).status).toBe(403)
+    expect((await getAs(fulcrum.url, '2001:db9::1')).status).toBe(403)
+    // Forwarded (RFC 7239) counts as well as X-Forwarded-For.
+    const viaForwarded = await fetch(`${fulcrum.url}/r`, {
+      headers: { forwarded: 'for="[2001:db8::9]:4711"' },
+    })
+    expect(viaForwarded.status).toBe(200)
+    // The loopback proxy itself is not on the allow list.
+    expect((await fetch(`${fulcrum.url}/r`)).status).toBe(403)
+    const before = backend.requests.length
+    await getAs(fulcrum.url, '10.6.6.7')
+    expect(backend.requests.length).toBe(before)
+  })
+})
+
+describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
+  let backend: TestBackend
+  let fulcrum: FulcrumProcess
+
+  beforeAll(async () => {
+    // Reads the whole body before answering; /slow answers after 1.5 s.
+    backend = await startBackend('b', (req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('error', () => {})
+      req.on('end', () => {
+        const wait = req.url === '/slow' ? 1500 : 0
+        setTimeout(() => res.end(`b:${Buffer.concat(chunks).length}`), wait)
+      })
+    })
+    const config = writeConfig(`limits-${runtime}`, {
+      healthCheck: { enabled: false },
+      timeouts: { clientHeaders: '1s' },
+      limits: { maxBodySize: '64k', bodyTimeout: '1500ms', maxConnections: 4 },
+    })
+    fulcrum = await startFulcrum(runtime, ['--backend', backend.url, '--config', config])
+  })
+  afterAll(async () => {
+    await fulcrum?.stop()
+    await backend?.close()
+  })
+
+  // First, while no other connection counts against Node's maxConnections.
+  it('cuts a slowloris at the header deadline while a normal client is served', async () => {
+    const socket = connect(fulcrum.port, '127.0.0.1')
+    let raw = ''
+    let closedAt = 0
+    socket.on('data', (chunk: Buffer) => (raw += chunk.toString('latin1')))
+    socket.on('error', () => {})
+    socket.on('close', () => (closedAt = Date.now()))
+    await new Promise((resolve) => socket.once('connect', resolve))
+    const startedAt = Date.now()
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n')
+    // One header byte every 200 ms: never idle, never done.
+    const drip = setInterval(() => socket.writable && socket.write('X'), 200)
+    const normal: number[] = []
+    // Bun's uWS has a fixed header deadline of about 10 s; Node follows clientHeaders (1 s);
+    // Deno has none, so a few seconds past the deadline show it.
+    const limit = runtime === 'bun' ? 16_000 : 5000
+    while (closedAt === 0 && Date.now() - startedAt < limit) {
+      const response = await fetch(`${fulcrum.url}/normal`)
+      await response.arrayBuffer()
+      normal.push(response.status)
+      await sleep(200)
+    }
+    clearInterval(drip)
+    socket.destroy()
+    expect(normal.every((status) => status === 200)).toBe(true)
+    expect(normal.length).toBeGreaterThanOrEqual(3)
+    if (runtime === 'deno') {
+      // Deno.serve has no header deadline (denoland/deno#3515): the slow client is still there.
+      expect(closedAt).toBe(0)
+      return
+    }
+    expect(closedAt).toBeGreaterThan(0)
+    const elapsed = closedAt - startedAt
+    if (runtime === 'node') {
+      expect(raw).toMatch(/^HTTP\/1\.1 408/)
+      expect(elapsed).toBeGreaterThanOrEqual(900)
+      expect(elapsed).toBeLessThan(4000)
+    } else {
+      expect(elapsed).toBeGreaterThanOrEqual(8000)
+    }
+  }, 30_000)
+
+  it('cuts off a chunked body where it crosses the limit with 413', async () => {
+    const chunk = 'x'.repeat(16_384)
+    const body = Array.from({ length: 6 }, () => `4000\r\n${chunk}\r\n`).join('') + '0\r\n\r\n'
+    const result = await exchange(
+      fulcrum.port,
+      `POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+      { expect: 1, timeoutMs: 5000 },
+    )
+    expect(result.responses[0]?.status).toBe(413)
+    // Within the limit passes whole.
+    const small = await fetch(`${fulcrum.url}/small`, { method: 'POST', body: 'y'.repeat(60_000) })
+    expect(await small.text()).toBe('b:60000')
+  })
+
+  it('answers a slow POST with 408 at the body deadline while a normal client is served', async () => {
+    const socket = connect(fulcrum.port, '127.0.0.1')
+    let raw = ''
+    let closedAt = 0
+    socket.on('data', (chunk: Buffer) => (raw += chunk.toString('latin1')))
+    socket.on('error', () => {})
+    socket.on('close', () => (closedAt = Date.now()))
+    await new Promise((resolve) => socket.once('connect', resolve))
+    const startedAt = Date.now()
+    socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n')
+    const drip = setInterval(() => socket.writable && socket.write('z'), 100)
+    const normal: number[] = []
+    while (parseResponses(raw).length === 0 && Date.now() - startedAt < 8000) {
+      const response = await fetch(`${fulcrum.url}/normal`)
+      await response.arrayBuffer()
+      normal.push(response.status)
+      await sleep(100)
+    }
+    clearInterval(drip)
+    const answeredAt = Date.now()
+    const answer = parseResponses(raw)[0]
+    socket.destroy()
+    expect(answer?.status).toBe(408)
+    // The deadline is 1.5 s; generous margins for a loaded machine.
+    expect(answeredAt - startedAt).toBeGreaterThanOrEqual(1400)
+    expect(answeredAt - startedAt).toBeLessThan(6000)
+    if (runtime !== 'deno') {
+      expect(answer?.headers.connection).toBe('close')
+      expect(closedAt).toBeGreaterThan(0)
+    }
+    expect(normal.length).toBeGreaterThanOrEqual(3)
+    expect(normal.every((status) => status === 200)).toBe(true)
+  })
+
+  it('refuses connections or answers 503 beyond maxConnections, and keeps serving', async () => {
+    const slow = Array.from({ length: 4 }, () =>
+      fetch(`${fulcrum.url}/slow`).then(
+        async (r) => r.status,
+        () => 0,
+      ),
+    )
+    await sleep(400)
+    const extra = await exchange(fulcrum.port, 'GET /extra HTTP/1.1\r\nHost: x\r\n\r\n', {
+      expect: 1,
+      timeoutMs: 3000,
+    })
+    const status = extra.responses[0]?.status
+    if (runtime === 'node') {
+      // Node drops connections beyond server.maxConnections.
+      expect(status === undefined ? extra.closed : status === 503).toBe(true)
+    } else {
+      expect(status).toBe(503)
+      expect(extra.responses[0]!.headers['retry-after']).toBe('1')
+    }
+    expect(await Promise.all(slow)).toEqual([200, 200, 200, 200])
+    expect(fulcrum.child.exitCode).toBe(null)
+    expect((await fetch(`${fulcrum.url}/after`)).status).toBe(200)
+  })
+})
