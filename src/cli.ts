@@ -49,6 +49,8 @@ Usage: fulcrum [options]
   --state FILE              persist admin changes to FILE (atomically) and restore them at start
   --access-log FILE         one line per request, appended to FILE (- for standard output)
   --access-log-format F     json (default) or combined
+  --watch-config            reload the config file when it changes (SIGHUP always
+                            reloads it; a bad file is rejected and the old config kept)
   --demo                    start three demo backends on loopback and balance across them
   --help                    print this text
   --version                 print the version
@@ -126,6 +128,7 @@ const VALUE_FLAGS: Record<string, Setter> = {
 const BOOLEAN_FLAGS: Record<string, string[]> = {
   '--tls': ['tls', 'enabled'],
   '--demo': ['demo'],
+  '--watch-config': ['watchConfig'],
   '--sticky': ['sticky', 'enabled'],
   '--url-hash-query': ['strategyOptions', 'urlHash', 'includeQuery'],
 }

@@ -2,7 +2,9 @@
  * Start-up shared by the three entry points: the command line, the config file, TLS material and
  * the exit codes. It uses only `node:` modules that Node, Deno and Bun all provide.
  */
+import { watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { basename, dirname } from 'node:path'
 import process from 'node:process'
 import { loadConfig, parseArgs, USAGE, VERSION } from '../../src/cli.ts'
 import { ConfigError, type Config } from '../../src/config.ts'
@@ -29,6 +31,69 @@ export async function configure(argv: readonly string[]): Promise<Config> {
       exit(EXIT_USAGE, undefined, lines.join('\n'))
     }
     throw error
+  }
+}
+
+/**
+ * Parse the command line and read the config file again, for a reload. Nothing exits here.
+ *
+ * @throws {ConfigError} naming the file or field that is wrong
+ */
+export async function reconfigure(argv: readonly string[]): Promise<Config> {
+  const command = parseArgs(argv)
+  if (command.kind !== 'run') throw new ConfigError('Nothing to reload')
+  return loadConfig(command, readTextFile, process.env)
+}
+
+/** The config file the command line names, if any. */
+export function configFileOf(argv: readonly string[]): string | undefined {
+  try {
+    const command = parseArgs(argv)
+    return command.kind === 'run' ? command.configFile : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Call `reload` on SIGHUP (the convention of nginx, HAProxy and most daemons), and, with
+ * `watchFile`, whenever that file changes. Changes are debounced, and reloads never overlap:
+ * one that arrives during a reload runs after it.
+ */
+export function onReload(
+  reload: (trigger: string) => Promise<void>,
+  watchFile: string | undefined,
+  log: (msg: string, fields: Record<string, unknown>) => void,
+): void {
+  let running: Promise<void> | undefined
+  let again: string | undefined
+  const run = (trigger: string) => {
+    if (running) {
+      again = trigger
+      return
+    }
+    running = reload(trigger).finally(() => {
+      running = undefined
+      if (again !== undefined) {
+        const next = again
+        again = undefined
+        run(next)
+      }
+    })
+  }
+  process.on('SIGHUP', () => run('SIGHUP'))
+  if (watchFile === undefined) return
+  // The directory is watched, not the file: editors and config tools replace files by renaming.
+  const name = basename(watchFile)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    watch(dirname(watchFile), (_event, changed) => {
+      if (changed !== null && changed.toString() !== name) return
+      clearTimeout(timer)
+      timer = setTimeout(() => run('file change'), 100)
+    }).on('error', (error) => log('cannot watch the config file', { error: String(error) }))
+  } catch (error) {
+    log('cannot watch the config file', { path: watchFile, error: String(error) })
   }
 }
 

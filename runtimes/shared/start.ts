@@ -9,11 +9,14 @@ import { DEMO_NAMES, demoBackend } from '../../src/demo.ts'
 import { createJsonLogger } from '../../src/log.ts'
 import type { RawRequestHead, UpstreamFetch } from '../../src/types.ts'
 import {
+  configFileOf,
   configure,
   fail,
   keepServingOnStrayErrors,
+  onReload,
   onShutdownSignal,
   readTextFile,
+  reconfigure,
   usageError,
 } from './bootstrap.ts'
 import { loadTlsMaterial, TlsFileError, type TlsMaterial } from './certs.ts'
@@ -64,6 +67,7 @@ export async function startFulcrum(
   const info = (msg: string) => logger.info(msg)
 
   const demos: RunningServer[] = []
+  let demoBackends: Config['backends'] = []
   if (config.demo) {
     for (const name of DEMO_NAMES) {
       const server = await runtime.serve({
@@ -75,6 +79,7 @@ export async function startFulcrum(
       demos.push(server)
     }
     const urls = demos.map((server) => BackendSchema.parse(`http://127.0.0.1:${server.port}`))
+    demoBackends = urls
     config = { ...config, backends: [...config.backends, ...urls] }
     logger.info('demo backends started', { backends: urls.map((b) => b.url) })
   }
@@ -146,9 +151,21 @@ export async function startFulcrum(
     })
   }
 
+  // Once shutdown begins, every response tells its keep-alive client to go (RFC 9112 §9.6), so
+  // that no new request arrives on a connection that is about to close.
+  let stopping = false
+  const closeIfStopping = (response: Response) => (stopping ? closeConnection(response) : response)
+  const handler: Handler = (request, env) => {
+    // Not on HTTP/2 (Node's compat layer rejects the field; Deno's hyper drops it anyway).
+    if ((env as { incoming?: { httpVersionMajor?: number } })?.incoming?.httpVersionMajor === 2) {
+      return balancer.fetch(request, env)
+    }
+    // Checked when the answer is ready, so that requests in flight at the signal get it too.
+    return Promise.resolve(balancer.fetch(request, env)).then(closeIfStopping)
+  }
   try {
     server = await runtime.serve({
-      handler: balancer.fetch,
+      handler,
       host: config.listen.host,
       port: config.listen.port,
       tls,
@@ -171,9 +188,56 @@ export async function startFulcrum(
     pid: process.pid,
   })
 
+  // Hot reload: the file is validated first; a bad one is rejected and the config in force stays.
+  // Sections that need a restart keep their running values.
+  const initial = config
+  onReload(
+    async (trigger) => {
+      let next: Config
+      try {
+        next = await reconfigure(argv)
+      } catch (error) {
+        logger.error('reload rejected: the configuration in force stays', {
+          trigger,
+          reason: error instanceof ConfigError ? error.message : String(error),
+        })
+        return
+      }
+      const fixed = (['listen', 'tls', 'admin', 'accessLog', 'demo'] as const).filter(
+        (section) => JSON.stringify(next[section]) !== JSON.stringify(initial[section]),
+      )
+      if (fixed.length > 0) {
+        logger.warn('reload: these sections need a restart and keep their running values', {
+          sections: fixed,
+        })
+      }
+      next = {
+        ...next,
+        listen: initial.listen,
+        tls: initial.tls,
+        admin: initial.admin,
+        accessLog: initial.accessLog,
+        demo: initial.demo,
+        backends: [...next.backends, ...demoBackends],
+      }
+      try {
+        const changes = balancer.reload(next)
+        logger.info('config reloaded', { trigger, ...changes.backends })
+      } catch (error) {
+        logger.error('reload failed', {
+          trigger,
+          reason: String((error as Error)?.message ?? error),
+        })
+      }
+    },
+    config.watchConfig ? configFileOf(argv) : undefined,
+    logger.warn,
+  )
+
   onShutdownSignal(
     config.shutdownGrace,
     async () => {
+      stopping = true
       await Promise.all([server!.close(), adminServer?.close()])
       await balancer.stop()
       await accessLogSink?.close()
@@ -182,4 +246,14 @@ export async function startFulcrum(
     },
     info,
   )
+}
+
+/** Add `Connection: close` to a response (HTTP/1.1 only; RFC 9113 §8.2.2 forbids it in h2). */
+function closeConnection(response: Response): Response {
+  try {
+    response.headers.set('connection', 'close')
+  } catch {
+    // Immutable headers (a fetched response passed through untouched): leave them.
+  }
+  return response
 }
