@@ -181,13 +181,20 @@ export function createApp(ctx: ProxyContext): Hono {
       return (pinned ? pinnedFirst(pinned, base) : base)[Symbol.iterator]()
     }
     let candidates = fresh()
+    let lookedAgain = false
+    const lookAgain = function* () {
+      yield* { [Symbol.iterator]: fresh }
+      yield* pool.standby()
+    }
     const tried = new Set<string>()
     /**
      * The next backend not tried yet that takes the request, with a slot taken on it. When every
      * candidate is full, wait in the queue (HAProxy `maxconn`, `timeout queue`), then look again.
      */
     const pick = async (): Promise<Backend | QueueResult | undefined> => {
-      for (let woken = false; ; woken = true) {
+      // A request woken from the queue that finds every slot taken again goes back to the head.
+      let front = false
+      for (;;) {
         let busy = false
         for (let next = candidates.next(); !next.done; next = candidates.next()) {
           const backend = next.value
@@ -196,9 +203,18 @@ export function createApp(ctx: ProxyContext): Hono {
           if (admission === 'ok') return backend
           if (admission === 'busy') busy = true
         }
-        if (!busy) return undefined
-        const result = await queue.wait(request.signal, woken)
+        if (!busy) {
+          // Every candidate failed it. Look once more: the eligible set may have changed since
+          // (a backend ejected, the backups now in), and the backups may take it even while
+          // primaries are up (nginx passes a request its primaries failed to a `backup`).
+          if (lookedAgain || tried.size === 0) return undefined
+          lookedAgain = true
+          candidates = lookAgain()
+          continue
+        }
+        const result = await queue.wait(request.signal, front)
         if (result !== 'ready') return result
+        front = true
         candidates = fresh()
       }
     }

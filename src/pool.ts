@@ -141,6 +141,7 @@ export class BackendPool implements LoadView {
   #loadWatchers: readonly ((backend: Backend) => void)[] = []
   #transitionWatchers: readonly ((transition: BackendTransition) => void)[] = []
   #eligible: readonly Backend[] | undefined
+  #standby: readonly Backend[] = []
   #version = 0
 
   constructor(backends: readonly Backend[], options: PoolOptions = {}) {
@@ -337,7 +338,18 @@ export class BackendPool implements LoadView {
       ;(state.backend.backup ? backups : primaries).push(state.backend)
     }
     this.#eligible = primaries.length > 0 ? primaries : backups
+    this.#standby = primaries.length > 0 ? backups : []
     return this.#eligible
+  }
+
+  /**
+   * The available backups while primaries are eligible: a request that failed on every primary
+   * candidate may still try them, as nginx passes a request to its `backup` servers when the
+   * primaries fail it. Empty when the backups are the eligible set already.
+   */
+  standby(): readonly Backend[] {
+    this.eligible()
+    return this.#standby
   }
 
   /**

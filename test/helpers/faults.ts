@@ -12,7 +12,7 @@ import { startBackend, type TestBackend } from './backends.ts'
 export type Fault =
   /** Answer 200 with its name (the default). */
   | { kind: 'ok' }
-  /** Answer 200 after `ms`. */
+  /** Answer 200 after `ms` (health checks at once: a busy application, not a broken one). */
   | { kind: 'slow'; ms: number }
   /** Never answer; keep the connection open. */
   | { kind: 'hang' }
@@ -33,6 +33,9 @@ export interface FaultyBackend extends TestBackend {
   readonly fault: Fault
   /** Requests that are not health checks, optionally only one method. */
   count(method?: string): number
+  /** Requests (not health checks) it is handling now, and the most it handled at once. */
+  readonly active: number
+  readonly maxActive: number
   /** Connections open to it now. */
   openSockets(): number
   /**
@@ -52,8 +55,15 @@ export async function startFaultyBackend(
   let fault = initial
   const sockets = new Set<Socket>()
   const hung = new Set<Socket>()
+  let active = 0
+  let maxActive = 0
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const current = fault
+    if (req.url !== '/health') {
+      active++
+      maxActive = Math.max(maxActive, active)
+      res.once('close', () => active--)
+    }
     if ((current.kind === 'hang' || current.kind === 'stall-mid-body') && req.url !== '/health') {
       hung.add(req.socket) // until the connection closes (see track below)
     }
@@ -69,6 +79,7 @@ export async function startFaultyBackend(
         case 'ok':
           return answer(200)
         case 'slow':
+          if (req.url === '/health') return answer(200)
           return void setTimeout(() => answer(200), current.ms)
         case 'status':
           return answer(current.status)
@@ -124,5 +135,7 @@ export async function startFaultyBackend(
   })
   // A getter (Object.assign would copy its value once).
   Object.defineProperty(faulty, 'fault', { get: () => fault })
+  Object.defineProperty(faulty, 'active', { get: () => active })
+  Object.defineProperty(faulty, 'maxActive', { get: () => maxActive })
   return faulty as FaultyBackend
 }

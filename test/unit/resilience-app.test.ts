@@ -333,3 +333,24 @@ describe('body timeouts and cancellation', () => {
     expect(upstreamSignal!.aborted).toBe(true)
   })
 })
+
+describe('backups', () => {
+  it('tries a backup when every primary failed the request, and only then', async () => {
+    const { request, calls } = appWith(
+      { backends: [A, B, { url: C, backup: true }], circuitBreaker: { enabled: false } },
+      (origin) => (origin === C ? new Response('backup') : refused()),
+    )
+    const response = await request('/')
+    expect(await response.text()).toBe('backup')
+    expect(calls.map((c) => c.origin)).toEqual([A, B, C])
+  })
+
+  it('does not use a backup while a primary answers', async () => {
+    const { request, calls } = appWith(
+      { backends: [A, { url: C, backup: true }] },
+      (origin) => new Response(origin),
+    )
+    for (let i = 0; i < 5; i++) expect(await (await request('/')).text()).toBe(A)
+    expect(calls.every((c) => c.origin === A)).toBe(true)
+  })
+})
