@@ -149,4 +149,52 @@ describe.each(RUNTIMES)('passive health on %s', (runtime) => {
       await fulcrum.stop()
     }
   })
+  it('drains a backend: no new clients, pinned ones and in-flight requests stay, then drained', async () => {
+    const [a, b] = backends
+    const config = write('drain.json', {
+      backends: urls(['a', 'b']),
+      healthCheck: { interval: '1s' },
+      sticky: { secret: 'drain-test-secret-0123456789' },
+    })
+    const fulcrum = await startFulcrum(runtime, ['--config', config])
+    try {
+      // A client pinned to a, and a slow request in flight on a.
+      let cookie = ''
+      for (let i = 0; i < 10 && !cookie; i++) {
+        const response = await fetch(`${fulcrum.url}/pin`)
+        if ((await response.text()) === 'a') {
+          cookie = response.headers.get('set-cookie')!.split(';')[0]!
+        }
+      }
+      expect(cookie).toMatch(/^lb_sid=/)
+      a!.set({ kind: 'slow', ms: 800 })
+      const inflight = fetch(`${fulcrum.url}/slow`, { headers: { cookie } })
+      while (a!.active === 0) await sleep(10)
+
+      const patched = await fetch(`${fulcrum.adminUrl}/backends/a`, {
+        method: 'PATCH',
+        headers: {
+          authorization: `Bearer ${fulcrum.adminToken}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ draining: true }),
+      })
+      expect(patched.status).toBe(200)
+      a!.set({ kind: 'ok' })
+
+      // New clients go to b only; the pinned client still reaches a.
+      for (let i = 0; i < 6; i++) expect(await (await fetch(`${fulcrum.url}/new`)).text()).toBe('b')
+      expect(await (await fetch(`${fulcrum.url}/pinned`, { headers: { cookie } })).text()).toBe('a')
+      // The request in flight completes; then a is reported drained.
+      const answer = await inflight
+      expect(answer.status).toBe(200)
+      expect(await answer.text()).toBe('a')
+      const drained = await fulcrum.waitForLog((l) => l.msg === 'backend drained', 5000)
+      expect(drained.backend).toBe('a')
+      expect(b!.count()).toBeGreaterThanOrEqual(6)
+    } finally {
+      await fulcrum.stop()
+      a!.set({ kind: 'ok' })
+    }
+  })
 })
