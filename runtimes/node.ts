@@ -1,14 +1,17 @@
 /**
  * fulcrum on Node: `node dist/node.js [options]` (built by `npm run build`).
- * Serves with @hono/node-server (HTTPS through `createServer` injection) and forwards with undici.
+ * Serves with @hono/node-server (HTTPS, and HTTP/2 with HTTP/1.1 fallback, through `createServer`
+ * injection) and forwards with undici.
  */
 import type { IncomingMessage } from 'node:http'
+import { createSecureServer as createHttp2Server } from 'node:http2'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import process from 'node:process'
 import { serve, type ServerType } from '@hono/node-server'
 import { hardenNodeServer, nodeRawHead } from './shared/node-edge.ts'
 import { createNodeFetch } from './shared/node-fetch.ts'
+import { nodeTls, trackHttp2Connections, type Http2Connections } from './shared/node-tls.ts'
 import { startFulcrum, type RuntimeAdapter } from './shared/start.ts'
 
 const node: RuntimeAdapter = {
@@ -19,6 +22,10 @@ const node: RuntimeAdapter = {
   rawHead: nodeRawHead,
   serve: ({ handler, host, port, tls, config }) =>
     new Promise((resolve, reject) => {
+      const secure = tls && nodeTls(tls)
+      // ALPN h2 with HTTP/1.1 fallback (RFC 7301, RFC 9113 §3.2).
+      const h2 = secure && config.tls.http2
+      let http2: Http2Connections | undefined
       const server: ServerType = serve(
         {
           fetch: handler,
@@ -33,17 +40,32 @@ const node: RuntimeAdapter = {
               30_000,
               Math.max(100, Math.floor(config.timeouts.clientHeaders / 4)),
             ),
-            ...(tls ? { cert: tls.cert, key: tls.key } : {}),
+            ...(secure ? secure.options : {}),
+            ...(h2 ? { allowHTTP1: true } : {}),
           },
-          ...(tls ? { createServer: createHttpsServer } : {}),
+          // One options shape for both: @hono/node-server hands them to the factory as they are.
+          ...(secure
+            ? {
+                createServer: (h2
+                  ? createHttp2Server
+                  : createHttpsServer) as typeof createHttpsServer,
+              }
+            : {}),
         },
         (info: AddressInfo) => {
           server.off('error', reject)
           resolve({
             port: info.port,
             connections: () => open,
+            setTls: secure
+              ? async (material) => {
+                  secure.update(material)
+                  if ('setSecureContext' in server) server.setSecureContext(secure.defaults())
+                }
+              : undefined,
             close: () =>
               new Promise<void>((done) => {
+                http2?.closeGracefully()
                 // Node closes only the connections idle at close(); sweep the keep-alive ones
                 // as their last response ends, so a drain lasts as long as the slowest
                 // in-flight request rather than the keep-alive timeout.
@@ -61,6 +83,7 @@ const node: RuntimeAdapter = {
         },
       )
       server.once('error', reject)
+      if (h2) http2 = trackHttp2Connections(server)
       // Open client connections, for the admin API's metrics.
       let open = 0
       server.on('connection', (socket) => {

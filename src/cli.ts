@@ -18,7 +18,13 @@ Usage: fulcrum [options]
   --host ADDR               public address (default 0.0.0.0)
   --tls                     terminate HTTPS; without --cert/--key, a self-signed certificate
                             is generated into certs/ and reused
-  --cert FILE --key FILE    a PEM certificate chain and private key (implies --tls)
+  --cert FILE --key FILE    a PEM certificate chain and private key (implies --tls); repeat
+                            the pair for more certificates, picked by SNI (the first is the
+                            default)
+  --watch-certs             reload the certificates when their files change (SIGHUP always
+                            reloads them)
+  --http-redirect-port N    also listen on N for plain HTTP and redirect it to HTTPS
+  --hsts-max-age DUR        send Strict-Transport-Security over HTTPS (8760h is a year)
   --backend URL[=WEIGHT]    a backend origin, repeatable (replaces the config file's list);
                             dns:HOST:PORT or dns+srv:NAME follows a DNS name's A/AAAA or SRV
                             records instead
@@ -51,6 +57,11 @@ Usage: fulcrum [options]
   --access-log-format F     json (default) or combined
   --watch-config            reload the config file when it changes (SIGHUP always
                             reloads it; a bad file is rejected and the old config kept)
+  --max-body-size SIZE      request bodies at most (default 100MiB; 0 for no limit): 413
+  --rate-limit N[/DUR]      per-client token bucket: N requests per DUR (default 1s): 429
+  --rate-limit-burst N      requests a client may send at once (default N)
+  --allow CIDR              serve only these client addresses, repeatable: 403 for others
+  --deny CIDR               refuse these client addresses, repeatable: 403
   --demo                    start three demo backends on loopback and balance across them
   --help                    print this text
   --version                 print the version
@@ -94,11 +105,49 @@ function numberOrNoneAt(path: string[], flag: string): Setter {
   }
 }
 
+/** Push `value` onto the list at `path`. */
+function appendAt(overrides: Record<string, unknown>, path: string[], value: string): void {
+  let node = overrides
+  for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>
+  ;((node[path.at(-1)!] ??= []) as string[]).push(value)
+}
+
+/** `--cert` and `--key` in pairs: the first pair is the default certificate. */
+function certificatePart(
+  overrides: Record<string, unknown>,
+  part: 'cert' | 'key',
+  value: string,
+): void {
+  const tls = (overrides.tls ??= {}) as Record<string, unknown>
+  if (tls[part] === undefined) {
+    tls[part] = value
+    return
+  }
+  const more = (tls.certificates ??= []) as Record<string, string>[]
+  const open = more.find((pair) => pair[part] === undefined)
+  if (open) open[part] = value
+  else more.push({ [part]: value })
+}
+
 const VALUE_FLAGS: Record<string, Setter> = {
   '--port': wholeNumberAt(['listen', 'port'], '--port'),
   '--host': setIn(['listen', 'host']),
-  '--cert': setIn(['tls', 'cert']),
-  '--key': setIn(['tls', 'key']),
+  // The first pair is tls.cert/tls.key; each further pair goes to tls.certificates.
+  '--cert': (overrides, value) => certificatePart(overrides, 'cert', value),
+  '--key': (overrides, value) => certificatePart(overrides, 'key', value),
+  '--http-redirect-port': wholeNumberAt(['tls', 'redirectPort'], '--http-redirect-port'),
+  '--hsts-max-age': setIn(['tls', 'hsts', 'maxAge']),
+  '--max-body-size': setIn(['limits', 'maxBodySize']),
+  '--rate-limit': (overrides, value) => {
+    const match = /^(\d+(?:\.\d+)?)(?:\/(.+))?$/.exec(value)
+    if (!match) throw new ConfigError(`--rate-limit: Expected N or N/DURATION, got "${value}"`)
+    setIn(['rateLimit', 'requests'])(overrides, Number(match[1]))
+    if (match[2])
+      setIn(['rateLimit', 'per'])(overrides, /^\d/.test(match[2]) ? match[2] : `1${match[2]}`)
+  },
+  '--rate-limit-burst': wholeNumberAt(['rateLimit', 'burst'], '--rate-limit-burst'),
+  '--allow': (overrides, value) => appendAt(overrides, ['access', 'allow'], value),
+  '--deny': (overrides, value) => appendAt(overrides, ['access', 'deny'], value),
   '--strategy': setIn(['strategy']),
   '--hash-key': setIn(['strategyOptions', 'consistentHash', 'key']),
   '--hash-epsilon': numberOrNoneAt(
@@ -127,6 +176,7 @@ const VALUE_FLAGS: Record<string, Setter> = {
 
 const BOOLEAN_FLAGS: Record<string, string[]> = {
   '--tls': ['tls', 'enabled'],
+  '--watch-certs': ['tls', 'watch'],
   '--demo': ['demo'],
   '--watch-config': ['watchConfig'],
   '--sticky': ['sticky', 'enabled'],

@@ -398,6 +398,11 @@ const tls = z.strictObject({
    * (or else the first of these) is the default. @default []
    */
   certificates: z.array(CertificateSchema).default([]),
+  /**
+   * Offer HTTP/2 by ALPN, with HTTP/1.1 as the fallback, where the runtime can (Node, Deno; Bun
+   * serves HTTP/1.1 only). @default true
+   */
+  http2: z.boolean().default(true),
   /** The oldest TLS version accepted. @default TLSv1.2 (Mozilla "intermediate") */
   minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
   /** Reload the certificates when their files change (SIGHUP always reloads them). @default false */

@@ -1,18 +1,79 @@
 /**
- * TLS material: the configured PEM files, or a self-signed certificate generated with
- * `selfsigned` into `certs/` (SANs localhost, 127.0.0.1 and ::1; the key at mode 0600), reused on
- * the next start while it is valid.
+ * TLS material: the configured PEM files (a default certificate and more for SNI), or a
+ * self-signed certificate generated with `selfsigned` into `certs/` (SANs localhost, 127.0.0.1
+ * and ::1; the key at mode 0600), reused on the next start while it is valid.
  */
-import { X509Certificate } from 'node:crypto'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generate } from 'selfsigned'
 import type { Config } from '../../src/config.ts'
 
 /** A PEM certificate chain and its private key. */
-export interface TlsMaterial {
+export interface CertifiedKey {
   cert: string
   key: string
+  /** The DNS names it is valid for (SANs, else the CN), lower-case; `*.` for wildcards. */
+  names: string[]
+}
+
+/** What a TLS listener serves. */
+export interface TlsMaterial {
+  /** The default certificate chain (the first of {@link certificates}). */
+  cert: string
+  key: string
+  /** Every certificate, the default first; SNI picks among them by name. */
+  certificates: CertifiedKey[]
+  /** The oldest TLS version accepted. */
+  minVersion: 'TLSv1.2' | 'TLSv1.3'
+}
+
+/** The DNS names in a certificate: its DNS SANs, or its CN when it has none. */
+export function certificateNames(pem: string): string[] {
+  const x509 = new X509Certificate(pem)
+  const sans = (x509.subjectAltName ?? '')
+    .split(', ')
+    .filter((entry) => entry.startsWith('DNS:'))
+    .map((entry) => entry.slice(4).toLowerCase())
+  if (sans.length > 0) return sans
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(x509.subject)?.[1]
+  return cn ? [cn.toLowerCase()] : []
+}
+
+/**
+ * The certificate for an SNI name: an exact name, then a wildcard one label deep (RFC 6125
+ * §6.4.3), then the default.
+ */
+export function selectCertificate(
+  certificates: readonly CertifiedKey[],
+  serverName: string | undefined,
+): CertifiedKey {
+  const name = serverName?.toLowerCase()
+  if (name) {
+    const exact = certificates.find((c) => c.names.includes(name))
+    if (exact) return exact
+    const dot = name.indexOf('.')
+    if (dot > 0) {
+      const wildcard = `*${name.slice(dot)}`
+      const match = certificates.find((c) => c.names.includes(wildcard))
+      if (match) return match
+    }
+  }
+  return certificates[0]!
+}
+
+/** A certificate and key that belong together, with its names. */
+function certify(cert: string, key: string, field: string): CertifiedKey {
+  let matches: boolean
+  try {
+    matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))
+  } catch (error) {
+    throw new TlsFileError(`${field}: Not a certificate and key: ${(error as Error).message}`)
+  }
+  // A start-up failure (exit 1), as when the runtime's own TLS stack finds it.
+  if (!matches)
+    throw new Error(`${field}.key: The key does not match the certificate (key values mismatch)`)
+  return { cert, key, names: certificateNames(cert) }
 }
 
 /** Where generated certificates go, relative to the working directory. */
@@ -27,10 +88,31 @@ export async function loadTlsMaterial(
   tls: Config['tls'],
   log: (msg: string) => void,
 ): Promise<TlsMaterial> {
-  if (tls.cert && tls.key) {
-    return { cert: await readPem(tls.cert, 'tls.cert'), key: await readPem(tls.key, 'tls.key') }
-  }
-  return selfSigned(CERT_DIR, log)
+  const pairs = [
+    ...(tls.cert && tls.key ? [{ cert: tls.cert, key: tls.key, field: 'tls' }] : []),
+    ...tls.certificates.map((pair, i) => ({ ...pair, field: `tls.certificates.${i}` })),
+  ]
+  const certificates =
+    pairs.length > 0
+      ? await Promise.all(
+          pairs.map(async ({ cert, key, field }) =>
+            certify(
+              await readPem(cert, `${field}.cert`),
+              await readPem(key, `${field}.key`),
+              field,
+            ),
+          ),
+        )
+      : [await selfSigned(CERT_DIR, log).then(({ cert, key }) => certify(cert, key, 'tls'))]
+  const [first] = certificates
+  return { cert: first!.cert, key: first!.key, certificates, minVersion: tls.minVersion }
+}
+
+/** The files behind the configured certificates, for watching. */
+export function certificateFiles(tls: Config['tls']): string[] {
+  const files = tls.cert && tls.key ? [tls.cert, tls.key] : []
+  for (const pair of tls.certificates) files.push(pair.cert, pair.key)
+  return files
 }
 
 /** A certificate or key file that is missing, unreadable or not PEM: a configuration error. */
@@ -52,7 +134,10 @@ async function readPem(path: string, field: string): Promise<string> {
 }
 
 /** Reuse `dir/selfsigned.{crt,key}` when present and valid for another day; else generate them. */
-export async function selfSigned(dir: string, log: (msg: string) => void): Promise<TlsMaterial> {
+export async function selfSigned(
+  dir: string,
+  log: (msg: string) => void,
+): Promise<{ cert: string; key: string }> {
   const certPath = join(dir, 'selfsigned.crt')
   const keyPath = join(dir, 'selfsigned.key')
   try {

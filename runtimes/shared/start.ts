@@ -27,6 +27,7 @@ import {
   writeFileAtomic,
   type AccessLogSink,
 } from './control-deps.ts'
+import { enableCertificateReload, startRedirectListener, warnTlsLimits } from './edge-listeners.ts'
 import { tcpConnect } from './tcp.ts'
 
 /** A request handler as the runtime's server calls it. */
@@ -39,6 +40,8 @@ export interface RunningServer {
   close(): Promise<void>
   /** Open client connections, where the runtime's server counts them. */
   connections?(): number
+  /** Serve new certificates from the next handshake on (TLS listeners). */
+  setTls?(material: TlsMaterial): Promise<void>
 }
 
 /** What differs between Node, Deno and Bun. */
@@ -177,6 +180,12 @@ export async function startFulcrum(
     )
   }
   balancer.start()
+  // TLS: certificates reload without a restart; an optional HTTP→HTTPS redirect listener.
+  const redirect = await startRedirectListener(runtime, config, server.port, logger)
+  if (tls) {
+    warnTlsLimits(runtime.name, config.tls, tls, logger)
+    enableCertificateReload(config.tls, server, logger)
+  }
   keepServingOnStrayErrors(logger.error)
   const scheme = tls ? 'https' : 'http'
   logger.info('listening', {
@@ -238,7 +247,7 @@ export async function startFulcrum(
     config.shutdownGrace,
     async () => {
       stopping = true
-      await Promise.all([server!.close(), adminServer?.close()])
+      await Promise.all([server!.close(), adminServer?.close(), redirect?.close()])
       await balancer.stop()
       await accessLogSink?.close()
       await Promise.all(demos.map((demo) => demo.close()))

@@ -84,7 +84,7 @@ export function guardBody(
       async pull(c) {
         if (done) return
         reader ??= body.getReader()
-        let result: ReadableStreamReadResult<Uint8Array>
+        let result: Awaited<ReturnType<typeof reader.read>>
         try {
           result = await reader.read()
         } catch (error) {

@@ -60,6 +60,27 @@ function hstsValue(config: Config): string | undefined {
   return value
 }
 
+/** Fields HTTP/2 forbids (RFC 9113 §8.2.2); Node's HTTP/2 layer throws on them. */
+const CONNECTION_FIELDS = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+]
+
+function withoutConnectionFields(response: Response): Response {
+  if (!CONNECTION_FIELDS.some((name) => response.headers.has(name))) return response
+  try {
+    for (const name of CONNECTION_FIELDS) response.headers.delete(name)
+    return response
+  } catch {
+    const copy = new Response(response.body, response)
+    for (const name of CONNECTION_FIELDS) copy.headers.delete(name)
+    return copy
+  }
+}
+
 /**
  * Build the edge.
  *
@@ -234,6 +255,7 @@ export function createEdge(options: EdgeOptions): Edge {
         // A body nobody started to read will not be read: stop its deadline. One being read
         // keeps it, so that a slow upload behind an early answer is still cut off.
         if (guard && !guard.started) guard.dispose()
+        if (head?.version === '2.0') response = withoutConnectionFields(response)
         return Object.keys(fields).length > 0 ? decorate(response, fields) : response
       }
       return answer()

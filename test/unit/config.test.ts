@@ -20,6 +20,7 @@ describe('parseConfig defaults', () => {
     expect(config.tls).toEqual({
       enabled: false,
       certificates: [],
+      http2: true,
       minVersion: 'TLSv1.2',
       watch: false,
     })
@@ -62,6 +63,7 @@ describe('parseConfig defaults', () => {
       cert: 'a.crt',
       key: 'a.key',
       certificates: [],
+      http2: true,
       minVersion: 'TLSv1.2',
       watch: false,
     })

@@ -1,0 +1,131 @@
+/**
+ * The edge's runtime side, shared by the entry points: certificates reloaded on SIGHUP or when
+ * their files change (without a restart), and the optional HTTP→HTTPS redirect listener.
+ */
+import { watchFile, unwatchFile } from 'node:fs'
+import process from 'node:process'
+import type { Config } from '../../src/config.ts'
+import { createRedirectHandler } from '../../src/edge/redirect.ts'
+import type { Logger } from '../../src/types.ts'
+import { fail } from './bootstrap.ts'
+import { certificateFiles, loadTlsMaterial, type TlsMaterial } from './certs.ts'
+import type { RunningServer, RuntimeAdapter } from './start.ts'
+
+/**
+ * Say where the runtime can't do what the TLS config asks (see the README's capability matrix).
+ */
+export function warnTlsLimits(
+  runtime: RuntimeAdapter['name'],
+  tls: Config['tls'],
+  material: TlsMaterial,
+  logger: Logger,
+): void {
+  if (runtime === 'deno' && material.certificates.length > 1) {
+    logger.warn('Deno.serve takes one certificate: SNI is not available, the default is served', {
+      default: material.certificates[0]!.names,
+    })
+  }
+  if (runtime === 'deno' && tls.minVersion === 'TLSv1.3') {
+    logger.warn('Deno accepts TLS 1.2 and 1.3 (rustls): tls.minVersion TLSv1.3 is not enforced')
+  }
+  if (runtime === 'bun' && tls.http2) {
+    logger.info('Bun serves HTTP/1.1 only: no HTTP/2 by ALPN')
+  }
+}
+
+/** How often watched certificate files are looked at. */
+const WATCH_INTERVAL_MS = 500
+
+/**
+ * Reload the certificates on SIGHUP (a listener of its own, beside the config reload) and, with
+ * `tls.watch`, when a certificate or key file changes. New handshakes get the new certificates;
+ * connections already open keep theirs. A bad file is logged and the certificates in force stay.
+ *
+ * @returns a function that stops watching
+ */
+export function enableCertificateReload(
+  tls: Config['tls'],
+  server: RunningServer,
+  logger: Logger,
+): () => void {
+  const setTls = server.setTls
+  if (!setTls) return () => {}
+  let running: Promise<void> | undefined
+  let again = false
+  const reload = (trigger: string) => {
+    if (running) {
+      again = true
+      return
+    }
+    running = (async () => {
+      let material: TlsMaterial
+      try {
+        material = await loadTlsMaterial(tls, (msg) => logger.info(msg))
+        await setTls(material)
+      } catch (error) {
+        logger.error('certificate reload failed: the certificates in force stay', {
+          trigger,
+          reason: (error as Error).message,
+        })
+        return
+      }
+      logger.info('certificates reloaded', {
+        trigger,
+        names: material.certificates.map((c) => c.names),
+      })
+    })().finally(() => {
+      running = undefined
+      if (again) {
+        again = false
+        reload(trigger)
+      }
+    })
+  }
+  const onHangup = () => reload('SIGHUP')
+  process.on('SIGHUP', onHangup)
+  const files = tls.watch ? certificateFiles(tls) : []
+  let pending: ReturnType<typeof setTimeout> | undefined
+  const onChange = () => {
+    // A certificate and its key are usually replaced together: wait for both.
+    clearTimeout(pending)
+    pending = setTimeout(() => reload('file change'), WATCH_INTERVAL_MS)
+  }
+  for (const file of files) watchFile(file, { interval: WATCH_INTERVAL_MS }, onChange)
+  return () => {
+    process.off('SIGHUP', onHangup)
+    clearTimeout(pending)
+    for (const file of files) unwatchFile(file, onChange)
+  }
+}
+
+/**
+ * Start the plain-HTTP listener that redirects to HTTPS, when `tls.redirectPort` is set.
+ *
+ * @returns the listener, or `undefined` when none is configured
+ */
+export async function startRedirectListener(
+  runtime: RuntimeAdapter,
+  config: Config,
+  httpsPort: number,
+  logger: Logger,
+): Promise<RunningServer | undefined> {
+  const port = config.tls.redirectPort
+  if (!config.tls.enabled || port === undefined) return undefined
+  let server: RunningServer
+  try {
+    server = await runtime.serve({
+      handler: createRedirectHandler({
+        httpsPort,
+        limits: config.limits,
+        rawHead: runtime.rawHead,
+      }),
+      host: config.listen.host,
+      port,
+      config,
+    })
+  } catch (error) {
+    fail(`Cannot listen on ${config.listen.host}:${port} (redirect): ${(error as Error).message}`)
+  }
+  logger.info('redirecting to https', { port: server.port, to: httpsPort })
+  return server
+}
