@@ -238,6 +238,22 @@ export class BackendPool implements LoadView {
   }
 
   /**
+   * Take a backend's new settings (weight, `maxConnections`, meta; same id and url), keeping its
+   * health, counters and in-flight count. Selectors are rebuilt when anything changed.
+   *
+   * @returns whether the backend exists
+   */
+  update(backend: Backend): boolean {
+    const state = this.#states.get(backend.id)
+    if (!state || state.backend.url !== backend.url) return false
+    if (!sameBackend(state.backend, backend)) {
+      state.backend = backend
+      this.#changed()
+    }
+    return true
+  }
+
+  /**
    * Bring the backend set in line with `backends` (a config reload): add the new ones, remove
    * those no longer listed, take the new weight and limits of the others, keeping their health,
    * counters and in-flight counts, and follow the list's order.

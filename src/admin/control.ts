@@ -581,7 +581,8 @@ export class ControlPlane {
       this.#pool.setEnabled(backend.id, enabled)
       this.#pool.setDraining(backend.id, draining)
     } else {
-      this.#pool.setWeight(backend.id, backend.weight)
+      // Weight, maxConnections and meta, in one go.
+      this.#pool.update(backend)
     }
   }
 

@@ -342,6 +342,22 @@ describe('drain, backups, limits', () => {
   })
 })
 
+describe('update', () => {
+  it('takes new limits and weight, keeping the state', () => {
+    const L = backend('l', { maxConnections: 1 })
+    const { pool } = poolWith([L])
+    expect(pool.tryAcquire(L)).toBe('ok')
+    expect(pool.tryAcquire(L)).toBe('busy')
+    const version = pool.version
+    expect(pool.update({ ...L, maxConnections: 2, weight: 3 })).toBe(true)
+    expect(pool.version).toBeGreaterThan(version)
+    expect(pool.tryAcquire(L)).toBe('ok')
+    expect(pool.get('l')!.inflight).toBe(2)
+    expect(pool.get('l')!.backend.weight).toBe(3)
+    expect(pool.update({ ...L, url: 'http://127.0.0.1:1' })).toBe(false)
+  })
+})
+
 describe('reconcile', () => {
   it('keeps the state of unchanged backends, updates changed ones, follows the new order', () => {
     const { pool, fail } = poolWith([A, B, C], { rise: 1, fall: 1 })
