@@ -137,7 +137,10 @@ export function validateRequest(
   const host = headers.get('host')
   if (hosts > 1) return reject(400, 'Duplicate Host header', true)
   if (host === null) {
-    if (!h2) return reject(400, 'Missing Host header', true)
+    // Without the raw head (Deno), HTTP/2 can't be told from HTTP/1.1: an HTTP/2 request carries
+    // :authority, never Host. Over TLS, where Deno offers h2, the URL's authority stands in.
+    const maybeH2 = h2 || (!head && request.url.startsWith('https:'))
+    if (!maybeH2) return reject(400, 'Missing Host header', true)
   } else if (!HOST.test(host)) {
     return reject(400, 'Invalid Host header', true)
   }
