@@ -186,7 +186,9 @@ export function createApp(ctx: ProxyContext): Hono {
       yield* { [Symbol.iterator]: fresh }
       yield* pool.standby()
     }
-    const tried = new Set<string>()
+    /** The backends tried so far: the first, and a set made only for retries. */
+    let first: string | undefined
+    let tried: Set<string> | undefined
     /**
      * The next backend not tried yet that takes the request, with a slot taken on it. When every
      * candidate is full, wait in the queue (HAProxy `maxconn`, `timeout queue`), then look again.
@@ -198,7 +200,7 @@ export function createApp(ctx: ProxyContext): Hono {
         let busy = false
         for (let next = candidates.next(); !next.done; next = candidates.next()) {
           const backend = next.value
-          if (tried.has(backend.id)) continue
+          if (backend.id === first || tried?.has(backend.id)) continue
           const admission = pool.tryAcquire(backend)
           if (admission === 'ok') return backend
           if (admission === 'busy') busy = true
@@ -207,7 +209,7 @@ export function createApp(ctx: ProxyContext): Hono {
           // Every candidate failed it. Look once more: the eligible set may have changed since
           // (a backend ejected, the backups now in), and the backups may take it even while
           // primaries are up (nginx passes a request its primaries failed to a `backup`).
-          if (lookedAgain || tried.size === 0) return undefined
+          if (lookedAgain || attempts === 0) return undefined
           lookedAgain = true
           candidates = lookAgain()
           continue
@@ -319,7 +321,8 @@ export function createApp(ctx: ProxyContext): Hono {
           })
         }
         attempts++
-        tried.add(backend.id)
+        if (attempts === 1) first = backend.id
+        else (tried ??= new Set()).add(backend.id)
         const sentAt = pool.now()
         let upstream: Response
         try {
