@@ -1,25 +1,47 @@
 /**
  * fulcrum on Bun: `bun run runtimes/bun.ts [options]`.
- * Serves with `Bun.serve` (TLS built in) and forwards with Bun's fetch, decompression off.
+ * Serves with `Bun.serve` (TLS built in) and forwards with Bun's fetch (decompression off) or,
+ * where that would change the request, Bun's `node:http` client.
  */
 import type { Server } from 'bun'
 import process from 'node:process'
+import type { Config } from '../src/config.ts'
+import type { UpstreamFetch } from '../src/types.ts'
 import { bunTls } from './shared/bun-tls.ts'
 import type { TlsMaterial } from './shared/certs.ts'
-import { classifyUpstreamError } from './shared/upstream-errors.ts'
+import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
 import { startFulcrum, type RuntimeAdapter } from './shared/start.ts'
+import { classifyUpstreamError } from './shared/upstream-errors.ts'
 
-const bun: RuntimeAdapter = {
-  name: 'bun',
-  createFetch: () => async (url, init) => {
+/**
+ * Bun's fetch is about twice as fast as its `node:http` client here, but it is not transparent:
+ * it adds `User-Agent: Bun/…` and an any-type `Accept` to a request that lacks them (it cannot
+ * be told not to, oven-sh/bun#17012), and it turns a leading `//` in the path into `/`. So a
+ * request goes through fetch only when fetch would send it unchanged: it has both fields (as
+ * browsers, curl and most clients send) and its path does not start with `//`. The rest take
+ * `node:http`, which sends exactly what it is given. (Bun's fetch has no connect timeout; the
+ * response-header deadline bounds a connect that hangs.)
+ */
+function createBunFetch(config: Config): UpstreamFetch {
+  const exact = createNodeHttpFetch({ connectTimeout: config.timeouts.connect })
+  return async (url, init) => {
+    const headers = init.headers as Headers
+    const pathAt = url.indexOf('/', url.indexOf('//') + 2)
+    if (!headers.has('user-agent') || !headers.has('accept') || url.startsWith('//', pathAt)) {
+      return exact(url, init)
+    }
     try {
-      // Bun's fetch keeps connections alive by default; `decompress: false` passes
-      // Content-Encoding through untouched.
+      // `decompress: false`: Content-Encoding passes through untouched.
       return await fetch(url, { ...init, decompress: false })
     } catch (error) {
       throw classifyUpstreamError(error)
     }
-  },
+  }
+}
+
+const bun: RuntimeAdapter = {
+  name: 'bun',
+  createFetch: createBunFetch,
   clientAddress: (request, env) => (env as Server<unknown>).requestIP(request)?.address,
   serve: async ({ handler, host, port, tls, config }) => {
     // New certificates take a new listener on the same port (SO_REUSEPORT), and the old one

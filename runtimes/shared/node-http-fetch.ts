@@ -85,7 +85,8 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions): UpstreamFetc
         reject(connectPhase ? classifyUpstreamError(error) : error)
       })
       const body = init.body as ReadableStream<Uint8Array> | null | undefined
-      if (body) Readable.fromWeb(body as NodeReadableStream).pipe(request)
+      // `unknown` first: under Bun's types the web and node:stream/web streams don't overlap.
+      if (body) Readable.fromWeb(body as unknown as NodeReadableStream).pipe(request)
       else request.end()
     })
 }
