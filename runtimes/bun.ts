@@ -3,11 +3,13 @@
  * Serves with `Bun.serve` (TLS built in) and forwards with Bun's fetch (decompression off) or,
  * where that would change the request, Bun's `node:http` client.
  */
-import type { Server } from 'bun'
+import type { Server, WebSocketHandler } from 'bun'
 import process from 'node:process'
 import type { Config } from '../src/config.ts'
 import type { UpstreamFetch } from '../src/types.ts'
+import { isWebSocketUpgrade } from '../src/edge/websocket.ts'
 import { bunTls } from './shared/bun-tls.ts'
+import { bridge, connectBackend, type Bridge, type WebSocketOpener } from './shared/ws-bridge.ts'
 import type { TlsMaterial } from './shared/certs.ts'
 import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
 import { startFulcrum, type RuntimeAdapter } from './shared/start.ts'
@@ -43,14 +45,18 @@ const bun: RuntimeAdapter = {
   name: 'bun',
   createFetch: createBunFetch,
   clientAddress: (request, env) => (env as Server<unknown>).requestIP(request)?.address,
-  serve: async ({ handler, host, port, tls, config }) => {
+  serve: async ({ handler, host, port, tls, config, websocket }) => {
     // New certificates take a new listener on the same port (SO_REUSEPORT), and the old one
     // drains: Bun's server.reload() does not take TLS options.
     const listen = (material: TlsMaterial | undefined, at: number) =>
       Bun.serve({
         hostname: host,
         port: at,
-        fetch: (request, server) => handler(request, server),
+        fetch: (request, server) =>
+          websocket && isWebSocketUpgrade(request)
+            ? upgrade(request, server, websocket, config.timeouts.connect)
+            : handler(request, server),
+        websocket: webSocketHandlers,
         idleTimeout: Math.min(255, Math.ceil(config.timeouts.clientKeepAlive / 1000)),
         // Bun answers 413 itself beyond 128 MiB by default; fulcrum's limit comes first.
         maxRequestBodySize:
@@ -76,6 +82,49 @@ const bun: RuntimeAdapter = {
       },
     }
   },
+}
+
+/** One bridged WebSocket, as `ServerWebSocket.data`. */
+interface Bridged {
+  relay: Bridge
+}
+
+const options = (connectTimeout: number) => ({ connectTimeout, clientCodes: 'any' }) as const
+
+/**
+ * A WebSocket handshake: the backend first (so that its subprotocol goes into the 101), then
+ * Bun's server WebSocket, bridged to it. Bun's `upgrade()` answers the handshake itself.
+ */
+async function upgrade(
+  request: Request,
+  server: Server<Bridged>,
+  open: WebSocketOpener,
+  connectTimeout: number,
+): Promise<Response | undefined> {
+  const route = await open(request, server)
+  if (route instanceof Response) return route
+  let backend: WebSocket
+  try {
+    backend = await connectBackend(route, options(connectTimeout))
+  } catch {
+    route.end('connect')
+    return Response.json({ error: 'Upstream failed', requestId: route.requestId }, { status: 502 })
+  }
+  const headers: Record<string, string> = {}
+  if (backend.protocol) headers['sec-websocket-protocol'] = backend.protocol
+  if (route.setCookie) headers['set-cookie'] = route.setCookie
+  const relay = bridge(route, backend, options(connectTimeout))
+  if (server.upgrade(request, { data: { relay }, headers })) return undefined
+  relay.clientClosed(1001, 'Upgrade failed')
+  return Response.json({ error: 'Upgrade failed', requestId: route.requestId }, { status: 400 })
+}
+
+const webSocketHandlers: WebSocketHandler<Bridged> = {
+  open: (ws) => ws.data.relay.clientOpened(ws),
+  message: (ws, message) => ws.data.relay.fromClient(message as string | Uint8Array),
+  close: (ws, code, reason) => ws.data.relay.clientClosed(code, reason),
+  // The bridge relays whole messages: no per-message limit beyond Bun's own (16 MiB).
+  perMessageDeflate: false,
 }
 
 await startFulcrum(bun, process.argv.slice(2))

@@ -3,7 +3,7 @@
  * Serves with @hono/node-server (HTTPS, and HTTP/2 with HTTP/1.1 fallback, through `createServer`
  * injection) and forwards with undici.
  */
-import type { IncomingMessage } from 'node:http'
+import type { Server as HttpServer, IncomingMessage } from 'node:http'
 import { createSecureServer as createHttp2Server } from 'node:http2'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -11,6 +11,7 @@ import process from 'node:process'
 import { serve, type ServerType } from '@hono/node-server'
 import { hardenNodeServer, nodeRawHead } from './shared/node-edge.ts'
 import { createNodeFetch } from './shared/node-fetch.ts'
+import { handleNodeUpgrades } from './shared/node-websocket.ts'
 import { nodeTls, trackHttp2Connections, type Http2Connections } from './shared/node-tls.ts'
 import { startFulcrum, type RuntimeAdapter } from './shared/start.ts'
 
@@ -20,7 +21,7 @@ const node: RuntimeAdapter = {
   clientAddress: (_request, env) =>
     (env as { incoming?: IncomingMessage }).incoming?.socket.remoteAddress,
   rawHead: nodeRawHead,
-  serve: ({ handler, host, port, tls, config }) =>
+  serve: ({ handler, host, port, tls, config, websocket }) =>
     new Promise((resolve, reject) => {
       const secure = tls && nodeTls(tls)
       // ALPN h2 with HTTP/1.1 fallback (RFC 7301, RFC 9113 §3.2).
@@ -84,6 +85,13 @@ const node: RuntimeAdapter = {
       )
       server.once('error', reject)
       if (h2) http2 = trackHttp2Connections(server)
+      // WebSockets: the upgraded socket is tunnelled (HTTP/1.1 only; h2 clients fall back).
+      if (websocket) {
+        handleNodeUpgrades(server as HttpServer, websocket, {
+          scheme: secure ? 'https' : 'http',
+          connectTimeout: config.timeouts.connect,
+        })
+      }
       // Open client connections, for the admin API's metrics.
       let open = 0
       server.on('connection', (socket) => {

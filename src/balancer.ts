@@ -8,6 +8,7 @@ import { createAdminApp } from './admin/app.ts'
 import { ControlPlane, type ConfigChanges } from './admin/control.ts'
 import { createApp, type ProxyContext } from './app.ts'
 import { createEdge, type Edge } from './edge/edge.ts'
+import { WebSocketRouter } from './edge/websocket.ts'
 import type { Config, StrategyName, StrategyOptions } from './config.ts'
 import { createHealthChecker } from './health/checker.ts'
 import { httpProbe, tcpProbe } from './health/probe.ts'
@@ -29,6 +30,11 @@ export interface Balancer {
   readonly fetch: (request: Request, env: unknown) => Response | Promise<Response>
   /** The edge in front of the app. */
   readonly edge: Edge
+  /**
+   * WebSocket handshakes: the backend choice (same strategy, sticky and health as HTTP) and the
+   * open WebSockets, which count as load and which drain and shutdown close with 1001.
+   */
+  readonly webSockets: WebSocketRouter
   /**
    * The admin app (REST API, metrics, dashboard): serve it on its own listener, never on the
    * public one. `undefined` when `admin.enabled` is false.
@@ -126,6 +132,14 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
   }
   setStrategy(config.strategy, config.strategyOptions)
   const app = createApp(ctx)
+  const webSockets = new WebSocketRouter({
+    config: () => ctx.config,
+    pool,
+    selector: () => currentSelector(),
+    sticky: () => ctx.sticky,
+    edge,
+    logger,
+  })
 
   let started = false
   const createChecker = (healthCheck: Config['healthCheck']): ProbeScheduler | undefined => {
@@ -189,6 +203,7 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
   return {
     app,
     edge,
+    webSockets,
     fetch: (request, env) => edge.handle(request, env, app.fetch),
     admin,
     adminToken,

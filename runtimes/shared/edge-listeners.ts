@@ -6,6 +6,7 @@ import { watchFile, unwatchFile } from 'node:fs'
 import process from 'node:process'
 import type { Config } from '../../src/config.ts'
 import { createRedirectHandler } from '../../src/edge/redirect.ts'
+import type { WebSocketRouter } from '../../src/edge/websocket.ts'
 import type { Logger } from '../../src/types.ts'
 import { fail } from './bootstrap.ts'
 import { certificateFiles, loadTlsMaterial, type TlsMaterial } from './certs.ts'
@@ -128,4 +129,23 @@ export async function startRedirectListener(
   }
   logger.info('redirecting to https', { port: server.port, to: httpsPort })
   return server
+}
+
+/**
+ * On SIGTERM or SIGINT, let open WebSockets run for the shutdown grace period, then close them
+ * with 1001 Going Away (RFC 6455 §7.4.1), a second before the process has to be gone.
+ */
+export function closeWebSocketsOnShutdown(webSockets: WebSocketRouter, graceMs: number): void {
+  let scheduled = false
+  const onSignal = () => {
+    if (scheduled) return
+    scheduled = true
+    const timer = setTimeout(
+      () => webSockets.closeAll(1001, 'Server shutting down'),
+      Math.max(0, graceMs - 1000),
+    )
+    timer.unref?.()
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
 }

@@ -7,6 +7,7 @@ import { createBalancer } from '../../src/balancer.ts'
 import { BackendSchema, ConfigError, type Config } from '../../src/config.ts'
 import { DEMO_NAMES, demoBackend } from '../../src/demo.ts'
 import { createJsonLogger } from '../../src/log.ts'
+import type { WebSocketRoute } from '../../src/edge/websocket.ts'
 import type { RawRequestHead, UpstreamFetch } from '../../src/types.ts'
 import {
   configFileOf,
@@ -27,7 +28,12 @@ import {
   writeFileAtomic,
   type AccessLogSink,
 } from './control-deps.ts'
-import { enableCertificateReload, startRedirectListener, warnTlsLimits } from './edge-listeners.ts'
+import {
+  closeWebSocketsOnShutdown,
+  enableCertificateReload,
+  startRedirectListener,
+  warnTlsLimits,
+} from './edge-listeners.ts'
 import { tcpConnect } from './tcp.ts'
 
 /** A request handler as the runtime's server calls it. */
@@ -57,6 +63,8 @@ export interface RuntimeAdapter {
     port: number
     tls?: TlsMaterial
     config: Config
+    /** WebSocket handshakes on this listener: the route to relay to, or the answer. */
+    websocket?: (request: Request, env: unknown) => Promise<WebSocketRoute | Response>
   }): Promise<RunningServer>
 }
 
@@ -172,6 +180,7 @@ export async function startFulcrum(
       host: config.listen.host,
       port: config.listen.port,
       tls,
+      websocket: (request, env) => balancer.webSockets.open(request, env),
       config,
     })
   } catch (error) {
@@ -182,6 +191,7 @@ export async function startFulcrum(
   balancer.start()
   // TLS: certificates reload without a restart; an optional HTTP→HTTPS redirect listener.
   const redirect = await startRedirectListener(runtime, config, server.port, logger)
+  closeWebSocketsOnShutdown(balancer.webSockets, config.shutdownGrace)
   if (tls) {
     warnTlsLimits(runtime.name, config.tls, tls, logger)
     enableCertificateReload(config.tls, server, logger)

@@ -9,7 +9,7 @@ import type { Config } from '../config.ts'
 import { errorResponse } from '../errors.ts'
 import { acceptableRequestId } from '../headers.ts'
 import { createAddressMatcher } from '../net.ts'
-import type { Logger, RuntimeDeps } from '../types.ts'
+import type { Logger, RawRequestHead, RuntimeDeps } from '../types.ts'
 import { createAccessPolicy } from './access.ts'
 import { guardBody } from './body-limit.ts'
 import { clientAddressOf } from './client-address.ts'
@@ -27,10 +27,30 @@ export interface EdgeOptions {
   logger?: Logger
 }
 
+/** A request the edge let through, and what it learnt about it. */
+export interface Screened {
+  /** The head as received, where the runtime keeps it. */
+  readonly head: RawRequestHead | undefined
+  /** The connection's peer address. */
+  readonly peer: string | undefined
+  /** The client's address: the peer, or the one a trusted proxy forwarded. */
+  readonly client: string | undefined
+  /** Fields for the answer: `RateLimit-*`, HSTS. */
+  readonly fields: Record<string, string>
+}
+
 /** The edge of one listener. */
 export interface Edge {
   /** Answer `request` at the edge, or hand it to `next`. */
   handle(request: Request, env: unknown, next: NextHandler): Response | Promise<Response>
+  /**
+   * The edge's checks alone (connection cap, access lists, rate limit, strict input): the
+   * refusal, or what it learnt. For requests that leave the HTTP path, such as WebSocket
+   * upgrades.
+   */
+  screen(request: Request, env: unknown): Response | Screened
+  /** Count something long-lived (an open WebSocket) against the connection cap until released. */
+  hold(): () => void
   /**
    * The peer address of a request, including the requests the edge re-created to guard their
    * body (which the runtime no longer knows): use it as `RuntimeDeps.clientAddress` behind the
@@ -163,14 +183,14 @@ export function createEdge(options: EdgeOptions): Edge {
     }
   }
 
-  return {
+  const edge: Edge = {
     get inProgress() {
       return inProgress
     },
     clientAddress(request, env) {
       return peers.has(request) ? peers.get(request) : deps.clientAddress(request, env)
     },
-    handle(request, env, next) {
+    screen(request, env) {
       const s = current()
       const { limits } = s.config
       const head = deps.rawHead?.(request, env)
@@ -187,11 +207,11 @@ export function createEdge(options: EdgeOptions): Edge {
       if (s.allowed && !s.allowed(client)) {
         return refuse(s, request, head, { status: 403, error: 'Forbidden', close: false })
       }
-      let fields: Record<string, string> = {}
+      const fields: Record<string, string> = {}
       if (s.buckets) {
         const key = (s.rateKey && request.headers.get(s.rateKey)) || undefined
         const decision = s.buckets.take(key ? `h:${key}` : `ip:${client ?? ''}`)
-        fields = rateFields(s, decision)
+        Object.assign(fields, rateFields(s, decision))
         if (!decision.allowed) {
           return refuse(
             s,
@@ -205,6 +225,22 @@ export function createEdge(options: EdgeOptions): Edge {
       const rejection = validateRequest(request, head, limits)
       if (rejection) return refuse(s, request, head, rejection, fields)
       if (s.hsts) fields['strict-transport-security'] = s.hsts
+      return { head, peer, client, fields }
+    },
+    hold() {
+      inProgress++
+      let held = true
+      return () => {
+        if (held) inProgress--
+        held = false
+      }
+    },
+    handle(request, env, next) {
+      const screened = edge.screen(request, env)
+      if (screened instanceof Response) return screened
+      const s = current()
+      const { limits } = s.config
+      const { head, peer, fields } = screened
 
       // The body: cut off where it crosses the size limit (a declared length was checked above)
       // or misses the deadline. The runtime already answered `Expect: 100-continue` (RFC 9110
@@ -261,4 +297,5 @@ export function createEdge(options: EdgeOptions): Edge {
       return answer()
     },
   }
+  return edge
 }
