@@ -281,3 +281,60 @@ describe.each(RUNTIMES)('WebSockets on %s', (runtime) => {
     expect(Date.now() - startedAt).toBeLessThan(5000)
   })
 })
+
+describe.each(RUNTIMES)('WebSockets over TLS with sticky sessions on %s', (runtime) => {
+  let a: WsBackend
+  let b: WsBackend
+  let fulcrum: FulcrumProcess
+
+  beforeAll(async () => {
+    a = await startWsBackend('a')
+    b = await startWsBackend('b')
+    fulcrum = await startFulcrum(runtime, [
+      '--tls',
+      '--sticky',
+      '--backend',
+      a.url,
+      '--backend',
+      b.url,
+    ])
+  })
+  afterAll(async () => {
+    await fulcrum?.stop()
+    await Promise.all([a?.close(), b?.close()])
+  })
+
+  const open = (cookie?: string) =>
+    new Promise<{ ws: WebSocket; setCookie: string[] | undefined; name: string }>(
+      (resolve, reject) => {
+        const ws = new WebSocket(`wss://127.0.0.1:${fulcrum.port}/sticky`, {
+          rejectUnauthorized: false,
+          headers: cookie ? { cookie } : {},
+        })
+        let setCookie: string[] | undefined
+        ws.on('upgrade', (response) => (setCookie = response.headers['set-cookie']))
+        ws.once('open', () => ws.send('who'))
+        ws.once('message', (data) =>
+          resolve({ ws, setCookie, name: data.toString().split(':')[0]! }),
+        )
+        ws.once('error', reject)
+      },
+    )
+
+  it('relays wss, pins the client with the lb_sid cookie in the 101, and honours the pin', async () => {
+    const first = await open()
+    expect(first.setCookie?.[0]).toMatch(/^lb_sid=[^;]+;.*HttpOnly.*Secure/)
+    const cookie = first.setCookie![0]!.split(';')[0]!
+    first.ws.close()
+    for (let i = 0; i < 4; i++) {
+      const again = await open(cookie)
+      expect(again.name).toBe(first.name)
+      again.ws.close()
+    }
+    expect(backendsSeenProto(first.name === 'a' ? a : b)).toBe('https')
+  })
+})
+
+function backendsSeenProto(backend: WsBackend): string | undefined {
+  return backend.sockets.at(-1)?.headers['x-forwarded-proto'] as string | undefined
+}
