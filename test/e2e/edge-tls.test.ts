@@ -283,3 +283,43 @@ describe.each(RUNTIMES)('certificate reload on %s', (runtime) => {
     }
   }, 60_000)
 })
+
+describe('header deadline over TLS on node', () => {
+  it("cuts a slowloris on the HTTP/2 server's HTTP/1.1 fallback at the header deadline", async () => {
+    const config = join(dir, 'slow-tls.json')
+    writeFileSync(config, JSON.stringify({ timeouts: { clientHeaders: '1s' } }))
+    const fulcrum = await startFulcrum('node', [
+      '--tls',
+      '--backend',
+      backend.url,
+      '--config',
+      config,
+    ])
+    try {
+      const socket = connect({
+        port: fulcrum.port,
+        host: '127.0.0.1',
+        rejectUnauthorized: false,
+        ALPNProtocols: ['http/1.1'],
+      })
+      let raw = ''
+      socket.on('data', (chunk: Buffer) => (raw += chunk.toString('latin1')))
+      socket.on('error', () => {})
+      await new Promise((resolve) => socket.once('secureConnect', resolve))
+      const startedAt = Date.now()
+      socket.write('GET / HTTP/1.1\r\nHost: x\r\n')
+      const drip = setInterval(() => socket.writable && socket.write('X'), 200)
+      await new Promise((resolve) => {
+        socket.once('close', resolve)
+        setTimeout(resolve, 10_000)
+      })
+      clearInterval(drip)
+      const elapsed = Date.now() - startedAt
+      expect(raw).toMatch(/^HTTP\/1\.1 408/)
+      expect(elapsed).toBeGreaterThanOrEqual(900)
+      expect(elapsed).toBeLessThan(5000)
+    } finally {
+      await fulcrum.stop()
+    }
+  })
+})
