@@ -245,6 +245,7 @@ export function createApp(ctx: ProxyContext): Hono {
           finish(upstream.status, bytes, backend, upstreamMs)
         },
         timeouts.upstreamIdle,
+        deps.watchBody,
       )
       // Appended, so that the backend's own Set-Cookie fields stay (RFC 6265 §3).
       if (setCookie) response.headers.append('set-cookie', setCookie)

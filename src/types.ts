@@ -69,6 +69,16 @@ export interface RuntimeDeps {
    * rebuilt the target into a URL; only some runtimes expose it (Node does).
    */
   rawHead?: (req: Request, env: unknown) => RawRequestHead | undefined
+  /**
+   * Watch an upstream body on its way to the client, as `watchBody` in `stream.ts` does, in the
+   * form the runtime's server writes fastest (Node: its own body type, or one buffer when the
+   * body has already arrived whole). @default watchBody
+   */
+  watchBody?: (
+    body: ReadableStream<Uint8Array>,
+    onDone: (bytes: number, end: 'end' | 'error' | 'timeout' | 'cancel') => void,
+    options: { idleTimeout?: number },
+  ) => ReadableStream<Uint8Array> | Uint8Array
 }
 
 /** A request head as received on the wire, for the edge's strict input checks. */

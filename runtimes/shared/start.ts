@@ -8,7 +8,7 @@ import { BackendSchema, ConfigError, type Config } from '../../src/config.ts'
 import { DEMO_NAMES, demoBackend } from '../../src/demo.ts'
 import { createJsonLogger } from '../../src/log.ts'
 import type { WebSocketRoute } from '../../src/edge/websocket.ts'
-import type { RawRequestHead, UpstreamFetch } from '../../src/types.ts'
+import type { RawRequestHead, RuntimeDeps, UpstreamFetch } from '../../src/types.ts'
 import {
   configFileOf,
   configure,
@@ -57,6 +57,8 @@ export interface RuntimeAdapter {
   clientAddress(request: Request, env: unknown): string | undefined
   /** The request head as received, where the runtime keeps it (see `RuntimeDeps.rawHead`). */
   rawHead?(request: Request, env: unknown): RawRequestHead | undefined
+  /** Hands upstream bodies to the runtime's server in its fastest form (`RuntimeDeps.watchBody`). */
+  watchBody?: RuntimeDeps['watchBody']
   serve(options: {
     handler: Handler
     host: string
@@ -113,6 +115,7 @@ export async function startFulcrum(
     fetch: runtime.createFetch(config),
     clientAddress: runtime.clientAddress,
     rawHead: runtime.rawHead,
+    watchBody: runtime.watchBody,
     tcpConnect,
     readTextFile,
     logger,

@@ -1,0 +1,269 @@
+/**
+ * An upstream response body on Node without Web streams: undici's `dispatch` pushes chunks in,
+ * the client side reads them out through a reader shaped like a `ReadableStreamDefaultReader`,
+ * which @hono/node-server writes to the socket as it writes any stream. Backpressure reaches the
+ * upstream socket through undici's pause and resume.
+ *
+ * {@link watchNodeBody} is Node's `RuntimeDeps.watchBody`: a body that has already arrived whole
+ * (a small response, the common case) is handed to the server as one buffer, so that the head and
+ * the body leave in one write.
+ */
+import { UpstreamTimeoutError } from '../../src/errors.ts'
+import { watchBody, type BodyEnd, type WatchBodyOptions } from '../../src/stream.ts'
+
+/** Bytes queued before undici is asked to pause the upstream socket. */
+const HIGH_WATER = 64 * 1024
+
+type Result = ReadableStreamReadResult<Uint8Array>
+
+/** The body of one upstream response, fed by undici's dispatch handler. */
+export class NodeBody {
+  #chunks: Uint8Array[] = []
+  #queued = 0
+  #ended = false
+  #error: unknown
+  #cancelled = false
+  #pending: { resolve: (r: Result) => void; reject: (e: unknown) => void } | undefined
+  #closed: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined
+  #locked = false
+  #paused = false
+  #resume: () => void
+  #abort: (reason: unknown) => void
+  #watcher: Watcher | undefined
+
+  constructor(resume: () => void, abort: (reason: unknown) => void) {
+    this.#resume = resume
+    this.#abort = abort
+  }
+
+  // ---- the producer side (undici's handler) ----
+
+  /** A chunk arrived; false asks undici to pause the socket. */
+  push(chunk: Uint8Array): boolean {
+    if (this.#cancelled) return true
+    this.#watcher?.active()
+    const pending = this.#pending
+    if (pending) {
+      this.#pending = undefined
+      this.#count(chunk)
+      pending.resolve({ done: false, value: chunk })
+      return true
+    }
+    this.#chunks.push(chunk)
+    this.#queued += chunk.byteLength
+    if (this.#queued < HIGH_WATER) return true
+    this.#paused = true
+    return false
+  }
+
+  /** The body ended. */
+  end(): void {
+    this.#ended = true
+    if (this.#pending && this.#chunks.length === 0) this.#finishRead()
+  }
+
+  /** The body failed. */
+  fail(error: unknown): void {
+    if (this.#ended || this.#cancelled || this.#error !== undefined) return
+    this.#error = error ?? new Error('Upstream body failed')
+    this.#chunks = []
+    const pending = this.#pending
+    this.#pending = undefined
+    this.#watcher?.finish('error')
+    pending?.reject(this.#error)
+    this.#closed?.reject(this.#error)
+  }
+
+  /** Whether every byte has arrived, and nothing has been read yet. */
+  get whole(): boolean {
+    return this.#ended && this.#error === undefined && !this.#locked && !this.#cancelled
+  }
+
+  /** Take the whole body as one buffer (see {@link whole}). */
+  take(): Uint8Array {
+    const chunks = this.#chunks
+    this.#chunks = []
+    this.#locked = true
+    if (chunks.length === 1) return chunks[0]!
+    return Buffer.concat(chunks, this.#queued)
+  }
+
+  /** The bytes queued and not yet read. */
+  get queued(): number {
+    return this.#queued
+  }
+
+  /** Watch the reads: bytes, the end, and an idle deadline (see `watchBody`). */
+  watch(onDone: (bytes: number, end: BodyEnd) => void, idleTimeout: number | undefined): this {
+    this.#watcher = new Watcher(onDone, idleTimeout, (error) => {
+      this.#watcher!.finish('timeout')
+      this.#abort(error)
+      this.fail(error)
+    })
+    return this
+  }
+
+  // ---- the ReadableStream-shaped consumer side ----
+
+  get locked(): boolean {
+    return this.#locked
+  }
+
+  getReader(): {
+    read(): Promise<Result>
+    cancel(reason?: unknown): Promise<void>
+    releaseLock(): void
+    readonly closed: Promise<void>
+  } {
+    if (this.#locked) throw new TypeError('ReadableStream is locked')
+    this.#locked = true
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const body = this
+    return {
+      read: () => body.#read(),
+      cancel: (reason) => body.cancel(reason),
+      releaseLock: () => {},
+      get closed() {
+        return body.#closedPromise()
+      },
+    }
+  }
+
+  cancel(reason?: unknown): Promise<void> {
+    if (this.#cancelled) return Promise.resolve()
+    const complete = this.#ended && this.#chunks.length === 0
+    this.#cancelled = true
+    this.#chunks = []
+    this.#queued = 0
+    if (!complete && this.#error === undefined) {
+      this.#abort(reason ?? new Error('Cancelled'))
+      this.#watcher?.finish('cancel')
+    } else this.#watcher?.finish(this.#error === undefined ? 'end' : 'error')
+    const pending = this.#pending
+    this.#pending = undefined
+    pending?.resolve({ done: true, value: undefined })
+    this.#closed?.resolve()
+    return Promise.resolve()
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    const reader = this.getReader()
+    try {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) return
+        yield value
+      }
+    } finally {
+      if (!this.#ended || this.#chunks.length > 0) await this.cancel()
+    }
+  }
+
+  #read(): Promise<Result> {
+    if (this.#error !== undefined) return Promise.reject(this.#error)
+    if (this.#cancelled) return Promise.resolve({ done: true, value: undefined })
+    const chunk = this.#chunks.shift()
+    if (chunk) {
+      this.#queued -= chunk.byteLength
+      this.#count(chunk)
+      if (this.#paused && this.#queued < HIGH_WATER) {
+        this.#paused = false
+        this.#resume()
+      }
+      return Promise.resolve({ done: false, value: chunk })
+    }
+    if (this.#ended) {
+      this.#watcher?.finish('end')
+      this.#closed?.resolve()
+      this.#cancelled = true
+      return Promise.resolve({ done: true, value: undefined })
+    }
+    if (this.#paused) {
+      this.#paused = false
+      this.#resume()
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject }
+    })
+  }
+
+  #finishRead(): void {
+    const pending = this.#pending!
+    this.#pending = undefined
+    this.#watcher?.finish('end')
+    this.#cancelled = true
+    this.#closed?.resolve()
+    pending.resolve({ done: true, value: undefined })
+  }
+
+  #count(chunk: Uint8Array): void {
+    if (this.#watcher) this.#watcher.bytes += chunk.byteLength
+  }
+
+  #closedPromise(): Promise<void> {
+    if (!this.#closed) {
+      let resolve!: () => void
+      let reject!: (e: unknown) => void
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
+      this.#closed = { promise, resolve, reject }
+      if (this.#error !== undefined) reject(this.#error)
+      else if (this.#cancelled) resolve()
+    }
+    return this.#closed.promise
+  }
+}
+
+/** Counts bytes, runs `onDone` once, and fails the body when it idles too long. */
+class Watcher {
+  bytes = 0
+  #done = false
+  #timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(
+    readonly onDone: (bytes: number, end: BodyEnd) => void,
+    idleTimeout: number | undefined,
+    onIdle: (error: UpstreamTimeoutError) => void,
+  ) {
+    if (idleTimeout !== undefined && idleTimeout > 0) {
+      this.#timer = setTimeout(
+        () => onIdle(new UpstreamTimeoutError(`No body data within ${idleTimeout} ms`)),
+        idleTimeout,
+      )
+    }
+  }
+
+  /** Data flowed: the idle deadline starts again. */
+  active(): void {
+    this.#timer?.refresh()
+  }
+
+  finish(end: BodyEnd): void {
+    if (this.#done) return
+    this.#done = true
+    clearTimeout(this.#timer)
+    this.onDone(this.bytes, end)
+  }
+}
+
+/**
+ * Node's `RuntimeDeps.watchBody`: a {@link NodeBody} is watched in place, and handed over as one
+ * buffer when it has already arrived whole; any other body goes through the Web-stream watcher.
+ */
+export function watchNodeBody(
+  body: ReadableStream<Uint8Array>,
+  onDone: (bytes: number, end: BodyEnd) => void,
+  options: WatchBodyOptions = {},
+): ReadableStream<Uint8Array> | Uint8Array {
+  if (!(body instanceof NodeBody)) return watchBody(body, onDone, options)
+  const nodeBody = body as NodeBody
+  if (nodeBody.whole) {
+    const bytes = nodeBody.queued
+    const buffer = nodeBody.take()
+    onDone(bytes, 'end')
+    return buffer
+  }
+  return nodeBody.watch(onDone, options.idleTimeout) as unknown as ReadableStream<Uint8Array>
+}
