@@ -44,6 +44,7 @@ function createBunFetch(config: Config): UpstreamFetch {
 const bun: RuntimeAdapter = {
   name: 'bun',
   createFetch: createBunFetch,
+  workerArgs: () => ['run', process.argv[1]!],
   clientAddress: (request, env) => (env as Server<unknown>).requestIP(request)?.address,
   serve: async ({ handler, host, port, tls, config, websocket }) => {
     // New certificates take a new listener on the same port (SO_REUSEPORT), and the old one
@@ -62,6 +63,8 @@ const bun: RuntimeAdapter = {
         maxRequestBodySize:
           config.limits.maxBodySize > 0 ? config.limits.maxBodySize + 1 : Number.MAX_SAFE_INTEGER,
         ...(material ? { tls: bunTls(material), reusePort: true } : {}),
+        // --workers: every worker binds the port; the kernel spreads the connections.
+        ...(config.workers > 1 ? { reusePort: true } : {}),
       })
     let current = listen(tls, port)
     const actualPort = current.port ?? port

@@ -62,6 +62,8 @@ Usage: fulcrum [options]
   --rate-limit-burst N      requests a client may send at once (default N)
   --allow CIDR              serve only these client addresses, repeatable: 403 for others
   --deny CIDR               refuse these client addresses, repeatable: 403
+  --workers N               processes serving the port (default 1): node:cluster on Node,
+                            SO_REUSEPORT processes on Bun and Deno
   --demo                    start three demo backends on loopback and balance across them
   --help                    print this text
   --version                 print the version
@@ -162,6 +164,7 @@ const VALUE_FLAGS: Record<string, Setter> = {
   '--health-interval': setIn(['healthCheck', 'interval']),
   '--health-timeout': setIn(['healthCheck', 'timeout']),
   '--admin-port': wholeNumberAt(['admin', 'port'], '--admin-port'),
+  '--workers': wholeNumberAt(['workers'], '--workers'),
   '--admin-host': setIn(['admin', 'host']),
   '--admin-token': setIn(['admin', 'token']),
   '--state': setIn(['admin', 'stateFile']),

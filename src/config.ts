@@ -585,6 +585,12 @@ export const ConfigSchema = z
     accessLog: accessLog.prefault({}),
     /** Start three demo backends on loopback and balance across them. */
     demo: z.boolean().default(false),
+    /**
+     * Processes serving the public port: node:cluster workers on Node, SO_REUSEPORT processes on
+     * Bun and Deno. Each probes its backends itself; the admin API runs in worker 1, which passes
+     * every change it accepts on to the others. @default 1
+     */
+    workers: z.number().int().min(1).max(64).default(1),
     /** What a client may send: header, URI and body sizes, body deadline, connections. */
     limits: LimitsSchema.prefault({}),
     /** Per-client token buckets; off unless the section is given. */

@@ -35,6 +35,7 @@ import {
   warnTlsLimits,
 } from './edge-listeners.ts'
 import { tcpConnect } from './tcp.ts'
+import { broadcastAdminChanges, replayAdminChanges, runPrimary, workerId } from './workers.ts'
 
 /** A request handler as the runtime's server calls it. */
 export type Handler = (request: Request, env: unknown) => Response | Promise<Response>
@@ -57,6 +58,8 @@ export interface RuntimeAdapter {
   clientAddress(request: Request, env: unknown): string | undefined
   /** The request head as received, where the runtime keeps it (see `RuntimeDeps.rawHead`). */
   rawHead?(request: Request, env: unknown): RawRequestHead | undefined
+  /** How to start this entry point again as a `--workers` process (Bun, Deno). */
+  workerArgs?(): string[]
   /** Hands upstream bodies to the runtime's server in its fastest form (`RuntimeDeps.watchBody`). */
   watchBody?: RuntimeDeps['watchBody']
   serve(options: {
@@ -78,6 +81,22 @@ export async function startFulcrum(
   let config = await configure(argv)
   const logger = createJsonLogger()
   const info = (msg: string) => logger.info(msg)
+  // --workers N: this process only starts and watches the workers (see workers.ts).
+  const worker = workerId()
+  if (config.workers > 1 && worker === undefined) {
+    if (runtime.name !== 'node' && !runtime.workerArgs) {
+      usageError(`--workers: Not supported on ${runtime.name}; run one process per core instead`)
+    }
+    return runPrimary({
+      runtime: runtime.name,
+      count: config.workers,
+      argv,
+      host: config.listen.host,
+      port: config.listen.port,
+      execArgs: runtime.workerArgs?.() ?? [],
+      logger,
+    })
+  }
 
   const demos: RunningServer[] = []
   let demoBackends: Config['backends'] = []
@@ -134,11 +153,14 @@ export async function startFulcrum(
 
   // The admin API has its own listener (loopback by default): never the public one.
   let adminServer: RunningServer | undefined
-  if (balancer.admin) {
+  if (balancer.admin && worker !== undefined && worker > 1) {
+    replayAdminChanges(balancer.admin.fetch, logger)
+  } else if (balancer.admin) {
     const adminApp = balancer.admin
+    const adminHandler: Handler = (request, env) => adminApp.fetch(request, env)
     try {
       adminServer = await runtime.serve({
-        handler: (request, env) => adminApp.fetch(request, env),
+        handler: worker === undefined ? adminHandler : broadcastAdminChanges(adminHandler),
         host: admin.host,
         port: admin.port,
         config,
