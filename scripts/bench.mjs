@@ -6,6 +6,7 @@
 //
 //   npm run bench                       # 2 rounds x 8 s, keep-alive and Connection: close
 //   npm run bench -- --rounds 3 --duration 10 --only node,bun --no-close
+//   npm run bench -- --only node --no-close --fulcrum-args "--strategy least-time"
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -24,6 +25,8 @@ const WARMUP = Number(flag('--warmup', 2))
 const CONNS = Number(flag('--conns', 64))
 const DO_CLOSE = !args.includes('--no-close')
 const ONLY = flag('--only', '')
+// Extra fulcrum flags, e.g. --fulcrum-args "--strategy least-time" or "--sticky".
+const EXTRA = flag('--fulcrum-args', '').split(/\s+/).filter(Boolean)
 const LB_PORT = 18080
 const BACKEND_PORTS = [19101, 19102]
 const BACKENDS = BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`)
@@ -98,6 +101,12 @@ const fulcrumArgs = [
   '--port',
   String(LB_PORT),
   ...BACKENDS.flatMap((b) => ['--backend', b]),
+  // The issue's conditions: default features on (probes, metrics), the access log to a file.
+  '--admin-port',
+  '0',
+  '--access-log',
+  join(workdir, 'access.log'),
+  ...EXTRA,
 ]
 const contestants = {
   nginx: HAVE_NGINX
