@@ -59,9 +59,11 @@ const bun: RuntimeAdapter = {
             : handler(request, server),
         websocket: webSocketHandlers,
         idleTimeout: Math.min(255, Math.ceil(config.timeouts.clientKeepAlive / 1000)),
-        // Bun answers 413 itself beyond 128 MiB by default; fulcrum's limit comes first.
+        // Bun answers 413 itself beyond 128 MiB by default; fulcrum's limit must come first.
         maxRequestBodySize:
-          config.limits.maxBodySize > 0 ? config.limits.maxBodySize + 1 : Number.MAX_SAFE_INTEGER,
+          config.limits.maxBodySize > 0
+            ? config.limits.maxBodySize + 1_048_576
+            : Number.MAX_SAFE_INTEGER,
         ...(material ? { tls: bunTls(material), reusePort: true } : {}),
         // --workers: every worker binds the port; the kernel spreads the connections.
         ...(config.workers > 1 ? { reusePort: true } : {}),

@@ -5,7 +5,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import { Readable } from 'node:stream'
+import { pipeline, Readable } from 'node:stream'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { UpstreamConnectError } from '../../src/errors.ts'
 import type { UpstreamFetch } from '../../src/types.ts'
@@ -86,7 +86,9 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions): UpstreamFetc
       })
       const body = init.body as ReadableStream<Uint8Array> | null | undefined
       // `unknown` first: under Bun's types the web and node:stream/web streams don't overlap.
-      if (body) Readable.fromWeb(body as unknown as NodeReadableStream).pipe(request)
+      // pipeline, not pipe: a body that breaks off (the client went away, a limit cut it) must
+      // abort the upstream request rather than leave it waiting for the rest.
+      if (body) pipeline(Readable.fromWeb(body as unknown as NodeReadableStream), request, () => {})
       else request.end()
     })
 }

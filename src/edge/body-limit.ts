@@ -23,6 +23,8 @@ export interface BodyGuardOptions {
   deadline: number
   /** Called once, when the body is cut off. */
   onTrip?: (trip: BodyTrip) => void
+  /** Called when reading the body fails (the client went away, the runtime gave up on it). */
+  onError?: (error: unknown) => void
 }
 
 /** A guarded body. */
@@ -91,6 +93,7 @@ export function guardBody(
           if (done) return
           finish()
           c.error(error)
+          options.onError?.(error)
           return
         }
         if (done) return

@@ -255,6 +255,8 @@ export function createEdge(options: EdgeOptions): Edge {
               maxBytes: limits.maxBodySize,
               deadline: limits.bodyTimeout,
               onTrip: () => cut.abort(),
+              // A body that broke off: whatever carries it upstream must stop too.
+              onError: () => cut.abort(),
             })
           : undefined
       let forwarded = request

@@ -207,22 +207,30 @@ describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
     // The deadline is 1.5 s; generous margins for a loaded machine.
     expect(answeredAt - startedAt).toBeGreaterThanOrEqual(1400)
     expect(answeredAt - startedAt).toBeLessThan(6000)
-    if (runtime !== 'deno') {
-      expect(answer?.headers.connection).toBe('close')
-      expect(closedAt).toBeGreaterThan(0)
-    }
+    if (runtime !== 'deno') expect(answer?.headers.connection).toBe('close')
+    // Deno drops `Connection: close`; Bun keeps the connection after an asynchronous answer
+    // (oven-sh/bun#35555). Node closes it.
+    if (runtime === 'node') expect(closedAt).toBeGreaterThan(0)
     expect(normal.length).toBeGreaterThanOrEqual(3)
     expect(normal.every((status) => status === 200)).toBe(true)
   })
 
   it('refuses connections or answers 503 beyond maxConnections, and keeps serving', async () => {
+    const before = backend.requests.length
     const slow = Array.from({ length: 4 }, () =>
       fetch(`${fulcrum.url}/slow`).then(
         async (r) => r.status,
         () => 0,
       ),
     )
-    await sleep(400)
+    // Wait until all four are in progress (they reach the backend) before the fifth.
+    const deadline = Date.now() + 5000
+    while (
+      backend.requests.slice(before).filter((r) => r.url === '/slow').length < 4 &&
+      Date.now() < deadline
+    ) {
+      await sleep(20)
+    }
     const extra = await exchange(fulcrum.port, 'GET /extra HTTP/1.1\r\nHost: x\r\n\r\n', {
       expect: 1,
       timeoutMs: 3000,
