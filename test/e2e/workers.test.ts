@@ -23,8 +23,14 @@ function getFresh(url: string): Promise<{ status: number; body: string }> {
   })
 }
 
+/** Worker 1's admin listener (its line may come after worker 2's `listening`). */
+function adminUrl(fulcrum: FulcrumProcess): string {
+  const line = fulcrum.logs().find((l) => l.msg === 'admin listening')
+  return `http://127.0.0.1:${line!.port as number}`
+}
+
 async function servedByWorker1(fulcrum: FulcrumProcess): Promise<number> {
-  const response = await fetch(`${fulcrum.adminUrl}/metrics`, {
+  const response = await fetch(`${adminUrl(fulcrum)}/metrics`, {
     headers: { authorization: `Bearer ${TOKEN}` },
   })
   const text = await response.text()
@@ -62,6 +68,7 @@ describe.each(['node', 'bun'] as const)('--workers 2 on %s', (runtime) => {
     ])
     // Both workers listen before the test starts.
     await fulcrum.waitForLog(() => fulcrum.logs().filter((l) => l.msg === 'listening').length >= 2)
+    await fulcrum.waitForLog((l) => l.msg === 'admin listening')
   })
   afterAll(async () => {
     if (fulcrum?.child.exitCode === null) await fulcrum.stop()
@@ -81,7 +88,7 @@ describe.each(['node', 'bun'] as const)('--workers 2 on %s', (runtime) => {
 
   it('applies an admin change made in worker 1 in every worker', async () => {
     const admin = (method: string, path: string, body?: unknown) =>
-      fetch(`${fulcrum.adminUrl}${path}`, {
+      fetch(`${adminUrl(fulcrum)}${path}`, {
         method,
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
