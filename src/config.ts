@@ -3,9 +3,8 @@
  * (later) the admin API. Every default lives here.
  */
 import { z } from 'zod'
-import { parseDuration } from './duration.ts'
+import { cidr, duration, port } from './config-primitives.ts'
 import { fnv1a64Hex } from './hash.ts'
-import { createAddressMatcher } from './net.ts'
 import {
   AccessSchema,
   CertificateSchema,
@@ -30,17 +29,6 @@ export const StrategyName = z.enum([
   'threshold',
 ])
 export type StrategyName = z.infer<typeof StrategyName>
-
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const ms = parseDuration(value)
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'Expected a duration such as 500ms, 5s or 1m' })
-    return z.NEVER
-  }
-  return ms
-})
-
-const port = z.number().int().min(0).max(65535)
 
 /**
  * Normalise a backend address to its origin (`scheme://host:port`). Paths are refused: fulcrum
@@ -420,18 +408,7 @@ const forwarding = z.strictObject({
    * Addresses or CIDR ranges whose X-Forwarded-* and Forwarded headers are trusted. From anyone
    * else they are replaced. @default [] (trust nobody)
    */
-  trustedProxies: z
-    .array(
-      z.string().refine((entry) => {
-        try {
-          createAddressMatcher([entry])
-          return true
-        } catch {
-          return false
-        }
-      }, 'Expected an IP address or CIDR range'),
-    )
-    .default([]),
+  trustedProxies: z.array(cidr).default([]),
   /** The pseudonym in `Via` (RFC 9110 §7.6.3). @default fulcrum */
   via: z
     .string()

@@ -3,38 +3,7 @@
  * hardened-TLS fields. `src/config.ts` composes them into the one config schema.
  */
 import { z } from 'zod'
-import { parseDuration } from '../duration.ts'
-import { createAddressMatcher } from '../net.ts'
-import { parseByteSize } from './size.ts'
-
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const ms = parseDuration(value)
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'Expected a duration such as 500ms, 5s or 1m' })
-    return z.NEVER
-  }
-  return ms
-})
-
-/** A size in bytes: a whole number, or text such as `16k`, `10MiB`, `1gb`. */
-const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const bytes = parseByteSize(value)
-  if (bytes === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'Expected a size such as 8192, 16k or 10MiB' })
-    return z.NEVER
-  }
-  return bytes
-})
-
-/** An IP address or CIDR range, IPv4 or IPv6. */
-export const cidr = z.string().refine((entry) => {
-  try {
-    createAddressMatcher([entry])
-    return true
-  } catch {
-    return false
-  }
-}, 'Expected an IP address or CIDR range')
+import { byteSize, cidr, duration } from '../config-primitives.ts'
 
 /** Defaults of {@link LimitsSchema}. */
 export const DEFAULT_LIMITS = {

@@ -1,0 +1,41 @@
+/**
+ * The zod primitives the config schema's sections share: durations, byte sizes, ports and address
+ * ranges. `src/config.ts` and `src/edge/schema.ts` build their fields from them.
+ */
+import { z } from 'zod'
+import { parseDuration } from './duration.ts'
+import { parseByteSize } from './edge/size.ts'
+import { createAddressMatcher } from './net.ts'
+
+/** A duration in milliseconds: a number, or text such as `500ms`, `5s`, `1m`. */
+export const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = parseDuration(value)
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'Expected a duration such as 500ms, 5s or 1m' })
+    return z.NEVER
+  }
+  return ms
+})
+
+/** A size in bytes: a whole number, or text such as `16k`, `10MiB`, `1gb`. */
+export const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const bytes = parseByteSize(value)
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'Expected a size such as 8192, 16k or 10MiB' })
+    return z.NEVER
+  }
+  return bytes
+})
+
+/** A TCP port, 0 to 65535. */
+export const port = z.number().int().min(0).max(65535)
+
+/** An IP address or CIDR range, IPv4 or IPv6. */
+export const cidr = z.string().refine((entry) => {
+  try {
+    createAddressMatcher([entry])
+    return true
+  } catch {
+    return false
+  }
+}, 'Expected an IP address or CIDR range')
