@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type TestBackend } from '../helpers/backends.ts'
 import { RUNTIMES, startFulcrum, type FulcrumProcess } from '../helpers/fulcrum.ts'
+import { steadyLoad } from '../helpers/load.ts'
 
 const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p))
 
@@ -21,35 +22,6 @@ async function until(condition: () => boolean | Promise<boolean>, timeoutMs: num
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-/** A steady load: `concurrency` loops of sequential GETs, until stopped. */
-function steadyLoad(url: string, concurrency = 4) {
-  let running = true
-  let ok = 0
-  const failures: string[] = []
-  const loops = Array.from({ length: concurrency }, async () => {
-    while (running) {
-      try {
-        const response = await fetch(url)
-        await response.text()
-        if (response.status === 200) ok++
-        else failures.push(`HTTP ${response.status}`)
-      } catch (error) {
-        failures.push(String(error))
-      }
-    }
-  })
-  return {
-    get ok() {
-      return ok
-    },
-    failures,
-    async stop() {
-      running = false
-      await Promise.all(loops)
-    },
   }
 }
 

@@ -11,6 +11,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type TestBackend } from '../helpers/backends.ts'
 import { ROOT, startFulcrum, type FulcrumProcess } from '../helpers/fulcrum.ts'
+import { steadyLoad } from '../helpers/load.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const TOKEN = 'dashboard-test-token-0123456789'
@@ -22,35 +23,6 @@ function slowBackend(name: string, ms: number) {
     req.resume()
     setTimeout(() => res.end(name), ms * (0.7 + Math.random() * 0.6))
   })
-}
-
-/** Keep `concurrency` requests going until stopped; counts failures. */
-function steadyLoad(url: string, concurrency: number) {
-  let running = true
-  const failures: string[] = []
-  let ok = 0
-  const loops = Array.from({ length: concurrency }, async () => {
-    while (running) {
-      try {
-        const response = await fetch(url)
-        await response.text()
-        if (response.status === 200) ok++
-        else failures.push(`HTTP ${response.status}`)
-      } catch (error) {
-        failures.push(String(error))
-      }
-    }
-  })
-  return {
-    failures,
-    get ok() {
-      return ok
-    },
-    stop: async () => {
-      running = false
-      await Promise.all(loops)
-    },
-  }
 }
 
 describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
