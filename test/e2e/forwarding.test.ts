@@ -17,12 +17,8 @@ import {
   type RawRequest,
   type RawResponse,
 } from '../helpers/client.ts'
-import {
-  RUNTIMES,
-  startFulcrum,
-  type FulcrumProcess,
-  type RuntimeName,
-} from '../helpers/fulcrum.ts'
+import { BROWSER_HEADERS, clientModes } from '../helpers/clients.ts'
+import { startFulcrum, type FulcrumProcess } from '../helpers/fulcrum.ts'
 import { BIG_SIZE, BR_BODY, COOKIES, GZIP_BODY, scenarioHandler } from '../helpers/scenarios.ts'
 
 /** TLS runs get their own working directory, so the generated certs/ stays out of the checkout. */
@@ -34,19 +30,8 @@ afterAll(() => rmSync(tlsDir, { recursive: true, force: true }))
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
-/**
- * A `bare` client sends only what each test gives; a `browser` one also sends `User-Agent` and
- * `Accept`, as browsers and curl do. Bun forwards those through its faster fetch and the others
- * through node:http (see runtimes/bun.ts), so Bun runs both; Node and Deno have one path.
- */
-type Client = 'bare' | 'browser'
-const MODES: [RuntimeName, 'http' | 'https', Client][] = RUNTIMES.flatMap((runtime) =>
-  (runtime === 'bun' ? (['bare', 'browser'] as const) : (['bare'] as const)).flatMap((client) => [
-    [runtime, 'http', client] as [RuntimeName, 'http', Client],
-    [runtime, 'https', client] as [RuntimeName, 'https', Client],
-  ]),
-)
-const BROWSER_HEADERS = { 'user-agent': 'fulcrum-e2e/1.0', accept: '*/*' }
+/** Bun also runs with a `browser` client, over HTTP and HTTPS: see test/helpers/clients.ts. */
+const MODES = clientModes(['http', 'https'])
 
 describe.each(MODES)('forwarding on %s over %s (%s client)', (runtime, scheme, client) => {
   let backend: TestBackend

@@ -10,12 +10,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type TestBackend } from '../helpers/backends.ts'
 import { send as sendRaw, type RawRequest, type RawResponse } from '../helpers/client.ts'
-import {
-  RUNTIMES,
-  startFulcrum,
-  type FulcrumProcess,
-  type RuntimeName,
-} from '../helpers/fulcrum.ts'
+import { BROWSER_HEADERS, clientModes } from '../helpers/clients.ts'
+import { startFulcrum, type FulcrumProcess } from '../helpers/fulcrum.ts'
 import { scenarioHandler } from '../helpers/scenarios.ts'
 
 /** Working directory (generated certs/) and the config file with a short header deadline. */
@@ -48,15 +44,8 @@ function errorBody(response: RawResponse): { error: string; requestId: string } 
   return body
 }
 
-/** Bun also runs with a client that sends `User-Agent` and `Accept`: see runtimes/bun.ts. */
-type Client = 'bare' | 'browser'
-const MODES: [RuntimeName, 'http' | 'https', Client][] = [
-  ...RUNTIMES.flatMap((runtime) => [
-    [runtime, 'http', 'bare'] as [RuntimeName, 'http', Client],
-    [runtime, 'https', 'bare'] as [RuntimeName, 'https', Client],
-  ]),
-  ['bun', 'http', 'browser'],
-]
+/** Bun also runs with a `browser` client, over HTTP: see test/helpers/clients.ts. */
+const MODES = clientModes(['http'])
 
 describe.each(MODES)('upstream errors on %s over %s (%s client)', (runtime, scheme, client) => {
   let backend: TestBackend
@@ -68,7 +57,7 @@ describe.each(MODES)('upstream errors on %s over %s (%s client)', (runtime, sche
     sendRaw(base, {
       ...req,
       headers: {
-        ...(client === 'browser' ? { 'user-agent': 'fulcrum-e2e/1.0', accept: '*/*' } : {}),
+        ...(client === 'browser' ? BROWSER_HEADERS : {}),
         ...req.headers,
       },
     })
