@@ -20,6 +20,29 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** A raw connection that records what it receives (latin1) and when it closed (0: still open). */
+async function watchedConnection(port: number) {
+  const socket = connect(port, '127.0.0.1')
+  const seen = { raw: '', closedAt: 0 }
+  socket.on('data', (chunk: Buffer) => (seen.raw += chunk.toString('latin1')))
+  socket.on('error', () => {})
+  socket.on('close', () => (seen.closedAt = Date.now()))
+  await new Promise((resolve) => socket.once('connect', resolve))
+  return { socket, seen }
+}
+
+/** A normal client meanwhile: sequential GETs `pauseMs` apart while `more()`; their statuses. */
+async function normalClient(url: string, more: () => boolean, pauseMs: number): Promise<number[]> {
+  const statuses: number[] = []
+  while (more()) {
+    const response = await fetch(url)
+    await response.arrayBuffer()
+    statuses.push(response.status)
+    await sleep(pauseMs)
+  }
+  return statuses
+}
+
 function writeConfig(name: string, config: unknown): string {
   const path = join(dir, `${name}.json`)
   writeFileSync(path, JSON.stringify(config))
@@ -126,40 +149,32 @@ describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
 
   // First, while no other connection counts against Node's maxConnections.
   it('cuts a slowloris at the header deadline while a normal client is served', async () => {
-    const socket = connect(fulcrum.port, '127.0.0.1')
-    let raw = ''
-    let closedAt = 0
-    socket.on('data', (chunk: Buffer) => (raw += chunk.toString('latin1')))
-    socket.on('error', () => {})
-    socket.on('close', () => (closedAt = Date.now()))
-    await new Promise((resolve) => socket.once('connect', resolve))
+    const { socket, seen } = await watchedConnection(fulcrum.port)
     const startedAt = Date.now()
     socket.write('GET / HTTP/1.1\r\nHost: x\r\n')
     // One header byte every 200 ms: never idle, never done.
     const drip = setInterval(() => socket.writable && socket.write('X'), 200)
-    const normal: number[] = []
     // Bun's uWS has a fixed header deadline of about 10 s; Node follows clientHeaders (1 s);
     // Deno has none, so a few seconds past the deadline show it.
     const limit = runtime === 'bun' ? 16_000 : 5000
-    while (closedAt === 0 && Date.now() - startedAt < limit) {
-      const response = await fetch(`${fulcrum.url}/normal`)
-      await response.arrayBuffer()
-      normal.push(response.status)
-      await sleep(200)
-    }
+    const normal = await normalClient(
+      `${fulcrum.url}/normal`,
+      () => seen.closedAt === 0 && Date.now() - startedAt < limit,
+      200,
+    )
     clearInterval(drip)
     socket.destroy()
     expect(normal.every((status) => status === 200)).toBe(true)
     expect(normal.length).toBeGreaterThanOrEqual(3)
     if (runtime === 'deno') {
       // Deno.serve has no header deadline (denoland/deno#3515): the slow client is still there.
-      expect(closedAt).toBe(0)
+      expect(seen.closedAt).toBe(0)
       return
     }
-    expect(closedAt).toBeGreaterThan(0)
-    const elapsed = closedAt - startedAt
+    expect(seen.closedAt).toBeGreaterThan(0)
+    const elapsed = seen.closedAt - startedAt
     if (runtime === 'node') {
-      expect(raw).toMatch(/^HTTP\/1\.1 408/)
+      expect(seen.raw).toMatch(/^HTTP\/1\.1 408/)
       expect(elapsed).toBeGreaterThanOrEqual(900)
       expect(elapsed).toBeLessThan(4000)
     } else {
@@ -182,26 +197,18 @@ describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
   })
 
   it('answers a slow POST with 408 at the body deadline while a normal client is served', async () => {
-    const socket = connect(fulcrum.port, '127.0.0.1')
-    let raw = ''
-    let closedAt = 0
-    socket.on('data', (chunk: Buffer) => (raw += chunk.toString('latin1')))
-    socket.on('error', () => {})
-    socket.on('close', () => (closedAt = Date.now()))
-    await new Promise((resolve) => socket.once('connect', resolve))
+    const { socket, seen } = await watchedConnection(fulcrum.port)
     const startedAt = Date.now()
     socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n')
     const drip = setInterval(() => socket.writable && socket.write('z'), 100)
-    const normal: number[] = []
-    while (parseResponses(raw).length === 0 && Date.now() - startedAt < 8000) {
-      const response = await fetch(`${fulcrum.url}/normal`)
-      await response.arrayBuffer()
-      normal.push(response.status)
-      await sleep(100)
-    }
+    const normal = await normalClient(
+      `${fulcrum.url}/normal`,
+      () => parseResponses(seen.raw).length === 0 && Date.now() - startedAt < 8000,
+      100,
+    )
     clearInterval(drip)
     const answeredAt = Date.now()
-    const answer = parseResponses(raw)[0]
+    const answer = parseResponses(seen.raw)[0]
     socket.destroy()
     expect(answer?.status).toBe(408)
     // The deadline is 1.5 s; generous margins for a loaded machine.
@@ -210,7 +217,7 @@ describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
     if (runtime !== 'deno') expect(answer?.headers.connection).toBe('close')
     // Deno drops `Connection: close`; Bun keeps the connection after an asynchronous answer
     // (oven-sh/bun#35555). Node closes it.
-    if (runtime === 'node') expect(closedAt).toBeGreaterThan(0)
+    if (runtime === 'node') expect(seen.closedAt).toBeGreaterThan(0)
     expect(normal.length).toBeGreaterThanOrEqual(3)
     expect(normal.every((status) => status === 200)).toBe(true)
   })
