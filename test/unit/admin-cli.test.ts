@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { loadConfig, parseArgs } from '../../src/cli.ts'
+import { parseArgs } from '../../src/cli.ts'
 import { ConfigError } from '../../src/config.ts'
-
-const run = async (argv: string[], env: Record<string, string> = {}) => {
-  const command = parseArgs(argv)
-  if (command.kind !== 'run') throw new Error('Expected a run command')
-  return loadConfig(command, async () => '{}', env)
-}
+import { configFromArgs } from './cli-helpers.ts'
 
 describe('control-plane flags', () => {
   it('sets the admin listener, token, state file and access log', async () => {
-    const config = await run([
+    const config = await configFromArgs([
       '--admin-port',
       '0',
       '--admin-host',
@@ -35,23 +30,23 @@ describe('control-plane flags', () => {
   })
 
   it('defaults to an admin listener on 127.0.0.1:9090 with no access log', async () => {
-    const config = await run([])
+    const config = await configFromArgs([])
     expect(config.admin).toMatchObject({ enabled: true, host: '127.0.0.1', port: 9090 })
     expect(config.admin.token).toBeUndefined()
     expect(config.accessLog.enabled).toBe(false)
-    expect((await run(['--no-admin'])).admin.enabled).toBe(false)
+    expect((await configFromArgs(['--no-admin'])).admin.enabled).toBe(false)
   })
 
   it('takes the token from FULCRUM_ADMIN_TOKEN unless one is given', async () => {
     const env = { FULCRUM_ADMIN_TOKEN: 'env-token-0123456789' }
-    expect((await run([], env)).admin.token).toBe('env-token-0123456789')
-    expect((await run(['--admin-token', 'flag-token-0123456789'], env)).admin.token).toBe(
-      'flag-token-0123456789',
-    )
+    expect((await configFromArgs([], env)).admin.token).toBe('env-token-0123456789')
+    expect(
+      (await configFromArgs(['--admin-token', 'flag-token-0123456789'], env)).admin.token,
+    ).toBe('flag-token-0123456789')
   })
 
   it('sends dns: backends to discovery', async () => {
-    const config = await run([
+    const config = await configFromArgs([
       '--backend',
       'http://127.0.0.1:9001',
       '--backend',
@@ -67,14 +62,14 @@ describe('control-plane flags', () => {
   })
 
   it('names bad values', async () => {
-    await expect(run(['--admin-port', 'x'])).rejects.toThrow(
+    await expect(configFromArgs(['--admin-port', 'x'])).rejects.toThrow(
       '--admin-port: Expected a whole number',
     )
-    await expect(run(['--admin-token', 'short'])).rejects.toThrow(
+    await expect(configFromArgs(['--admin-token', 'short'])).rejects.toThrow(
       'admin.token: Expected 16 to 256 visible ASCII characters',
     )
-    await expect(run(['--access-log-format', 'xml'])).rejects.toThrow(ConfigError)
-    await expect(run(['--backend', 'dns:nope'])).rejects.toThrow(
+    await expect(configFromArgs(['--access-log-format', 'xml'])).rejects.toThrow(ConfigError)
+    await expect(configFromArgs(['--backend', 'dns:nope'])).rejects.toThrow(
       'discovery.0: Expected dns:HOST:PORT or dns+srv:NAME',
     )
     expect(() => parseArgs(['--no-admin=1'])).toThrow('--no-admin: Takes no value')

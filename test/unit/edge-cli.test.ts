@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { loadConfig, parseArgs } from '../../src/cli.ts'
-
-const configOf = async (argv: string[]) => {
-  const command = parseArgs(argv)
-  if (command.kind !== 'run') throw new Error('Not a run')
-  return loadConfig(command, async () => '{}')
-}
+import { configFromArgs } from './cli-helpers.ts'
 
 describe('edge flags', () => {
   it('pairs repeated --cert/--key: the first is the default, the rest go to SNI', async () => {
-    const config = await configOf([
+    const config = await configFromArgs([
       '--cert',
       'a.crt',
       '--key',
@@ -31,7 +25,7 @@ describe('edge flags', () => {
   })
 
   it('reads the rate limit, access lists, body size, redirect port, HSTS and watch', async () => {
-    const config = await configOf([
+    const config = await configFromArgs([
       '--rate-limit',
       '100/1m',
       '--rate-limit-burst',
@@ -56,12 +50,12 @@ describe('edge flags', () => {
     expect(config.limits.maxBodySize).toBe(10 * 1_048_576)
     expect(config.tls).toMatchObject({ redirectPort: 8080, watch: true })
     expect(config.tls.hsts).toEqual({ maxAge: 3_600_000, includeSubDomains: false, preload: false })
-    expect((await configOf(['--rate-limit', '5/s'])).rateLimit).toMatchObject({ per: 1000 })
+    expect((await configFromArgs(['--rate-limit', '5/s'])).rateLimit).toMatchObject({ per: 1000 })
   })
 
   it('names the flag when a value is wrong', async () => {
-    await expect(configOf(['--rate-limit', 'lots'])).rejects.toThrow(/^--rate-limit: /)
-    await expect(configOf(['--allow', '10.0.0.0/33'])).rejects.toThrow(/access\.allow\.0/)
-    await expect(configOf(['--max-body-size', 'huge'])).rejects.toThrow(/limits\.maxBodySize/)
+    await expect(configFromArgs(['--rate-limit', 'lots'])).rejects.toThrow(/^--rate-limit: /)
+    await expect(configFromArgs(['--allow', '10.0.0.0/33'])).rejects.toThrow(/access\.allow\.0/)
+    await expect(configFromArgs(['--max-body-size', 'huge'])).rejects.toThrow(/limits\.maxBodySize/)
   })
 })

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { loadConfig, parseArgs } from '../../src/cli.ts'
 import { ConfigError, DEFAULT_STRATEGY_OPTIONS, parseConfig } from '../../src/config.ts'
-
-const fromArgs = async (...argv: string[]) => {
-  const command = parseArgs(argv)
-  if (command.kind !== 'run') throw new Error('Expected a run command')
-  return loadConfig(command, async () => '{}')
-}
+import { configFromArgs } from './cli-helpers.ts'
 
 describe('strategyOptions', () => {
   it('has the documented defaults', () => {
@@ -21,7 +15,7 @@ describe('strategyOptions', () => {
   })
 
   it('takes every strategy option from the command line', async () => {
-    const config = await fromArgs(
+    const config = await configFromArgs([
       '--strategy',
       'consistent-hash',
       '--hash-key',
@@ -33,7 +27,7 @@ describe('strategyOptions', () => {
       '--threshold',
       '4',
       '--url-hash-query',
-    )
+    ])
     expect(config.strategy).toBe('consistent-hash')
     expect(config.strategyOptions).toMatchObject({
       consistentHash: { key: 'header:x-user', epsilon: 0.5 },
@@ -41,7 +35,7 @@ describe('strategyOptions', () => {
       threshold: { connections: 4 },
       urlHash: { includeQuery: true },
     })
-    const unbounded = await fromArgs('--hash-epsilon', 'none', '--hash-key=cookie:sid')
+    const unbounded = await configFromArgs(['--hash-epsilon', 'none', '--hash-key=cookie:sid'])
     expect(unbounded.strategyOptions.consistentHash).toMatchObject({
       epsilon: null,
       key: 'cookie:sid',
@@ -56,7 +50,7 @@ describe('strategyOptions', () => {
     expect(() => parseConfig({ strategyOptions: { leastTime: { decay: 0 } } })).toThrow(
       /strategyOptions\.leastTime\.decay: Expected a positive duration/,
     )
-    await expect(fromArgs('--hash-epsilon', 'lots')).rejects.toThrow(ConfigError)
-    await expect(fromArgs('--threshold', '0')).rejects.toThrow(/strategyOptions\.threshold/)
+    await expect(configFromArgs(['--hash-epsilon', 'lots'])).rejects.toThrow(ConfigError)
+    await expect(configFromArgs(['--threshold', '0'])).rejects.toThrow(/strategyOptions\.threshold/)
   })
 })
