@@ -631,8 +631,6 @@ export const ConfigSchema = z
 export type Config = z.output<typeof ConfigSchema>
 /** What a config file or the command line may contain. */
 export type ConfigInput = z.input<typeof ConfigSchema>
-/** One validated backend entry. */
-export type BackendConfig = Config['backends'][number]
 
 /** A configuration error. The message names each field and why it is wrong. */
 export class ConfigError extends Error {
