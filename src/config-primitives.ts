@@ -7,25 +7,22 @@ import { parseDuration } from './duration.ts'
 import { parseByteSize } from './edge/size.ts'
 import { createAddressMatcher } from './net.ts'
 
+/** A number, or text that `parse` reads into one; `message` when it can't. */
+const parsed = (parse: (value: number | string) => number | undefined, message: string) =>
+  z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const result = parse(value)
+    if (result === undefined) {
+      ctx.addIssue({ code: 'custom', message })
+      return z.NEVER
+    }
+    return result
+  })
+
 /** A duration in milliseconds: a number, or text such as `500ms`, `5s`, `1m`. */
-export const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const ms = parseDuration(value)
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'Expected a duration such as 500ms, 5s or 1m' })
-    return z.NEVER
-  }
-  return ms
-})
+export const duration = parsed(parseDuration, 'Expected a duration such as 500ms, 5s or 1m')
 
 /** A size in bytes: a whole number, or text such as `16k`, `10MiB`, `1gb`. */
-export const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const bytes = parseByteSize(value)
-  if (bytes === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'Expected a size such as 8192, 16k or 10MiB' })
-    return z.NEVER
-  }
-  return bytes
-})
+export const byteSize = parsed(parseByteSize, 'Expected a size such as 8192, 16k or 10MiB')
 
 /** A TCP port, 0 to 65535. */
 export const port = z.number().int().min(0).max(65535)
