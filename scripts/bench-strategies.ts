@@ -48,9 +48,8 @@ function bench(name: keyof typeof strategies, count: number): number {
     let picks = 0
     while (performance.now() < end) {
       for (let k = 0; k < 256; k++, n++) {
-        const iterator = selector()
-          .candidates(inputs[n & 1023]!, pool)
-          [Symbol.iterator]()
+        const candidates = selector().candidates(inputs[n & 1023]!, pool)
+        const iterator = candidates[Symbol.iterator]()
         const backend = iterator.next().value as Backend
         iterator.return?.()
         pool.acquire(backend)
