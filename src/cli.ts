@@ -63,7 +63,7 @@ Usage: fulcrum [options]
   --allow CIDR              serve only these client addresses, repeatable: 403 for others
   --deny CIDR               refuse these client addresses, repeatable: 403
   --workers N               processes serving the port (default 1): node:cluster on Node,
-                            SO_REUSEPORT processes on Bun and Deno
+                            SO_REUSEPORT processes on Bun (not on Deno)
   --demo                    start three demo backends on loopback and balance across them
   --help                    print this text
   --version                 print the version
