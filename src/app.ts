@@ -16,7 +16,7 @@ import { RequestQueue, type QueueResult } from './queue.ts'
 import { ReplayableBody } from './replay.ts'
 import { failureKind, IDEMPOTENT, mayRetry, RetryBudget, type FailureKind } from './retry.ts'
 import type { Selector } from './strategies/strategy.ts'
-import { pinnedFirst, type StickyPin, type StickySessions } from './sticky.ts'
+import { lookupSession, pinnedFirst, type StickySessions } from './sticky.ts'
 import type { Backend, Logger, RuntimeDeps } from './types.ts'
 
 /** What the public app needs from the balancer. */
@@ -141,13 +141,7 @@ export function createApp(ctx: ProxyContext): Hono {
     // Sticky sessions (DESIGN): a valid lb_sid puts its backend first, even while it drains; the
     // base strategy's candidates follow as fallbacks. Anything else counts as no cookie.
     const { sticky } = ctx
-    let pin: StickyPin | undefined
-    let pinned: Backend | undefined
-    if (sticky) {
-      const value = input.cookie(sticky.cookie)
-      pin = value === undefined ? undefined : await sticky.verify(value)
-      pinned = pin && pool.sessionTarget(pin.backendId)
-    }
+    const { pin, pinned } = await lookupSession(sticky, input, pool)
 
     const { observer } = ctx
     // One record per request, for the metrics and the access log, when the response has ended.

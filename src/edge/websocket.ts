@@ -12,7 +12,7 @@ import { createAddressMatcher } from '../net.ts'
 import { createPickInput } from '../pick-input.ts'
 import type { BackendPool } from '../pool.ts'
 import type { Selector } from '../strategies/strategy.ts'
-import { pinnedFirst, type StickyPin, type StickySessions } from '../sticky.ts'
+import { lookupSession, pinnedFirst, type StickySessions } from '../sticky.ts'
 import type { Backend, Logger } from '../types.ts'
 import type { Edge } from './edge.ts'
 import { requestTarget } from './validate.ts'
@@ -185,13 +185,7 @@ export class WebSocketRouter {
       target = new URL(request.url).pathname + new URL(request.url).search
     const input = createPickInput(request, target, screened.client)
     const sticky = this.#options.sticky()
-    let pin: StickyPin | undefined
-    let pinned: Backend | undefined
-    if (sticky) {
-      const value = input.cookie(sticky.cookie)
-      pin = value === undefined ? undefined : await sticky.verify(value)
-      pinned = pin && pool.sessionTarget(pin.backendId)
-    }
+    const { pin, pinned } = await lookupSession(sticky, input, pool)
     const base = this.#options.selector().candidates(input, pool)
     let backend: Backend | undefined
     for (const candidate of pinned ? pinnedFirst(pinned, base) : base) {
