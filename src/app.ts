@@ -57,7 +57,7 @@ interface Settings {
  * @example
  * ```ts
  * const app = createApp(ctx)
- * Bun.serve({ fetch: app.fetch })
+ * serve({ fetch: app.fetch }) // the runtime's server
  * ```
  */
 export function createApp(ctx: ProxyContext): Hono {

@@ -79,7 +79,7 @@ export interface Balancer {
  * ```ts
  * const balancer = createBalancer(parseConfig({ backends: ['http://127.0.0.1:9001'] }), deps)
  * balancer.start()
- * Deno.serve(balancer.app.fetch)
+ * serve({ fetch: balancer.app.fetch }) // the runtime's server
  * ```
  */
 export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {

@@ -564,7 +564,7 @@ export const ConfigSchema = z
     demo: z.boolean().default(false),
     /**
      * Processes serving the public port: node:cluster workers on Node, SO_REUSEPORT processes on
-     * Bun and Deno. Each probes its backends itself; the admin API runs in worker 1, which passes
+     * Bun; refused on Deno, where it would need --allow-run. Each probes its backends itself; the admin API runs in worker 1, which passes
      * every change it accepts on to the others. @default 1
      */
     workers: z.number().int().min(1).max(64).default(1),

@@ -12,7 +12,7 @@ export const DEMO_NAMES = ['demo-1', 'demo-2', 'demo-3'] as const
  *
  * @example
  * ```ts
- * Bun.serve({ port: 0, fetch: demoBackend('demo-1') })
+ * serve({ port: 0, fetch: demoBackend('demo-1') }) // the runtime's server
  * ```
  */
 export function demoBackend(name: string): (request: Request) => Response {

@@ -70,7 +70,7 @@ const DASHBOARD_CSP = [
  * @example
  * ```ts
  * const admin = createAdminApp({ token, control, pool, metrics, deps, logger, selection })
- * Deno.serve({ hostname: '127.0.0.1', port: 9090 }, admin.fetch)
+ * serve({ hostname: '127.0.0.1', port: 9090, fetch: admin.fetch }) // the runtime's server
  * ```
  */
 export function createAdminApp(options: AdminAppOptions): Hono {

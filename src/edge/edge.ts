@@ -107,7 +107,7 @@ function withoutConnectionFields(response: Response): Response {
  * @example
  * ```ts
  * const edge = createEdge({ config: () => config, deps })
- * Deno.serve((request, info) => edge.handle(request, info, app.fetch))
+ * serve({ fetch: (request, env) => edge.handle(request, env, app.fetch) })
  * ```
  */
 export function createEdge(options: EdgeOptions): Edge {

@@ -20,7 +20,7 @@ export interface RedirectOptions {
  *
  * @example
  * ```ts
- * Deno.serve({ port: 80 }, createRedirectHandler({ httpsPort: 443, limits }))
+ * serve({ port: 80, fetch: createRedirectHandler({ httpsPort: 443, limits }) })
  * ```
  */
 export function createRedirectHandler(
