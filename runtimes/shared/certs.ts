@@ -6,7 +6,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { generate } from 'selfsigned'
 import type { Config } from '../../src/config.ts'
 
 /** A PEM certificate chain and its private key. */
@@ -148,6 +147,9 @@ export async function selfSigned(
     // Missing or unreadable: generate below.
   }
   const notAfter = new Date(Date.now() + 365 * 86_400_000)
+  // Loaded here, not at start-up: it and its crypto dependencies cost megabytes of memory and
+  // are needed only when a certificate is generated.
+  const { generate } = await import('selfsigned')
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
     keySize: 2048,
     algorithm: 'sha256',
