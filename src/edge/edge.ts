@@ -245,20 +245,23 @@ export function createEdge(options: EdgeOptions): Edge {
       // The body: cut off where it crosses the size limit (a declared length was checked above)
       // or misses the deadline. The runtime already answered `Expect: 100-continue` (RFC 9110
       // §10.1.1), so the expectation is not passed on.
-      const cut = new AbortController()
       // GET and HEAD bodies are never forwarded (the app drops them).
       const bodyless = /^(GET|HEAD)$/i.test(request.method)
       const body = bodyless ? null : request.body
-      const guard =
+      // Made only for a guarded body (most requests have none): nothing else aborts it.
+      const cut =
         body !== null && (limits.maxBodySize > 0 || limits.bodyTimeout > 0)
-          ? guardBody(body, {
-              maxBytes: limits.maxBodySize,
-              deadline: limits.bodyTimeout,
-              onTrip: () => cut.abort(),
-              // A body that broke off: whatever carries it upstream must stop too.
-              onError: () => cut.abort(),
-            })
+          ? new AbortController()
           : undefined
+      const guard = cut
+        ? guardBody(body!, {
+            maxBytes: limits.maxBodySize,
+            deadline: limits.bodyTimeout,
+            onTrip: () => cut.abort(),
+            // A body that broke off: whatever carries it upstream must stop too.
+            onError: () => cut.abort(),
+          })
+        : undefined
       let forwarded = request
       if (guard || request.headers.has('expect')) {
         const headers = new Headers(request.headers)
@@ -267,7 +270,7 @@ export function createEdge(options: EdgeOptions): Edge {
           method: request.method,
           headers,
           body: guard ? guard.stream : body,
-          signal: AbortSignal.any([request.signal, cut.signal]),
+          signal: cut ? AbortSignal.any([request.signal, cut.signal]) : request.signal,
           ...(body ? { duplex: 'half' } : {}),
         } as RequestInit)
         peers.set(forwarded, peer)
