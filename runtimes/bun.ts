@@ -41,11 +41,24 @@ function createBunFetch(config: Config): UpstreamFetch {
   }
 }
 
+/**
+ * Peer addresses by request: the edge and the proxy both ask, and `server.requestIP()` builds a
+ * new object each time.
+ */
+const peers = new WeakMap<Request, string>()
+
 const bun: RuntimeAdapter = {
   name: 'bun',
   createFetch: createBunFetch,
   workerArgs: () => ['run', process.argv[1]!],
-  clientAddress: (request, env) => (env as Server<unknown>).requestIP(request)?.address,
+  clientAddress: (request, env) => {
+    let address = peers.get(request)
+    if (address === undefined) {
+      address = (env as Server<unknown>).requestIP(request)?.address
+      if (address !== undefined) peers.set(request, address)
+    }
+    return address
+  },
   serve: async ({ handler, host, port, tls, config, websocket }) => {
     // New certificates take a new listener on the same port (SO_REUSEPORT), and the old one
     // drains: Bun's server.reload() does not take TLS options.
