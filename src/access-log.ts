@@ -64,11 +64,25 @@ export class AccessLog {
   }
 }
 
+let lastTime = NaN
+let lastIso = ''
+
+/** `new Date(time).toISOString()`, remembered for the millisecond: requests come in bursts. */
+function isoTime(time: number): string {
+  // Date truncates a fractional time (ECMA-262 TimeClip), so one ISO string serves the ms.
+  const ms = Math.trunc(time)
+  if (ms !== lastTime) {
+    lastIso = new Date(ms).toISOString()
+    lastTime = ms
+  }
+  return lastIso
+}
+
 /** One JSON object per line. Times are in ms, rounded to µs. */
 export function formatJson(record: RequestRecord): string {
   return (
     JSON.stringify({
-      time: new Date(record.time).toISOString(),
+      time: isoTime(record.time),
       requestId: record.requestId,
       client: record.client ?? null,
       method: record.method,

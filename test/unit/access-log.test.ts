@@ -48,6 +48,16 @@ describe('formats', () => {
     })
   })
 
+  it('writes each record its own time, fractional ms truncated as Date does', () => {
+    const time = (at: number) => JSON.parse(formatJson({ ...record, time: at })).time as string
+    const ms = Date.UTC(2026, 2, 5, 7, 8, 9, 123)
+    expect(time(ms + 0.9)).toBe('2026-03-05T07:08:09.123Z')
+    expect(time(ms + 0.1)).toBe('2026-03-05T07:08:09.123Z')
+    expect(time(ms + 1)).toBe('2026-03-05T07:08:09.124Z')
+    expect(time(ms)).toBe('2026-03-05T07:08:09.123Z')
+    expect(time(ms - 86_400_000)).toBe('2026-03-04T07:08:09.123Z')
+  })
+
   it('writes the combined format, escaping quotes and control characters, then the extra fields', () => {
     expect(formatCombined({ ...record, userAgent: 'evil"\n' })).toBe(
       '192.0.2.7 - - [05/Mar/2026:07:08:09 +0000] "GET /a b?q=\\x22x\\x22 HTTP/1.1" 200 512 ' +
