@@ -12,7 +12,7 @@ import { bunTls } from './shared/bun-tls.ts'
 import { bridge, connectBackend, type Bridge, type WebSocketOpener } from './shared/ws-bridge.ts'
 import type { TlsMaterial } from './shared/certs.ts'
 import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
-import { startFulcrum, type RuntimeAdapter } from './shared/start.ts'
+import { closeConnection, startFulcrum, type RuntimeAdapter } from './shared/start.ts'
 import { classifyUpstreamError } from './shared/upstream-errors.ts'
 
 /**
@@ -69,7 +69,7 @@ const bun: RuntimeAdapter = {
         fetch: (request, server) =>
           websocket && isWebSocketUpgrade(request)
             ? upgrade(request, server, websocket, config.timeouts.connect)
-            : handler(request, server),
+            : answerClose(request, handler(request, server)),
         websocket: webSocketHandlers,
         idleTimeout: Math.min(255, Math.ceil(config.timeouts.clientKeepAlive / 1000)),
         // Bun answers 413 itself beyond 128 MiB by default; fulcrum's limit must come first.
@@ -146,3 +146,17 @@ const webSocketHandlers: WebSocketHandler<Bridged> = {
 }
 
 await startFulcrum(bun, process.argv.slice(2))
+
+/**
+ * RFC 9112 §9.6: a server that closes after a request's `close` option SHOULD say so in its
+ * response. Bun.serve closes without saying so, and clients such as wrk then count a read error.
+ */
+async function answerClose(
+  request: Request,
+  response: Response | Promise<Response>,
+): Promise<Response> {
+  const answer = await response
+  return request.headers.get('connection')?.toLowerCase().includes('close')
+    ? closeConnection(answer)
+    : answer
+}

@@ -293,7 +293,7 @@ export async function startFulcrum(
 }
 
 /** Add `Connection: close` to a response (HTTP/1.1 only; RFC 9113 §8.2.2 forbids it in h2). */
-function closeConnection(response: Response): Response {
+export function closeConnection(response: Response): Response {
   try {
     response.headers.set('connection', 'close')
   } catch {
