@@ -10,15 +10,10 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { flag, fulcrumCommand, ROOT } from './lib/fulcrum.mjs'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const args = process.argv.slice(2)
-const flag = (name, fallback) => {
-  const at = args.indexOf(name)
-  return at === -1 ? fallback : args[at + 1]
-}
 const ROUNDS = Number(flag('--rounds', 2))
 const DURATION = Number(flag('--duration', 8))
 const WARMUP = Number(flag('--warmup', 2))
@@ -93,8 +88,6 @@ http { access_log off; server_tokens off; keepalive_requests 1000000; keepalive_
 }
 
 // ---- contestants ----
-const denoTask = JSON.parse(readFileSync(join(ROOT, 'deno.json'), 'utf8')).tasks.start.split(/\s+/)
-const denoFlags = denoTask.slice(denoTask.indexOf('run') + 1, denoTask.indexOf('runtimes/deno.ts'))
 const fulcrumArgs = [
   '--host',
   '127.0.0.1',
@@ -119,15 +112,9 @@ const contestants = {
         return ['nginx', '-p', workdir, '-c', join(workdir, 'lb.conf')]
       }
     : undefined,
-  'fulcrum-node': () => [process.execPath, 'dist/node.js', ...fulcrumArgs],
-  'fulcrum-deno': () => [
-    'node_modules/deno/deno',
-    'run',
-    ...denoFlags,
-    'runtimes/deno.ts',
-    ...fulcrumArgs,
-  ],
-  'fulcrum-bun': () => ['node_modules/.bin/bun', 'run', 'runtimes/bun.ts', ...fulcrumArgs],
+  'fulcrum-node': () => fulcrumCommand('node', fulcrumArgs),
+  'fulcrum-deno': () => fulcrumCommand('deno', fulcrumArgs),
+  'fulcrum-bun': () => fulcrumCommand('bun', fulcrumArgs),
 }
 const names = Object.keys(contestants).filter(
   (name) =>

@@ -15,16 +15,10 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { setImmediate } from 'node:timers'
-import { fileURLToPath } from 'node:url'
+import { flag, fulcrumCommand, ROOT } from './lib/fulcrum.mjs'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const args = process.argv.slice(2)
-const flag = (name, fallback) => {
-  const at = args.indexOf(name)
-  return at === -1 ? fallback : args[at + 1]
-}
 const RUNTIME = flag('--runtime', 'node')
 const MINUTES = Number(flag('--minutes', 10))
 const WARMUP_S = Number(flag('--warmup', 60))
@@ -81,15 +75,7 @@ const fulcrumArgs = [
   join(dir, 'access.log'),
   ...urls.flatMap((u) => ['--backend', u]),
 ]
-const commands = {
-  node: [process.execPath, 'dist/node.js'],
-  bun: ['node_modules/.bin/bun', 'run', 'runtimes/bun.ts'],
-  deno: (() => {
-    const task = JSON.parse(readFileSync(join(ROOT, 'deno.json'), 'utf8')).tasks.start.split(/\s+/)
-    return ['node_modules/deno/deno', 'run', ...task.slice(task.indexOf('run') + 1)]
-  })(),
-}
-const command = [...commands[RUNTIME], ...fulcrumArgs]
+const command = fulcrumCommand(RUNTIME, fulcrumArgs)
 const lb = spawn(command[0], command.slice(1), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
 let stderr = ''
 lb.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)))
