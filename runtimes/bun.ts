@@ -1,9 +1,9 @@
 /**
  * fulcrum on Bun: `bun run runtimes/bun.ts [options]`.
- * Serves with `Bun.serve` (TLS built in) and forwards with Bun's fetch (decompression off) or,
- * where that would change the request, Bun's `node:http` client.
+ * Serves with `Bun.serve` (TLS built in) and forwards with fulcrum's HTTP/1.1 client on
+ * `Bun.connect` sockets.
  */
-import type { Server, WebSocketHandler } from 'bun'
+import type { Server, Socket, WebSocketHandler } from 'bun'
 import process from 'node:process'
 import type { Config } from '../src/config.ts'
 import type { UpstreamFetch } from '../src/types.ts'
@@ -11,33 +11,77 @@ import { isWebSocketUpgrade } from '../src/edge/websocket.ts'
 import { bunTls } from './shared/bun-tls.ts'
 import { bridge, connectBackend, type Bridge, type WebSocketOpener } from './shared/ws-bridge.ts'
 import type { TlsMaterial } from './shared/certs.ts'
+import { createH1Fetch, type H1Transport, type H1TransportEvents } from './shared/h1-client.ts'
 import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
 import { closeConnection, startFulcrum, type RuntimeAdapter } from './shared/start.ts'
-import { classifyUpstreamError } from './shared/upstream-errors.ts'
+import { watchUpstreamBodyAsStream } from './shared/upstream-body.ts'
 
 /**
- * Bun's fetch is about twice as fast as its `node:http` client here, but it is not transparent:
- * it adds `User-Agent: Bun/…` and an any-type `Accept` to a request that lacks them (it cannot
- * be told not to, oven-sh/bun#17012), and it turns a leading `//` in the path into `/`. So a
- * request goes through fetch only when fetch would send it unchanged: it has both fields (as
- * browsers, curl and most clients send) and its path does not start with `//`. The rest take
- * `node:http`, which sends exactly what it is given. (Bun's fetch has no connect timeout; the
- * response-header deadline bounds a connect that hangs.)
+ * Upstream requests go through fulcrum's HTTP/1.1 client on `Bun.connect` sockets: Bun's fetch
+ * is not transparent (it adds `User-Agent: Bun/…` and an any-type `Accept` to a request that
+ * lacks them, oven-sh/bun#17012, and turns a leading `//` in the path into `/`), and its
+ * `node:http` client is half as fast. `https:` backends take `node:http`, which sends exactly
+ * what it is given.
  */
 function createBunFetch(config: Config): UpstreamFetch {
-  const exact = createNodeHttpFetch({ connectTimeout: config.timeouts.connect })
-  return async (url, init) => {
-    const headers = init.headers as Headers
-    const pathAt = url.indexOf('/', url.indexOf('//') + 2)
-    if (!headers.has('user-agent') || !headers.has('accept') || url.startsWith('//', pathAt)) {
-      return exact(url, init)
+  const connectTimeout = config.timeouts.connect
+  return createH1Fetch({
+    connect: connectBun,
+    connectTimeout,
+    fallback: createNodeHttpFetch({ connectTimeout }),
+  })
+}
+
+/** A `Bun.connect` socket as an {@link H1Transport}. */
+async function connectBun(
+  hostname: string,
+  port: number,
+  events: H1TransportEvents,
+): Promise<H1Transport> {
+  // Bun writes what the kernel takes at once and leaves the rest to the caller: queued here
+  // until `drain`.
+  const queued: Uint8Array[] = []
+  const flush = (socket: Socket): boolean => {
+    while (queued.length > 0) {
+      const bytes = queued[0]!
+      const written = socket.write(bytes)
+      if (written < 0) return false
+      if (written < bytes.byteLength) {
+        queued[0] = bytes.subarray(written)
+        return false
+      }
+      queued.shift()
     }
-    try {
-      // `decompress: false`: Content-Encoding passes through untouched.
-      return await fetch(url, { ...init, decompress: false })
-    } catch (error) {
-      throw classifyUpstreamError(error)
-    }
+    return true
+  }
+  const socket = await Bun.connect({
+    hostname,
+    port,
+    socket: {
+      data: (_socket, chunk) => events.data(chunk),
+      drain: (socket) => {
+        if (flush(socket)) events.drain()
+      },
+      end: (socket) => {
+        events.closed()
+        socket.end()
+      },
+      close: (_socket, error) => events.closed(error),
+      error: (_socket, error) => events.closed(error),
+    },
+  })
+  return {
+    write(bytes) {
+      if (queued.length > 0) {
+        queued.push(bytes)
+        return false
+      }
+      queued.push(bytes)
+      return flush(socket)
+    },
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+    close: () => socket.end(),
   }
 }
 
@@ -50,6 +94,7 @@ const peers = new WeakMap<Request, string>()
 const bun: RuntimeAdapter = {
   name: 'bun',
   createFetch: createBunFetch,
+  watchBody: watchUpstreamBodyAsStream,
   workerArgs: () => ['run', process.argv[1]!],
   clientAddress: (request, env) => {
     let address = peers.get(request)

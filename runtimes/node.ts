@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import process from 'node:process'
 import { serve, type ServerType } from '@hono/node-server'
 import { hardenNodeServer, nodeRawHead } from './shared/node-edge.ts'
-import { watchNodeBody } from './shared/node-body.ts'
+import { watchUpstreamBody } from './shared/upstream-body.ts'
 import { createNodeFetch } from './shared/node-fetch.ts'
 import { handleNodeUpgrades } from './shared/node-websocket.ts'
 import { nodeTls, trackHttp2Connections, type Http2Connections } from './shared/node-tls.ts'
@@ -22,7 +22,7 @@ const node: RuntimeAdapter = {
   clientAddress: (_request, env) =>
     (env as { incoming?: IncomingMessage }).incoming?.socket.remoteAddress,
   rawHead: nodeRawHead,
-  watchBody: watchNodeBody,
+  watchBody: watchUpstreamBody,
   serve: ({ handler, host, port, tls, config, websocket }) =>
     new Promise((resolve, reject) => {
       const secure = tls && nodeTls(tls)

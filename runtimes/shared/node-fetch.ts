@@ -1,54 +1,18 @@
 /**
  * The Node upstream client: undici's `Agent` (a keep-alive pool per origin) driven through
  * `dispatch`, which neither decompresses nor follows redirects, answered with a fetch-shaped
- * response whose body is a {@link NodeBody}: no Web streams and no Node `Readable` on the way.
+ * response whose body is a {@link UpstreamBody}: no Web streams and no Node `Readable` on the way.
  */
 import { Readable } from 'node:stream'
 import { Agent, type Dispatcher } from 'undici'
 import type { UpstreamFetch } from '../../src/types.ts'
-import { NodeBody } from './node-body.ts'
+import { UpstreamBody, UpstreamResponse } from './upstream-body.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
 
 /** Options for {@link createNodeFetch}. */
 export interface NodeFetchOptions {
   /** Upstream connect timeout, ms. */
   connectTimeout: number
-}
-
-/**
- * What {@link createNodeFetch} resolves to: the parts of a `Response` the balancer and the health
- * probes read, with a {@link NodeBody} as the body.
- */
-class UpstreamResponse {
-  readonly redirected = false
-  readonly type = 'basic'
-  readonly url = ''
-  constructor(
-    readonly status: number,
-    readonly statusText: string,
-    readonly headers: Headers,
-    readonly body: NodeBody | null,
-  ) {}
-
-  get ok(): boolean {
-    return this.status >= 200 && this.status < 300
-  }
-
-  get bodyUsed(): boolean {
-    return this.body?.locked ?? false
-  }
-
-  async arrayBuffer(): Promise<ArrayBuffer> {
-    if (!this.body) return new ArrayBuffer(0)
-    const chunks: Uint8Array[] = []
-    for await (const chunk of this.body) chunks.push(chunk)
-    const buffer = Buffer.concat(chunks)
-    return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)
-  }
-
-  async text(): Promise<string> {
-    return new TextDecoder().decode(await this.arrayBuffer())
-  }
 }
 
 /** Build the fetch-shaped upstream client for Node. */
@@ -71,7 +35,7 @@ export function createNodeFetch(options: NodeFetchOptions): UpstreamFetch {
       const method = init.method
       let abort: ((reason: unknown) => void) | undefined
       let aborted: unknown
-      let responseBody: NodeBody | null = null
+      let responseBody: UpstreamBody | null = null
       let answered = false
       const onAbort = () => {
         aborted = signal!.reason
@@ -92,7 +56,7 @@ export function createNodeFetch(options: NodeFetchOptions): UpstreamFetch {
           }
           // RFC 9110 §6.4.1: no content for HEAD, 204 and 304.
           const nullBody = status === 204 || status === 304 || method === 'HEAD'
-          if (!nullBody) responseBody = new NodeBody(resume, (reason) => abort?.(reason))
+          if (!nullBody) responseBody = new UpstreamBody(resume, (reason) => abort?.(reason))
           answered = true
           resolve(
             new UpstreamResponse(

@@ -1,13 +1,15 @@
 /**
- * An upstream response body on Node without Web streams: undici's `dispatch` pushes chunks in,
- * the client side reads them out through a reader shaped like a `ReadableStreamDefaultReader`,
- * which @hono/node-server writes to the socket as it writes any stream. Backpressure reaches the
- * upstream socket through undici's pause and resume.
+ * An upstream response body without Web streams: the upstream client (undici's `dispatch` on
+ * Node, the HTTP/1.1 client of h1-client.ts on Bun and Deno) pushes chunks in, and the server
+ * side reads them out through a reader shaped like a `ReadableStreamDefaultReader`, which
+ * @hono/node-server writes to the socket as it writes any stream. Backpressure reaches the
+ * upstream socket through the client's pause and resume.
  *
- * {@link watchNodeBody} is Node's `RuntimeDeps.watchBody`: a body that has already arrived whole
- * (a small response, the common case) is handed to the server as one buffer, so that the head and
- * the body leave in one write.
+ * {@link watchUpstreamBody} is the `RuntimeDeps.watchBody` of the runtimes that use it: a body that
+ * has already arrived whole (a small response, the common case) is handed to the server as one
+ * buffer, so that the head and the body leave in one write.
  */
+import { Buffer } from 'node:buffer'
 import { UpstreamTimeoutError } from '../../src/errors.ts'
 import { watchBody, type BodyEnd, type WatchBodyOptions } from '../../src/stream.ts'
 
@@ -17,7 +19,7 @@ const HIGH_WATER = 64 * 1024
 type Result = ReadableStreamReadResult<Uint8Array>
 
 /** The body of one upstream response, fed by undici's dispatch handler. */
-export class NodeBody {
+export class UpstreamBody {
   #chunks: Uint8Array[] = []
   #queued = 0
   #ended = false
@@ -221,23 +223,30 @@ class Watcher {
   bytes = 0
   #done = false
   #timer: ReturnType<typeof setTimeout> | undefined
+  #idleTimeout = 0
+  #onIdle: () => void
 
   constructor(
     readonly onDone: (bytes: number, end: BodyEnd) => void,
     idleTimeout: number | undefined,
     onIdle: (error: UpstreamTimeoutError) => void,
   ) {
+    this.#onIdle = () => onIdle(new UpstreamTimeoutError(`No body data within ${idleTimeout} ms`))
     if (idleTimeout !== undefined && idleTimeout > 0) {
-      this.#timer = setTimeout(
-        () => onIdle(new UpstreamTimeoutError(`No body data within ${idleTimeout} ms`)),
-        idleTimeout,
-      )
+      this.#idleTimeout = idleTimeout
+      this.#timer = setTimeout(this.#onIdle, idleTimeout)
     }
   }
 
   /** Data flowed: the idle deadline starts again. */
   active(): void {
-    this.#timer?.refresh()
+    if (this.#timer === undefined) return
+    // Node and Bun timers restart in place; Deno's are numbers.
+    if (typeof this.#timer === 'object') this.#timer.refresh()
+    else {
+      clearTimeout(this.#timer)
+      this.#timer = setTimeout(this.#onIdle, this.#idleTimeout)
+    }
   }
 
   finish(end: BodyEnd): void {
@@ -249,21 +258,91 @@ class Watcher {
 }
 
 /**
- * Node's `RuntimeDeps.watchBody`: a {@link NodeBody} is watched in place, and handed over as one
- * buffer when it has already arrived whole; any other body goes through the Web-stream watcher.
+ * Node's `RuntimeDeps.watchBody`: an {@link UpstreamBody} is watched in place, and handed over as
+ * one buffer when it has already arrived whole; any other body goes through the Web-stream
+ * watcher.
  */
-export function watchNodeBody(
+export function watchUpstreamBody(
   body: ReadableStream<Uint8Array>,
   onDone: (bytes: number, end: BodyEnd) => void,
   options: WatchBodyOptions = {},
 ): ReadableStream<Uint8Array> | Uint8Array {
-  if (!(body instanceof NodeBody)) return watchBody(body, onDone, options)
-  const nodeBody = body as NodeBody
-  if (nodeBody.whole) {
-    const bytes = nodeBody.queued
-    const buffer = nodeBody.take()
-    onDone(bytes, 'end')
-    return buffer
+  if (!(body instanceof UpstreamBody)) return watchBody(body, onDone, options)
+  const upstream = body as UpstreamBody
+  return takeWhole(upstream, onDone) ?? (upstream.watch(onDone, options.idleTimeout) as never)
+}
+
+/**
+ * Bun's and Deno's `RuntimeDeps.watchBody`: as {@link watchUpstreamBody}, but a body that is
+ * still arriving is handed over as a Web stream, which is what their servers take.
+ */
+export function watchUpstreamBodyAsStream(
+  body: ReadableStream<Uint8Array>,
+  onDone: (bytes: number, end: BodyEnd) => void,
+  options: WatchBodyOptions = {},
+): ReadableStream<Uint8Array> | Uint8Array {
+  if (!(body instanceof UpstreamBody)) return watchBody(body, onDone, options)
+  const upstream = body as UpstreamBody
+  const whole = takeWhole(upstream, onDone)
+  if (whole) return whole
+  const reader = upstream.watch(onDone, options.idleTimeout).getReader()
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { done, value } = await reader.read()
+        if (done) controller.close()
+        else controller.enqueue(value)
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  )
+}
+
+/** The body as one buffer when it has already arrived whole, with `onDone` reported. */
+function takeWhole(
+  body: UpstreamBody,
+  onDone: (bytes: number, end: BodyEnd) => void,
+): Uint8Array | undefined {
+  if (!body.whole) return undefined
+  const bytes = body.queued
+  const buffer = body.take()
+  onDone(bytes, 'end')
+  return buffer
+}
+
+/**
+ * What the upstream clients resolve to: the parts of a `Response` the balancer and the health
+ * probes read, with an {@link UpstreamBody} as the body (cast to `Response` at the boundary).
+ */
+export class UpstreamResponse {
+  readonly redirected = false
+  readonly type = 'basic'
+  readonly url = ''
+  constructor(
+    readonly status: number,
+    readonly statusText: string,
+    readonly headers: Headers,
+    readonly body: UpstreamBody | null,
+  ) {}
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300
   }
-  return nodeBody.watch(onDone, options.idleTimeout) as unknown as ReadableStream<Uint8Array>
+
+  get bodyUsed(): boolean {
+    return this.body?.locked ?? false
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    if (!this.body) return new ArrayBuffer(0)
+    const chunks: Uint8Array[] = []
+    for await (const chunk of this.body) chunks.push(chunk)
+    const buffer = Buffer.concat(chunks)
+    return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)
+  }
+
+  async text(): Promise<string> {
+    return new TextDecoder().decode(await this.arrayBuffer())
+  }
 }
