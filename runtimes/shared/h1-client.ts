@@ -249,6 +249,8 @@ class Exchange {
   /** Reading is paused because the response body is backed up. */
   #paused = false
   #drained: (() => void) | undefined
+  /** The request body's reader while it is being sent. */
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined
   #signal: AbortSignal | undefined
   #onAbort = () => this.fail(this.#signal!.reason)
 
@@ -272,6 +274,9 @@ class Exchange {
         }
       },
       end: () => {
+        // Bytes after the end in the same read: known by now (ResponseParser.feed), and the
+        // connection is settled right here, so this is the last moment to refuse its reuse.
+        if (this.#parser.extra) this.#keepAlive = false
         this.#responseEnded = true
         this.#body?.end()
         this.#settle()
@@ -293,7 +298,6 @@ class Exchange {
   data(chunk: Uint8Array): void {
     try {
       this.#parser.feed(chunk)
-      if (this.#parser.extra) this.#keepAlive = false
     } catch (error) {
       this.fail(error)
     }
@@ -323,7 +327,19 @@ class Exchange {
     this.#conn?.close()
     if (!this.#answered) this.#reject(error)
     else this.#body?.fail(error)
+    this.#dropRequestBody(error)
     this.drain()
+  }
+
+  /**
+   * The rest of the request body will not be sent: cancel its reader, which may be waiting on a
+   * read that never comes (a client that stalls after an early answer). The core hands each
+   * attempt its own stream, so this does not cancel the client's body under a retry.
+   */
+  #dropRequestBody(reason?: unknown): void {
+    const reader = this.#reader
+    this.#reader = undefined
+    reader?.cancel(reason).catch(() => {})
   }
 
   #head(head: ResponseHead): void {
@@ -358,6 +374,7 @@ class Exchange {
       this.#finished = true
       this.#signal?.removeEventListener('abort', this.#onAbort)
       this.#conn?.close()
+      this.#dropRequestBody()
       this.drain()
       return
     }
@@ -374,6 +391,7 @@ class Exchange {
     transport: H1Transport,
   ): Promise<void> {
     const reader = body.getReader()
+    this.#reader = reader
     try {
       for (;;) {
         const { done, value } = await reader.read()
@@ -385,6 +403,7 @@ class Exchange {
           : value
         if (!transport.write(bytes)) await new Promise<void>((resolve) => (this.#drained = resolve))
       }
+      this.#reader = undefined
       if (this.#finished) return
       if (chunked) transport.write(LAST_CHUNK)
       this.#requestSent = true

@@ -19,6 +19,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/
 const DIGITS = /^\d{1,15}$/
 const HEX = /^[0-9A-Fa-f]{1,13}$/
+/** RFC 9110 §5.6.3: optional whitespace at either end of a field value. */
+const OWS = /^[\t ]+|[\t ]+$/g
 
 /** A response that breaks HTTP/1.1: answered 502 and its connection closed. */
 export class UpstreamProtocolError extends Error {
@@ -206,7 +208,9 @@ export class ResponseParser {
       const name = colon > 0 ? line.slice(0, colon) : ''
       // RFC 9112 §5.2: obs-fold is refused here, as a malformed field.
       if (!TOKEN.test(name)) throw new UpstreamProtocolError('Invalid response header field')
-      const value = line.slice(colon + 1).trim()
+      // RFC 9112 §5.1: the OWS around a value is SP and HTAB, which `Headers` strips itself;
+      // String#trim() would also strip obs-text (0xA0, a byte of the value).
+      let value = line.slice(colon + 1)
       try {
         headers.append(name, value)
       } catch {
@@ -214,6 +218,7 @@ export class ResponseParser {
       }
       // Only the framing fields matter here: content-length, transfer-encoding, connection.
       if (name.length !== 14 && name.length !== 17 && name.length !== 10) continue
+      value = value.replace(OWS, '')
       const key = name.toLowerCase()
       if (key === 'content-length') {
         if (length !== undefined && length !== value) {
