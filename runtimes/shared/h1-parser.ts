@@ -15,8 +15,8 @@ const HEAD_END = Buffer.from('\r\n\r\n')
 const CRLF = Buffer.from('\r\n')
 /** RFC 9110 §5.6.2 token. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-/** RFC 9112 §4 status-line; the reason phrase may be empty. */
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/
+/** RFC 9112 §4 status-line (RFC 9110 §15: 100–599); the reason phrase may be empty. */
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: ([^\r\n]*))?$/
 const DIGITS = /^\d{1,15}$/
 const HEX = /^[0-9A-Fa-f]{1,13}$/
 /** RFC 9110 §5.6.3: optional whitespace at either end of a field value. */
@@ -65,6 +65,8 @@ export class ResponseParser {
   #remaining = 0
   #noBody: boolean
   #reported = false
+  /** Bytes of trailer fields so far, bounded as a head is. */
+  #trailerBytes = 0
   #events: ResponseEvents
   /** Bytes that came after the end of the response (the connection cannot be reused). */
   extra = false
@@ -144,6 +146,9 @@ export class ResponseParser {
           const end = chunk.indexOf(CRLF, at)
           if (end === -1) return this.#keep(chunk, at, MAX_LINE_BYTES, 'Trailer field too long')
           const last = end === at
+          this.#trailerBytes += end + 2 - at
+          if (this.#trailerBytes > MAX_HEAD_BYTES)
+            throw new UpstreamProtocolError('Trailers too large')
           at = end + 2
           if (last) this.#finish()
           break

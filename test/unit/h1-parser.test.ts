@@ -481,6 +481,11 @@ describe('ResponseParser rejects malformed responses', () => {
       'a trailer field too long',
       head('Transfer-Encoding: chunked\r\n') + '0\r\nX: ' + 'y'.repeat(5000),
     ],
+    [
+      'trailers over 64 KiB in all',
+      head('Transfer-Encoding: chunked\r\n') + '0\r\n' + 'X-T: 1234567890\r\n'.repeat(4000),
+    ],
+    ['a status code above 599', 'HTTP/1.1 600 Nope\r\nContent-Length: 0\r\n\r\n'],
     ['a head over 64 KiB, unfinished', head(`X-Big: ${'a'.repeat(70_000)}`)],
     ['a head over 64 KiB', head(`X-Big: ${'a'.repeat(70_000)}\r\nContent-Length: 0\r\n`)],
     [
