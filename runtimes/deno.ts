@@ -3,9 +3,9 @@
  * Serves with `Deno.serve` (TLS built in) and forwards with Deno's `node:http` client.
  */
 import process from 'node:process'
-import type { TlsMaterial } from './shared/certs.ts'
 import { isWebSocketUpgrade } from '../src/edge/websocket.ts'
 import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
+import { DENO_SNI, denoServe } from './shared/deno-serve.ts'
 import { bridge, connectBackend, type WebSocketOpener } from './shared/ws-bridge.ts'
 import { startFulcrum, type RuntimeAdapter } from './shared/start.ts'
 
@@ -18,45 +18,30 @@ const deno: RuntimeAdapter = {
     return addr?.hostname
   },
   serve: async ({ handler, host, port, tls, config, websocket }) => {
-    // Deno.serve takes one certificate (no SNI) and negotiates h2 by ALPN on its own. New
-    // certificates take a new listener on the same port (SO_REUSEPORT, Linux), and the old one
-    // drains: handshakes after the swap get the new certificate, open connections keep theirs.
-    const listen = (material: TlsMaterial | undefined, at: number) => {
-      const server = Deno.serve(
-        {
-          hostname: host,
-          port: at,
-          ...(material ? { cert: material.cert, key: material.key, reusePort: true } : {}),
-          onListen: () => {},
-        },
-        (request, info) =>
-          websocket && isWebSocketUpgrade(request)
-            ? upgrade(request, info, websocket, config.timeouts.connect)
-            : handler(request, info),
-      )
-      return { server, port: server.addr.port }
-    }
-    let current = listen(tls, port)
-    const draining = new Set<Promise<void>>()
+    // Deno.serve, or with several certificates the same server on a listener that picks one by
+    // SNI (see deno-serve.ts). h2 by ALPN either way. Deno has no header deadline
+    // (denoland/deno#3515): timeouts.clientHeaders is not enforced.
+    const server = denoServe({
+      hostname: host,
+      port,
+      tls,
+      handler: (request, info) =>
+        websocket && isWebSocketUpgrade(request)
+          ? upgrade(request, info, websocket, config.timeouts.connect)
+          : handler(request, info),
+    })
     return {
-      port: current.port,
-      setTls: tls
-        ? async (material) => {
-            const previous = current
-            current = listen(material, previous.port)
-            const done = previous.server.shutdown()
-            draining.add(done)
-            void done.finally(() => draining.delete(done))
-          }
-        : undefined,
+      port: server.port,
+      setTls: tls ? async (material) => server.setTls(material) : undefined,
       close: async () => {
         // Deno's shutdown closes upgraded WebSockets at once (1001): let them have the grace
         // period first (fulcrum closes them itself a second before it ends).
         await bridges.idle()
-        await Promise.all([current.server.shutdown(), ...draining])
+        await server.shutdown()
       },
     }
   },
+  sni: DENO_SNI,
 }
 
 /** The bridged WebSockets open in this process. */

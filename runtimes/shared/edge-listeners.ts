@@ -16,13 +16,14 @@ import type { RunningServer, RuntimeAdapter } from './start.ts'
  * Say where the runtime can't do what the TLS config asks (see the README's capability matrix).
  */
 export function warnTlsLimits(
-  runtime: RuntimeAdapter['name'],
+  adapter: Pick<RuntimeAdapter, 'name' | 'sni'>,
   tls: Config['tls'],
   material: TlsMaterial,
   logger: Logger,
 ): void {
-  if (runtime === 'deno' && material.certificates.length > 1) {
-    logger.warn('Deno.serve takes one certificate: SNI is not available, the default is served', {
+  const runtime = adapter.name
+  if (adapter.sni === false && material.certificates.length > 1) {
+    logger.warn(`${runtime}: SNI is not available, the default certificate is served`, {
       default: material.certificates[0]!.names,
     })
   }

@@ -62,6 +62,8 @@ export interface RuntimeAdapter {
   workerArgs?(): string[]
   /** Hands upstream bodies to the runtime's server in its fastest form (`RuntimeDeps.watchBody`). */
   watchBody?: RuntimeDeps['watchBody']
+  /** Whether its TLS listener picks certificates by SNI. @default true */
+  readonly sni?: boolean
   serve(options: {
     handler: Handler
     host: string
@@ -218,7 +220,7 @@ export async function startFulcrum(
   const redirect = await startRedirectListener(runtime, config, server.port, logger)
   closeWebSocketsOnShutdown(balancer.webSockets, config.shutdownGrace)
   if (tls) {
-    warnTlsLimits(runtime.name, config.tls, tls, logger)
+    warnTlsLimits(runtime, config.tls, tls, logger)
     enableCertificateReload(config.tls, server, logger)
   }
   keepServingOnStrayErrors(logger.error)

@@ -8,7 +8,8 @@ import { X509Certificate } from 'node:crypto'
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect, type ConnectionOptions, type SecureVersion } from 'node:tls'
+import { connect as connectHttp2 } from 'node:http2'
+import { connect, type ConnectionOptions, type SecureVersion, type TLSSocket } from 'node:tls'
 import { generate } from 'selfsigned'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type TestBackend } from '../helpers/backends.ts'
@@ -167,21 +168,63 @@ describe.each(RUNTIMES)('hardened TLS on %s', (runtime) => {
     }
   })
 
-  it('picks the certificate by SNI, where the runtime can', async () => {
+  it('picks the certificate by SNI', async () => {
     const main = fingerprint(pems.main!.cert)
     const alt = fingerprint(pems.alt!.cert)
-    const byName = async (servername?: string) =>
-      (await handshake(fulcrum.port, servername ? { servername } : {})).fingerprint
+    const byName = async (servername?: string, alpn?: string[]) =>
+      (
+        await handshake(fulcrum.port, {
+          ...(servername ? { servername } : {}),
+          ...(alpn ? { ALPNProtocols: alpn } : {}),
+        })
+      ).fingerprint
     expect(await byName('main.test')).toBe(main)
     expect(await byName()).toBe(main)
     expect(await byName('unknown.test')).toBe(main)
-    if (runtime === 'deno') {
-      // Deno.serve takes one certificate; fulcrum says so at start.
-      expect(await byName('alt.test')).toBe(main)
-      expect(fulcrum.logs().some((l) => /SNI is not available/.test(l.msg))).toBe(true)
-    } else {
-      expect(await byName('alt.test')).toBe(alt)
-      expect(await byName('x.wild.test')).toBe(alt)
+    expect(await byName('alt.test')).toBe(alt)
+    expect(await byName('ALT.test')).toBe(alt)
+    expect(await byName('x.wild.test')).toBe(alt)
+    expect(await byName('y.x.wild.test')).toBe(main)
+    // The name's certificate whatever ALPN the client offers (Deno caches per name and offer).
+    expect(await byName('alt.test', ['h2', 'http/1.1'])).toBe(alt)
+    expect(await byName('main.test', ['http/1.1'])).toBe(main)
+    expect(fulcrum.logs().some((l) => /SNI is not available/.test(l.msg))).toBe(false)
+    // A request over the SNI-picked certificate is served.
+    const https = await exchange(fulcrum.port, 'GET /sni HTTP/1.1\r\nHost: alt.test\r\n\r\n', {
+      expect: 1,
+      tls: { servername: 'alt.test', ALPNProtocols: ['http/1.1'] },
+    })
+    expect(https.responses[0]?.status).toBe(200)
+  })
+
+  it('negotiates h2 by ALPN on the SNI listener, where the runtime serves h2', async () => {
+    const session = connectHttp2(`https://127.0.0.1:${fulcrum.port}`, {
+      rejectUnauthorized: false,
+      servername: 'alt.test',
+    })
+    session.on('error', () => {})
+    const connected = await new Promise<boolean>((resolve) => {
+      session.once('connect', () => resolve(true))
+      session.once('error', () => resolve(false))
+    })
+    try {
+      if (runtime === 'bun') {
+        // Bun serves HTTP/1.1 only (see edge-http2.test.ts).
+        expect(connected && session.alpnProtocol === 'h2').toBe(false)
+        return
+      }
+      expect(session.alpnProtocol).toBe('h2')
+      const peer = (session.socket as TLSSocket).getPeerX509Certificate()
+      expect(peer?.fingerprint256).toBe(fingerprint(pems.alt!.cert))
+      const status = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':path': '/h2', ':authority': 'alt.test' })
+        stream.on('response', (headers) => resolve(Number(headers[':status'])))
+        stream.on('error', reject)
+        stream.resume()
+      })
+      expect(status).toBe(200)
+    } finally {
+      session.destroy()
     }
   })
 
@@ -282,6 +325,47 @@ describe.each(RUNTIMES)('certificate reload on %s', (runtime) => {
       expect(await fulcrum.stop()).toBe(0)
     }
   }, 60_000)
+})
+
+describe.each(RUNTIMES)('SNI certificate reload on %s', (runtime) => {
+  it('reloads every SNI certificate on SIGHUP, without a restart', async () => {
+    const live = (name: string) => ({
+      cert: join(dir, `${runtime}-sni-${name}.crt`),
+      key: join(dir, `${runtime}-sni-${name}.key`),
+    })
+    const main = live('main')
+    const alt = live('alt')
+    copyFileSync(pems.main!.certPath, main.cert)
+    copyFileSync(pems.main!.keyPath, main.key)
+    copyFileSync(pems.alt!.certPath, alt.cert)
+    copyFileSync(pems.alt!.keyPath, alt.key)
+    const fulcrum = await startFulcrum(runtime, [
+      '--backend',
+      backend.url,
+      ...['--cert', main.cert, '--key', main.key, '--cert', alt.cert, '--key', alt.key],
+    ])
+    const byName = async (servername: string) =>
+      (await handshake(fulcrum.port, { servername })).fingerprint
+    try {
+      expect(await byName('main.test')).toBe(fingerprint(pems.main!.cert))
+      expect(await byName('alt.test')).toBe(fingerprint(pems.alt!.cert))
+      copyFileSync(pems.next!.keyPath, main.key)
+      copyFileSync(pems.next!.certPath, main.cert)
+      fulcrum.child.kill('SIGHUP')
+      await fulcrum.waitForLog((l) => l.msg === 'certificates reloaded', 10_000)
+      // Listeners swap on Deno and Bun: a handshake right at the swap may meet the old one.
+      let seen: string | undefined
+      for (let i = 0; i < 20 && seen !== fingerprint(pems.next!.cert); i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100))
+        seen = await byName('main.test')
+      }
+      expect(seen).toBe(fingerprint(pems.next!.cert))
+      expect(await byName('alt.test')).toBe(fingerprint(pems.alt!.cert))
+      expect(fulcrum.child.exitCode).toBe(null)
+    } finally {
+      expect(await fulcrum.stop()).toBe(0)
+    }
+  }, 30_000)
 })
 
 describe('header deadline over TLS on node', () => {
