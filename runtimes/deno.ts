@@ -1,18 +1,28 @@
 /**
  * fulcrum on Deno: `deno task start [options]` (explicit permissions, never -A).
- * Serves with `Deno.serve` (TLS built in) and forwards with Deno's `node:http` client.
+ * Serves with `Deno.serve` (TLS built in) and forwards with fulcrum's HTTP/1.1 client on
+ * `Deno.connect` sockets.
  */
 import process from 'node:process'
 import { isWebSocketUpgrade } from '../src/edge/websocket.ts'
+import { createH1Fetch, type H1Transport, type H1TransportEvents } from './shared/h1-client.ts'
 import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
+import { watchUpstreamBodyAsStream } from './shared/upstream-body.ts'
 import { DENO_SNI, denoServe } from './shared/deno-serve.ts'
 import { bridge, connectBackend, type WebSocketOpener } from './shared/ws-bridge.ts'
 import { startFulcrum, type RuntimeAdapter } from './shared/start.ts'
 
 const deno: RuntimeAdapter = {
   name: 'deno',
-  // Deno's fetch is not byte-transparent (see node-http-fetch.ts): use Deno's node:http.
-  createFetch: (config) => createNodeHttpFetch({ connectTimeout: config.timeouts.connect }),
+  // Deno's fetch is not byte-transparent (see h1-client.ts), and its node:http client is slow:
+  // fulcrum's HTTP/1.1 client on Deno.connect; node:http for https: backends.
+  createFetch: (config) =>
+    createH1Fetch({
+      connect: connectDeno,
+      connectTimeout: config.timeouts.connect,
+      fallback: createNodeHttpFetch({ connectTimeout: config.timeouts.connect }),
+    }),
+  watchBody: watchUpstreamBodyAsStream,
   clientAddress: (_request, env) => {
     const addr = (env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr
     return addr?.hostname
@@ -42,6 +52,95 @@ const deno: RuntimeAdapter = {
     }
   },
   sni: DENO_SNI,
+}
+
+/** Bytes read from an upstream connection at a time. */
+const READ_SIZE = 64 * 1024
+/** Bytes queued for an upstream connection before the writer is asked to wait for `drain`. */
+const WRITE_HIGH_WATER = 64 * 1024
+
+/** A `Deno.connect` connection as an {@link H1Transport}: a read loop and a write queue. */
+async function connectDeno(
+  hostname: string,
+  port: number,
+  events: H1TransportEvents,
+): Promise<H1Transport> {
+  const conn = await Deno.connect({ hostname, port })
+  conn.setNoDelay(true)
+  let closed = false
+  let paused: PromiseWithResolvers<void> | undefined
+  const close = () => {
+    if (closed) return
+    closed = true
+    paused?.resolve()
+    try {
+      conn.close()
+    } catch {
+      // Already closed by the peer.
+    }
+  }
+  void (async () => {
+    const buffer = new Uint8Array(READ_SIZE)
+    try {
+      for (;;) {
+        if (paused) await paused.promise
+        if (closed) return
+        const read = await conn.read(buffer)
+        if (read === null) break
+        // A copy: the buffer is read into again while the bytes may still be queued.
+        events.data(buffer.slice(0, read))
+      }
+      close()
+      events.closed()
+    } catch (error) {
+      const wasClosed = closed
+      close()
+      events.closed(wasClosed ? undefined : error)
+    }
+  })()
+  const queue: Uint8Array[] = []
+  let queuedBytes = 0
+  let waiting = false
+  const writeAll = async () => {
+    try {
+      while (queue.length > 0 && !closed) {
+        const bytes = queue[0]!
+        const written = await conn.write(bytes)
+        if (written < bytes.byteLength) queue[0] = bytes.subarray(written)
+        else queue.shift()
+        queuedBytes -= written
+      }
+    } catch (error) {
+      const wasClosed = closed
+      close()
+      if (!wasClosed) events.closed(error)
+      return
+    }
+    if (waiting) {
+      waiting = false
+      events.drain()
+    }
+  }
+  return {
+    write(bytes) {
+      if (closed) return true
+      queue.push(bytes)
+      queuedBytes += bytes.byteLength
+      if (queue.length === 1) void writeAll()
+      if (queuedBytes < WRITE_HIGH_WATER) return true
+      waiting = true
+      return false
+    },
+    pause: () => {
+      paused ??= Promise.withResolvers()
+    },
+    resume: () => {
+      const wake = paused
+      paused = undefined
+      wake?.resolve()
+    },
+    close,
+  }
 }
 
 /** The bridged WebSockets open in this process. */
