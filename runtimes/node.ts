@@ -9,7 +9,7 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import process from 'node:process'
 import { serve, type ServerType } from '@hono/node-server'
-import { hardenNodeServer, nodeRawHead } from './shared/node-edge.ts'
+import { hardenNodeServer, nodeClientSignal, nodeRawHead } from './shared/node-edge.ts'
 import { watchUpstreamBody } from './shared/upstream-body.ts'
 import { createNodeFetch } from './shared/node-fetch.ts'
 import { limitNodeHeap } from './shared/node-memory.ts'
@@ -22,6 +22,7 @@ const node: RuntimeAdapter = {
   createFetch: (config) => createNodeFetch({ connectTimeout: config.timeouts.connect }),
   clientAddress: (_request, env) =>
     (env as { incoming?: IncomingMessage }).incoming?.socket.remoteAddress,
+  clientSignal: nodeClientSignal,
   rawHead: nodeRawHead,
   watchBody: watchUpstreamBody,
   serve: ({ handler, host, port, tls, config, websocket }) =>

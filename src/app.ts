@@ -108,6 +108,8 @@ export function createApp(ctx: ProxyContext): Hono {
     const pathAt = url.indexOf('/', url.indexOf('//') + 2)
     const target = pathAt === -1 ? '/' : url.slice(pathAt)
     const peer = deps.clientAddress(request, env)
+    // Aborts when the client goes away before its response has been sent.
+    const clientSignal = deps.clientSignal?.(request, env) ?? request.signal
     const trusted = isTrustedProxy(peer)
     const headers = new Headers(request.headers)
     stripHopByHop(headers)
@@ -208,7 +210,7 @@ export function createApp(ctx: ProxyContext): Hono {
           candidates = lookAgain()
           continue
         }
-        const result = await queue.wait(request.signal, front)
+        const result = await queue.wait(clientSignal, front)
         if (result !== 'ready') return result
         front = true
         candidates = fresh()
@@ -232,7 +234,7 @@ export function createApp(ctx: ProxyContext): Hono {
           // away does not.
           if (end === 'error' || end === 'timeout') {
             pool.recordOutcome(backend, end === 'timeout' ? 'timeout' : 'reset')
-            if (!request.signal.aborted) {
+            if (!clientSignal.aborted) {
               logger.warn('upstream body aborted', { requestId, backend: backend.id, reason: end })
             }
           }
@@ -257,7 +259,7 @@ export function createApp(ctx: ProxyContext): Hono {
 
     /** Whether the failed attempt may be tried on another backend (DESIGN: retries). */
     const mayTryAgain = async (backend: Backend, kind: FailureKind, why: string) => {
-      if (attempts >= retries.attempts || request.signal.aborted) return false
+      if (attempts >= retries.attempts || clientSignal.aborted) return false
       // A repeat after a reset or an answer needs the whole body: read the rest, if it fits.
       let bodyReplayable = !body || body.replayable
       if (body && kind !== 'connect' && repeatable && bodyReplayable)
@@ -327,13 +329,13 @@ export function createApp(ctx: ProxyContext): Hono {
             target,
             headers,
             body: body ? body.stream() : null,
-            clientSignal: request.signal,
+            clientSignal,
             responseHeadersTimeout: timeouts.responseHeaders,
           })
         } catch (error) {
           release(backend)
           lastError = error
-          if (request.signal.aborted || body?.timedOut) {
+          if (clientSignal.aborted || body?.timedOut) {
             // The client went away, or went silent: nothing to learn about the backend.
             pool.recordOutcome(backend, 'cancelled')
             break
@@ -383,7 +385,7 @@ export function createApp(ctx: ProxyContext): Hono {
       finish(504, 0)
       return errorResponse(504, 'Upstream timed out', requestId)
     }
-    if (!request.signal.aborted) {
+    if (!clientSignal.aborted) {
       logger.warn('upstream failed', {
         requestId,
         error: String((lastError as Error)?.message ?? lastError),

@@ -3,6 +3,7 @@
  * Byte-transparent: the method, raw path and query, end-to-end headers and bodies pass unchanged;
  * bodies stream in both directions and are never decoded.
  */
+import { LightSignal, type AbortSignalLike } from './abort.ts'
 import { UpstreamTimeoutError } from './errors.ts'
 import { appendVia, stripHopByHop } from './headers.ts'
 import { watchBody, type BodyEnd } from './stream.ts'
@@ -18,7 +19,7 @@ export interface UpstreamAttempt {
   headers: Headers
   body: ReadableStream<Uint8Array> | null
   /** Aborts when the client goes away. */
-  clientSignal: AbortSignal | undefined
+  clientSignal: AbortSignalLike | undefined
   /** Deadline for the response headers, in ms. */
   responseHeadersTimeout: number
 }
@@ -32,9 +33,9 @@ export interface UpstreamAttempt {
 export function sendUpstream(fetch: UpstreamFetch, attempt: UpstreamAttempt): Promise<Response> {
   const { clientSignal, body } = attempt
   if (clientSignal?.aborted) return Promise.reject(clientSignal.reason)
-  // One controller and one timer per attempt: the deadline, and the client's signal forwarded by
-  // a listener (cheaper than `AbortSignal.any` on the hot path).
-  const controller = new AbortController()
+  // One signal and one timer per attempt: the deadline, and the client's signal forwarded by a
+  // listener (cheaper than `AbortSignal.any` on the hot path).
+  const signal = new LightSignal()
   return new Promise<Response>((resolve, reject) => {
     let settled = false
     const settle = () => {
@@ -47,7 +48,7 @@ export function sendUpstream(fetch: UpstreamFetch, attempt: UpstreamAttempt): Pr
     const fail = (reason: unknown) => {
       if (settled) return
       settle()
-      controller.abort(reason)
+      signal.abort(reason)
       reject(reason)
     }
     const onClientAbort = () => fail(clientSignal!.reason)
@@ -65,7 +66,7 @@ export function sendUpstream(fetch: UpstreamFetch, attempt: UpstreamAttempt): Pr
       method: attempt.method,
       headers: attempt.headers,
       body,
-      signal: controller.signal,
+      signal: signal.asSignal,
       redirect: 'manual',
     }
     if (body) init.duplex = 'half'

@@ -4,6 +4,7 @@
  * bounded, first come first served, each wait limited in time. A slot that frees up wakes the
  * request at the head.
  */
+import type { AbortSignalLike } from './abort.ts'
 
 /** Options for {@link RequestQueue}. */
 export interface QueueOptions {
@@ -51,7 +52,7 @@ export class RequestQueue {
    * @returns `ready` when woken, `full` at once when the queue is full, `timeout` after the
    * queue timeout, `aborted` when `signal` aborts
    */
-  wait(signal?: AbortSignal, front = false): Promise<QueueResult> {
+  wait(signal?: AbortSignalLike, front = false): Promise<QueueResult> {
     if (signal?.aborted) return Promise.resolve('aborted')
     if (this.#waiters.length >= this.#options.size) return Promise.resolve('full')
     return new Promise<QueueResult>((resolve) => {

@@ -2,6 +2,7 @@
  * Shared types. Everything a runtime supplies reaches `src/` through {@link RuntimeDeps}, so that
  * `src/` itself only ever uses Web APIs.
  */
+import type { AbortSignalLike } from './abort.ts'
 
 /** A backend server. Its identity is its normalised origin; weight and meta don't count. */
 export interface Backend {
@@ -24,6 +25,11 @@ export interface UpstreamInit extends RequestInit {
   redirect: 'manual'
   /** Required by the Fetch standard whenever `body` is a stream. */
   duplex?: 'half'
+  /**
+   * Aborts the attempt. The core may pass a light signal (`LightSignal` in abort.ts): a client
+   * may read `aborted` and `reason` and add or remove `'abort'` listeners, nothing more.
+   */
+  signal?: AbortSignal | null
 }
 
 /**
@@ -45,6 +51,12 @@ export interface RuntimeDeps {
   fetch: UpstreamFetch
   /** The peer address of the connection that carried `req`; `env` is the runtime's serve env. */
   clientAddress(req: Request, env: unknown): string | undefined
+  /**
+   * Aborts when the client goes away before its response has been sent, where the runtime can
+   * say so more cheaply than `req.signal` (Node: one `close` listener instead of an
+   * `AbortController` per request). @default req.signal
+   */
+  clientSignal?: (req: Request, env: unknown) => AbortSignalLike
   /** Open a TCP connection to host:port and close it again; rejects if that fails. */
   tcpConnect(host: string, port: number, signal: AbortSignal): Promise<void>
   /** Read a UTF-8 text file. */

@@ -2,10 +2,11 @@
  * Node's side of the edge: the raw request head for strict input checks, and the limits Node's
  * own HTTP server enforces (connections, CONNECT).
  */
-import type { IncomingMessage, Server } from 'node:http'
-import type { Http2ServerRequest } from 'node:http2'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import type { Duplex } from 'node:stream'
 import type { Config } from '../../src/config.ts'
+import { LightSignal, type AbortSignalLike } from '../../src/abort.ts'
 import type { RawRequestHead } from '../../src/types.ts'
 
 /** The head as llhttp (or the HTTP/2 layer) received it: duplicates and the raw target kept. */
@@ -14,6 +15,30 @@ export function nodeRawHead(_request: Request, env: unknown): RawRequestHead | u
     ?.incoming
   if (!incoming) return undefined
   return { version: incoming.httpVersion, target: incoming.url ?? '', headers: incoming.rawHeaders }
+}
+
+/**
+ * Node's `RuntimeDeps.clientSignal`: aborts when the response's connection closes before the
+ * response has been written, as @hono/node-server decides for `request.signal`, but with one
+ * `close` listener instead of an `AbortController` per request.
+ */
+export function nodeClientSignal(request: Request, env: unknown): AbortSignalLike {
+  const { incoming, outgoing } = (env ?? {}) as {
+    incoming?: IncomingMessage | Http2ServerRequest
+    outgoing?: ServerResponse | Http2ServerResponse
+  }
+  if (!incoming || !outgoing) return request.signal
+  const signal = new LightSignal()
+  outgoing.once('close', () => {
+    if (incoming.errored) signal.abort(incoming.errored)
+    else if (
+      !outgoing.writableFinished ||
+      (incoming instanceof Http2ServerRequest && incoming.aborted)
+    ) {
+      signal.abort(new Error('Client connection prematurely closed'))
+    }
+  })
+  return signal
 }
 
 /** A complete HTTP/1.1 answer written straight to a socket, which is then closed. */

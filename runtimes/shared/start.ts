@@ -62,6 +62,8 @@ export interface RuntimeAdapter {
   workerArgs?(): string[]
   /** Hands upstream bodies to the runtime's server in its fastest form (`RuntimeDeps.watchBody`). */
   watchBody?: RuntimeDeps['watchBody']
+  /** Says when a client went away, where cheaper than `request.signal` (`RuntimeDeps.clientSignal`). */
+  clientSignal?: RuntimeDeps['clientSignal']
   /** Whether its TLS listener picks certificates by SNI. @default true */
   readonly sni?: boolean
   serve(options: {
@@ -137,6 +139,7 @@ export async function startFulcrum(
     clientAddress: runtime.clientAddress,
     rawHead: runtime.rawHead,
     watchBody: runtime.watchBody,
+    clientSignal: runtime.clientSignal,
     tcpConnect,
     readTextFile,
     logger,
