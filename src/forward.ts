@@ -111,7 +111,10 @@ export function toClientResponse(
   idleTimeout?: number,
   watch: NonNullable<RuntimeDeps['watchBody']> = watchBody,
 ): Response {
-  const headers = new Headers(upstream.headers)
+  // A fetched Response's headers are immutable: copied. A runtime client's own response object
+  // (not a Response) hands over headers that nothing else holds: changed in place.
+  const own = !(upstream instanceof Response)
+  const headers = own ? (upstream as { headers: Headers }).headers : new Headers(upstream.headers)
   stripHopByHop(headers)
   appendVia(headers, via)
   const init = { status: upstream.status, statusText: upstream.statusText, headers }

@@ -152,10 +152,11 @@ function requestHead(
   }
   const chunked = hasBody && !length
   if (chunked) fields += 'transfer-encoding: chunked\r\n'
-  const bytes = Buffer.from(
-    `${method} ${path} HTTP/1.1\r\nhost: ${host ?? authority}\r\n${fields}\r\n`,
-    'latin1',
-  )
+  const head = `${method} ${path} HTTP/1.1\r\nhost: ${host ?? authority}\r\n${fields}\r\n`
+  // TextEncoder is native on every runtime (Deno's latin1 Buffer is JS); a head of ASCII only
+  // (the common case) is the same in UTF-8.
+  let bytes: Uint8Array = ENCODER.encode(head)
+  if (bytes.byteLength !== head.length) bytes = Buffer.from(head, 'latin1')
   return { bytes, chunked }
 }
 
@@ -290,9 +291,10 @@ class Exchange {
     const transport = conn.transport!
     this.#conn = conn
     conn.exchange = this
-    transport.write(request.bytes)
-    if (body === null) this.#requestSent = true
-    else void this.#sendBody(body, request.chunked, transport)
+    if (body === null) {
+      transport.write(request.bytes)
+      this.#requestSent = true
+    } else void this.#sendBody(request, body, transport)
   }
 
   data(chunk: Uint8Array): void {
@@ -385,11 +387,18 @@ class Exchange {
     this.#conn?.release(this.#keepAlive)
   }
 
+  /**
+   * The head leaves with the body's first chunk, as `node:http` sends it: a request whose body
+   * turns out malformed before its first byte (the client's parser refuses it) never reaches the
+   * backend at all, and a small request takes one write.
+   */
   async #sendBody(
+    request: RequestHead,
     body: ReadableStream<Uint8Array>,
-    chunked: boolean,
     transport: H1Transport,
   ): Promise<void> {
+    const { chunked } = request
+    let head: Uint8Array | undefined = request.bytes
     const reader = body.getReader()
     this.#reader = reader
     try {
@@ -398,14 +407,19 @@ class Exchange {
         if (this.#finished) return void reader.cancel().catch(() => {})
         if (done) break
         if (value.byteLength === 0) continue
-        const bytes = chunked
-          ? Buffer.concat([Buffer.from(`${value.byteLength.toString(16)}\r\n`), value, CRLF])
-          : value
+        const parts = chunked
+          ? [Buffer.from(`${value.byteLength.toString(16)}\r\n`), value, CRLF]
+          : [value]
+        if (head) parts.unshift(head)
+        head = undefined
+        const bytes = parts.length === 1 ? value : Buffer.concat(parts)
         if (!transport.write(bytes)) await new Promise<void>((resolve) => (this.#drained = resolve))
       }
       this.#reader = undefined
       if (this.#finished) return
-      if (chunked) transport.write(LAST_CHUNK)
+      if (head || chunked) {
+        transport.write(head && chunked ? Buffer.concat([head, LAST_CHUNK]) : (head ?? LAST_CHUNK))
+      }
       this.#requestSent = true
       this.#settle()
     } catch (error) {
@@ -416,5 +430,6 @@ class Exchange {
 }
 
 const CRLF = Buffer.from('\r\n')
+const ENCODER = new TextEncoder()
 /** RFC 9112 §7.1: the last chunk, and no trailers. */
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')

@@ -192,6 +192,14 @@ function checkTarget(
   host: string | null,
 ): Rejection | undefined {
   if (target.includes('#')) return reject(400, 'Fragment in request target', true)
+  if (head && target[0] === '/') {
+    // Origin-form, as received: only its characters need checking.
+    return TARGET_CHARS.test(target) ? undefined : reject(400, 'Invalid request target', true)
+  }
+  if (!head && host !== null && authorityOf(request.url) === host) {
+    // The runtime built the URL from this very Host: nothing to compare.
+    return undefined
+  }
   let url: URL
   try {
     url = new URL(head && ABSOLUTE_FORM.test(target) ? target : request.url)
@@ -214,4 +222,11 @@ function checkTarget(
     return reject(400, 'Invalid Host header', true)
   }
   return url.host === own ? undefined : reject(400, 'Request target names another host', true)
+}
+
+/** The authority of an absolute URL as written (`host[:port]`), without parsing it. */
+function authorityOf(url: string): string {
+  const start = url.indexOf('//') + 2
+  const end = url.indexOf('/', start)
+  return end === -1 ? url.slice(start) : url.slice(start, end)
 }

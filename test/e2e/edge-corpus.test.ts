@@ -238,8 +238,17 @@ const CASES: Case[] = [
   },
 ]
 
+/** Whether the case is one to accept (answered 200) on this runtime. */
+function acceptable(c: Case, runtime: RuntimeName): boolean {
+  return listed(c, runtime).includes(200)
+}
+
+function listed(c: Case, runtime: RuntimeName): number[] {
+  return Array.isArray(c.expect) ? c.expect : (c.expect[runtime] ?? c.expect.default ?? [])
+}
+
 function expected(c: Case, runtime: RuntimeName): number[] {
-  const list = Array.isArray(c.expect) ? c.expect : (c.expect[runtime] ?? c.expect.default ?? [])
+  const list = listed(c, runtime)
   // Bun closes a connection when a request is pipelined behind one still being answered
   // (oven-sh/bun#32868 and follow-ups): an accepted attack may then go unanswered.
   return runtime === 'bun' && list.includes(200) ? [...list, 0] : list
@@ -272,7 +281,9 @@ describe.each(RUNTIMES)('strict input on %s', (runtime) => {
       const problems: string[] = []
       if (!allowed.includes(first)) problems.push(`answered ${first}, expected ${allowed}`)
       if (first === 0 && !result.closed) problems.push('no answer and the connection stayed open')
-      if (first !== 200 && seen.some((url) => url.startsWith(path))) {
+      // An accepted case that Bun left unanswered (see `expected`) did rightly reach the backend.
+      const accepted = first === 200 || (first === 0 && runtime === 'bun' && acceptable(c, runtime))
+      if (!accepted && seen.some((url) => url.startsWith(path))) {
         problems.push('a refused request reached the backend')
       }
       const second = result.responses[1]

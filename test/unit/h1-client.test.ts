@@ -323,6 +323,24 @@ describe('h1 client: the request on the wire', () => {
     )
   })
 
+  it('sends nothing, not even the head, when the body fails before its first byte', async () => {
+    let received = 0
+    const backend = await startBackend(ok(), (socket) =>
+      socket.on('data', (chunk: Buffer) => (received += chunk.length)),
+    )
+    const { fetch } = client()
+    const body = new ReadableStream<Uint8Array>({
+      pull: (controller) => controller.error(new Error('Malformed chunked body')),
+    })
+    await expect(
+      fetch(backend.url, init({ method: 'POST', body, duplex: 'half' })),
+    ).rejects.toThrow('Malformed chunked body')
+    // The connection is closed unused: everything it carried has arrived by then.
+    await vi.waitFor(() => expect(backend.closed).toBe(1))
+    expect(received).toBe(0)
+    expect(backend.requests).toEqual([])
+  })
+
   it('sends an empty body without a Content-Length as the last chunk alone', async () => {
     const backend = await startBackend(ok())
     const { fetch } = client()
