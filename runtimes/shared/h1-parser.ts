@@ -108,14 +108,10 @@ export class ResponseParser {
           at = end + 4
           break
         }
-        case State.Length: {
-          const take = Math.min(this.#remaining, chunk.length - at)
-          this.#events.data(chunk.subarray(at, at + take))
-          at += take
-          this.#remaining -= take
+        case State.Length:
+          at = this.#body(chunk, at)
           if (this.#remaining === 0) this.#finish()
           break
-        }
         case State.ChunkSize: {
           const end = chunk.indexOf(CRLF, at)
           if (end === -1) return this.#keep(chunk, at, MAX_LINE_BYTES, 'Chunk size line too long')
@@ -123,14 +119,10 @@ export class ResponseParser {
           at = end + 2
           break
         }
-        case State.ChunkData: {
-          const take = Math.min(this.#remaining, chunk.length - at)
-          this.#events.data(chunk.subarray(at, at + take))
-          at += take
-          this.#remaining -= take
+        case State.ChunkData:
+          at = this.#body(chunk, at)
           if (this.#remaining === 0) this.#state = State.ChunkDataEnd
           break
-        }
         case State.ChunkDataEnd: {
           // RFC 9112 §7.1: chunk-data is followed by CRLF.
           if (chunk.length - at < 2) return this.#keep(chunk, at, 2, '')
@@ -180,6 +172,14 @@ export class ResponseParser {
           : 'Upstream closed the connection in the middle of the response',
       )
     }
+  }
+
+  /** Pass on the body bytes due from `at` (of the length, or of the chunk); where they end. */
+  #body(chunk: Buffer, at: number): number {
+    const take = Math.min(this.#remaining, chunk.length - at)
+    this.#events.data(chunk.subarray(at, at + take))
+    this.#remaining -= take
+    return at + take
   }
 
   #keep(chunk: Buffer, at: number, limit: number, tooLong: string): void {

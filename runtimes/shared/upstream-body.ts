@@ -257,35 +257,34 @@ class Watcher {
   }
 }
 
-/**
- * Node's `RuntimeDeps.watchBody`: an {@link UpstreamBody} is watched in place, and handed over as
- * one buffer when it has already arrived whole; any other body goes through the Web-stream
- * watcher.
- */
-export function watchUpstreamBody(
+/** A `RuntimeDeps.watchBody`. */
+type WatchUpstreamBody = (
   body: ReadableStream<Uint8Array>,
   onDone: (bytes: number, end: BodyEnd) => void,
-  options: WatchBodyOptions = {},
-): ReadableStream<Uint8Array> | Uint8Array {
-  if (!(body instanceof UpstreamBody)) return watchBody(body, onDone, options)
-  const upstream = body as UpstreamBody
-  return takeWhole(upstream, onDone) ?? (upstream.watch(onDone, options.idleTimeout) as never)
-}
+  options?: WatchBodyOptions,
+) => ReadableStream<Uint8Array> | Uint8Array
 
 /**
- * Bun's and Deno's `RuntimeDeps.watchBody`: as {@link watchUpstreamBody}, but a body that is
- * still arriving is handed over as a Web stream, which is what their servers take.
+ * A `RuntimeDeps.watchBody` for the runtimes whose clients answer with an {@link UpstreamBody}:
+ * watched in place, and handed over as one buffer when it has already arrived whole; still
+ * arriving, it goes as `still` makes it. Any other body goes through the Web-stream watcher.
  */
-export function watchUpstreamBodyAsStream(
-  body: ReadableStream<Uint8Array>,
-  onDone: (bytes: number, end: BodyEnd) => void,
-  options: WatchBodyOptions = {},
-): ReadableStream<Uint8Array> | Uint8Array {
-  if (!(body instanceof UpstreamBody)) return watchBody(body, onDone, options)
-  const upstream = body as UpstreamBody
-  const whole = takeWhole(upstream, onDone)
-  if (whole) return whole
-  const reader = upstream.watch(onDone, options.idleTimeout).getReader()
+function upstreamBodyWatcher(
+  still: (body: UpstreamBody) => ReadableStream<Uint8Array>,
+): WatchUpstreamBody {
+  return (body, onDone, options = {}) => {
+    if (!(body instanceof UpstreamBody)) return watchBody(body, onDone, options)
+    const upstream = body as UpstreamBody
+    return takeWhole(upstream, onDone) ?? still(upstream.watch(onDone, options.idleTimeout))
+  }
+}
+
+/** Node's: a body still arriving goes as it is (@hono/node-server reads any reader). */
+export const watchUpstreamBody = upstreamBodyWatcher((body) => body as never)
+
+/** Bun's and Deno's: a body still arriving goes as a Web stream, which their servers take. */
+export const watchUpstreamBodyAsStream = upstreamBodyWatcher((body) => {
+  const reader = body.getReader()
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -297,7 +296,7 @@ export function watchUpstreamBodyAsStream(
     },
     { highWaterMark: 0 },
   )
-}
+})
 
 /** The body as one buffer when it has already arrived whole, with `onDone` reported. */
 function takeWhole(
