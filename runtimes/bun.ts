@@ -72,12 +72,12 @@ async function connectBun(
   })
   return {
     write(bytes) {
-      if (queued.length > 0) {
-        queued.push(bytes)
-        return false
-      }
-      queued.push(bytes)
-      return flush(socket)
+      if (queued.length === 0) {
+        const written = socket.write(bytes)
+        if (written === bytes.byteLength) return true
+        queued.push(written > 0 ? bytes.subarray(written) : bytes)
+      } else queued.push(bytes)
+      return false
     },
     pause: () => socket.pause(),
     resume: () => socket.resume(),

@@ -79,6 +79,12 @@ async function connectDeno(
       // Already closed by the peer.
     }
   }
+  /** The connection ended: by the peer, or an error (not reported when it was closed here). */
+  const ended = (error?: unknown) => {
+    const wasClosed = closed
+    close()
+    events.closed(wasClosed ? undefined : error)
+  }
   void (async () => {
     const buffer = new Uint8Array(READ_SIZE)
     try {
@@ -90,12 +96,9 @@ async function connectDeno(
         // A copy: the buffer is read into again while the bytes may still be queued.
         events.data(buffer.slice(0, read))
       }
-      close()
-      events.closed()
+      ended()
     } catch (error) {
-      const wasClosed = closed
-      close()
-      events.closed(wasClosed ? undefined : error)
+      ended(error)
     }
   })()
   const queue: Uint8Array[] = []
@@ -111,10 +114,7 @@ async function connectDeno(
         queuedBytes -= written
       }
     } catch (error) {
-      const wasClosed = closed
-      close()
-      if (!wasClosed) events.closed(error)
-      return
+      return ended(error)
     }
     if (waiting) {
       waiting = false

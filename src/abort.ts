@@ -48,9 +48,4 @@ export class LightSignal implements AbortSignalLike {
     this.#listeners = []
     for (const listener of listeners) listener()
   }
-
-  /** This, typed for APIs that take an `AbortSignal` but use only {@link AbortSignalLike}. */
-  get asSignal(): AbortSignal {
-    return this as unknown as AbortSignal
-  }
 }

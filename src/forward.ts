@@ -66,7 +66,7 @@ export function sendUpstream(fetch: UpstreamFetch, attempt: UpstreamAttempt): Pr
       method: attempt.method,
       headers: attempt.headers,
       body,
-      signal: signal.asSignal,
+      signal,
       redirect: 'manual',
     }
     if (body) init.duplex = 'half'
@@ -113,8 +113,10 @@ export function toClientResponse(
 ): Response {
   // A fetched Response's headers are immutable: copied. A runtime client's own response object
   // (not a Response) hands over headers that nothing else holds: changed in place.
-  const own = !(upstream instanceof Response)
-  const headers = own ? (upstream as { headers: Headers }).headers : new Headers(upstream.headers)
+  const headers =
+    upstream instanceof Response
+      ? new Headers(upstream.headers)
+      : (upstream as { headers: Headers }).headers
   stripHopByHop(headers)
   appendVia(headers, via)
   const init = { status: upstream.status, statusText: upstream.statusText, headers }

@@ -20,16 +20,16 @@ export interface Backend {
 }
 
 /** Options the core passes with each upstream request, beyond `RequestInit`. */
-export interface UpstreamInit extends RequestInit {
+export interface UpstreamInit extends Omit<RequestInit, 'signal'> {
   /** Always `'manual'`: a load balancer never follows redirects. */
   redirect: 'manual'
   /** Required by the Fetch standard whenever `body` is a stream. */
   duplex?: 'half'
   /**
-   * Aborts the attempt. The core may pass a light signal (`LightSignal` in abort.ts): a client
-   * may read `aborted` and `reason` and add or remove `'abort'` listeners, nothing more.
+   * Aborts the attempt: an `AbortSignal`, or the core's light one (`LightSignal` in abort.ts), so
+   * a client may read `aborted` and `reason` and add or remove `'abort'` listeners, nothing more.
    */
-  signal?: AbortSignal | null
+  signal?: AbortSignalLike | null
 }
 
 /**

@@ -12,6 +12,7 @@
  * seldom sent on a connection the backend is closing.
  */
 import { Buffer } from 'node:buffer'
+import type { AbortSignalLike } from '../../src/abort.ts'
 import { UpstreamConnectError } from '../../src/errors.ts'
 import type { UpstreamFetch } from '../../src/types.ts'
 import { ResponseParser, type ResponseHead } from './h1-parser.ts'
@@ -109,7 +110,7 @@ export function createH1Fetch(options: H1FetchOptions): UpstreamFetch {
     const body = (init.body as ReadableStream<Uint8Array> | null | undefined) ?? null
     const head = requestHead(method, path, init.headers as Headers, origin.authority, body !== null)
     const conn = acquire(origin)
-    const exchange = new Exchange(method, signal, keepAliveTimeout)
+    const exchange = new Exchange(method, signal)
     if (conn instanceof Connection) exchange.start(conn, head, body)
     else {
       conn.then(
@@ -208,9 +209,8 @@ class Connection implements H1TransportEvents {
   }
 
   closed(error?: unknown): void {
-    if (this.ended && !this.exchange) return this.close()
-    this.ended = true
     const exchange = this.exchange
+    this.ended = true // the transport is closed already
     this.close()
     exchange?.closed(error)
   }
@@ -252,14 +252,10 @@ class Exchange {
   #drained: (() => void) | undefined
   /** The request body's reader while it is being sent. */
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined
-  #signal: AbortSignal | undefined
+  #signal: AbortSignalLike | undefined
   #onAbort = () => this.fail(this.#signal!.reason)
 
-  constructor(
-    method: string,
-    signal: AbortSignal | undefined,
-    readonly keepAliveTimeout: number,
-  ) {
+  constructor(method: string, signal: AbortSignalLike | undefined) {
     this.response = new Promise((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
@@ -323,14 +319,20 @@ class Exchange {
 
   /** End the exchange with an error: before the response it rejects, after it the body fails. */
   fail(error: unknown): void {
-    if (this.#finished) return
-    this.#finished = true
-    this.#signal?.removeEventListener('abort', this.#onAbort)
+    if (!this.#finish()) return
     this.#conn?.close()
     if (!this.#answered) this.#reject(error)
     else this.#body?.fail(error)
     this.#dropRequestBody(error)
     this.drain()
+  }
+
+  /** Mark the exchange finished, once; false when it already was. */
+  #finish(): boolean {
+    if (this.#finished) return false
+    this.#finished = true
+    this.#signal?.removeEventListener('abort', this.#onAbort)
+    return true
   }
 
   /**
@@ -369,19 +371,15 @@ class Exchange {
 
   /** Both messages have ended: the connection goes back to the pool, or closes. */
   #settle(): void {
-    if (!this.#responseEnded || this.#finished) return
+    if (!this.#responseEnded || !this.#finish()) return
     if (!this.#requestSent) {
       // The backend answered before taking the whole request (an early 413, say): the rest is not
       // sent, and the connection is not reused.
-      this.#finished = true
-      this.#signal?.removeEventListener('abort', this.#onAbort)
       this.#conn?.close()
       this.#dropRequestBody()
       this.drain()
       return
     }
-    this.#finished = true
-    this.#signal?.removeEventListener('abort', this.#onAbort)
     // The last bytes may have paused the connection: an idle one must hear the backend close it.
     if (this.#paused) this.#conn?.transport!.resume()
     this.#conn?.release(this.#keepAlive)

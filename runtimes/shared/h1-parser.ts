@@ -110,7 +110,7 @@ export class ResponseParser {
         }
         case State.Length:
           at = this.#body(chunk, at)
-          if (this.#remaining === 0) this.#finish()
+          if (this.#remaining === 0) this.#state = State.Done
           break
         case State.ChunkSize: {
           const end = chunk.indexOf(CRLF, at)
@@ -142,7 +142,7 @@ export class ResponseParser {
           if (this.#trailerBytes > MAX_HEAD_BYTES)
             throw new UpstreamProtocolError('Trailers too large')
           at = end + 2
-          if (last) this.#finish()
+          if (last) this.#state = State.Done
           break
         }
         case State.UntilClose:
@@ -186,10 +186,6 @@ export class ResponseParser {
     if (chunk.length - at > limit) throw new UpstreamProtocolError(tooLong)
     // A copy: the connection may reuse the memory of what it read.
     this.#partial = Buffer.from(chunk.subarray(at))
-  }
-
-  #finish(): void {
-    this.#state = State.Done
   }
 
   #reportEnd(): void {

@@ -49,7 +49,7 @@ export function createNodeHttpFetch(options: NodeHttpFetchOptions): UpstreamFetc
       // The abort is applied by hand rather than through `signal`: Deno's node:http does not
       // always act on it, and the request must end (and its socket close) at once.
       const signal = init.signal
-      const onAbort = () => request.destroy(signal!.reason)
+      const onAbort = () => request.destroy(signal!.reason as Error)
       if (signal?.aborted) onAbort()
       else signal?.addEventListener('abort', onAbort, { once: true })
       request.once('close', () => signal?.removeEventListener('abort', onAbort))

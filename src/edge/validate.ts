@@ -192,27 +192,24 @@ function checkTarget(
   host: string | null,
 ): Rejection | undefined {
   if (target.includes('#')) return reject(400, 'Fragment in request target', true)
-  if (head && target[0] === '/') {
-    // Origin-form, as received: only its characters need checking.
-    return TARGET_CHARS.test(target) ? undefined : reject(400, 'Invalid request target', true)
-  }
-  if (!head && host !== null && authorityOf(request.url) === host) {
+  if (head) {
+    if (!TARGET_CHARS.test(target)) return reject(400, 'Invalid request target', true)
+    // Origin-form as received needs nothing more; asterisk-form only with OPTIONS (§3.2.4).
+    if (target[0] === '/') return undefined
+    if (!ABSOLUTE_FORM.test(target)) {
+      return target === '*' && request.method === 'OPTIONS'
+        ? undefined
+        : reject(400, 'Invalid request target', true)
+    }
+  } else if (host !== null && authorityOf(request.url) === host) {
     // The runtime built the URL from this very Host: nothing to compare.
     return undefined
   }
   let url: URL
   try {
-    url = new URL(head && ABSOLUTE_FORM.test(target) ? target : request.url)
+    url = new URL(head ? target : request.url)
   } catch {
     return reject(400, 'Invalid request target', true)
-  }
-  if (head) {
-    if (!TARGET_CHARS.test(target)) return reject(400, 'Invalid request target', true)
-    const form = target[0] === '/' ? 'origin' : ABSOLUTE_FORM.test(target) ? 'absolute' : 'other'
-    if (form === 'other' && !(target === '*' && request.method === 'OPTIONS')) {
-      return reject(400, 'Invalid request target', true)
-    }
-    if (form !== 'absolute') return undefined
   }
   if (host === null) return undefined
   let own: string

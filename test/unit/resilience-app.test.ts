@@ -3,6 +3,7 @@
  * the queue, passive health on live traffic, body timeouts and client cancellation.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { AbortSignalLike } from '../../src/abort.ts'
 import { createApp, type ProxyContext } from '../../src/app.ts'
 import { parseConfig, type ConfigInput } from '../../src/config.ts'
 import { UpstreamConnectError } from '../../src/errors.ts'
@@ -19,7 +20,7 @@ interface Call {
   origin: string
   method: string
   body: string | undefined
-  signal: AbortSignal
+  signal: AbortSignalLike
 }
 
 /** The app over a fake upstream; each call's body is read in full before `answer` decides. */
@@ -316,7 +317,7 @@ describe('body timeouts and cancellation', () => {
 
   it('cancels the upstream request at once when the client goes away', async () => {
     const client = new AbortController()
-    let upstreamSignal: AbortSignal | undefined
+    let upstreamSignal: AbortSignalLike | undefined
     const { app } = appWith({ backends: [A, B] }, (_origin, call) => {
       upstreamSignal = call.signal
       return new Promise((_, reject) =>
