@@ -11,10 +11,11 @@ import { isWebSocketUpgrade } from '../src/edge/websocket.ts'
 import { bunTls } from './shared/bun-tls.ts'
 import { bridge, connectBackend, type Bridge, type WebSocketOpener } from './shared/ws-bridge.ts'
 import type { TlsMaterial } from './shared/certs.ts'
-import { createH1Fetch, type H1Transport, type H1TransportEvents } from './shared/h1-client.ts'
+import { createH1Fetch } from '../src/http1/client.ts'
+import type { Socket as EngineSocket, SocketEvents } from '../src/http1/socket.ts'
 import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
 import { closeConnection, startFulcrum, type RuntimeAdapter } from './shared/start.ts'
-import { watchUpstreamBodyAsStream } from './shared/upstream-body.ts'
+import { watchUpstreamBodyAsStream } from '../src/http1/body.ts'
 
 /**
  * Upstream requests go through fulcrum's HTTP/1.1 client on `Bun.connect` sockets: Bun's fetch
@@ -32,15 +33,19 @@ function createBunFetch(config: Config): UpstreamFetch {
   })
 }
 
-/** A `Bun.connect` socket as an {@link H1Transport}. */
+/** A `Bun.connect` socket on the engine's socket contract (src/http1/socket.ts). */
 async function connectBun(
   hostname: string,
   port: number,
-  events: H1TransportEvents,
-): Promise<H1Transport> {
+  events: SocketEvents,
+): Promise<EngineSocket> {
   // Bun writes what the kernel takes at once and leaves the rest to the caller: queued here
   // until `drain`.
   const queued: Uint8Array[] = []
+  /** Destroyed here, or its close reported: nothing more is reported. */
+  let gone = false
+  /** `end()` was asked for while bytes were queued: the FIN follows them. */
+  let ending = false
   const flush = (socket: Socket): boolean => {
     while (queued.length > 0) {
       const bytes = queued[0]!
@@ -54,24 +59,33 @@ async function connectBun(
     }
     return true
   }
+  const closed = (error?: unknown) => {
+    if (gone) return
+    gone = true
+    events.close(error)
+  }
   const socket = await Bun.connect({
     hostname,
     port,
     socket: {
-      data: (_socket, chunk) => events.data(chunk),
+      data: (_socket, chunk) => {
+        if (!gone) events.data(chunk)
+      },
       drain: (socket) => {
-        if (flush(socket)) events.drain()
+        if (!flush(socket) || gone) return
+        if (ending) socket.end()
+        else events.drain()
       },
-      end: (socket) => {
-        events.closed()
-        socket.end()
+      end: () => {
+        if (!gone) events.end()
       },
-      close: (_socket, error) => events.closed(error),
-      error: (_socket, error) => events.closed(error),
+      close: (_socket, error) => closed(error),
+      error: (_socket, error) => closed(error),
     },
   })
   return {
     write(bytes) {
+      if (gone || ending) return true
       if (queued.length === 0) {
         const written = socket.write(bytes)
         if (written === bytes.byteLength) return true
@@ -79,9 +93,22 @@ async function connectBun(
       } else queued.push(bytes)
       return false
     },
+    end: () => {
+      if (gone || ending) return
+      ending = true
+      if (queued.length === 0) socket.end()
+    },
+    destroy: () => {
+      if (gone) return
+      gone = true
+      queued.length = 0
+      socket.end()
+    },
     pause: () => socket.pause(),
     resume: () => socket.resume(),
-    close: () => socket.end(),
+    remoteAddress: hostname,
+    remotePort: port,
+    encrypted: false,
   }
 }
 

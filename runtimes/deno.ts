@@ -5,16 +5,17 @@
  */
 import process from 'node:process'
 import { isWebSocketUpgrade } from '../src/edge/websocket.ts'
-import { createH1Fetch, type H1Transport, type H1TransportEvents } from './shared/h1-client.ts'
+import { createH1Fetch } from '../src/http1/client.ts'
+import type { Socket, SocketEvents } from '../src/http1/socket.ts'
 import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
-import { watchUpstreamBodyAsStream } from './shared/upstream-body.ts'
+import { watchUpstreamBodyAsStream } from '../src/http1/body.ts'
 import { DENO_SNI, denoServe } from './shared/deno-serve.ts'
 import { bridge, connectBackend, type WebSocketOpener } from './shared/ws-bridge.ts'
 import { startFulcrum, type RuntimeAdapter } from './shared/start.ts'
 
 const deno: RuntimeAdapter = {
   name: 'deno',
-  // Deno's fetch is not byte-transparent (see h1-client.ts), and its node:http client is slow:
+  // Deno's fetch is not byte-transparent (see src/http1/client.ts); its node:http client is slow:
   // fulcrum's HTTP/1.1 client on Deno.connect; node:http for https: backends.
   createFetch: (config) =>
     createH1Fetch({
@@ -59,18 +60,23 @@ const READ_SIZE = 64 * 1024
 /** Bytes queued for an upstream connection before the writer is asked to wait for `drain`. */
 const WRITE_HIGH_WATER = 64 * 1024
 
-/** A `Deno.connect` connection as an {@link H1Transport}: a read loop and a write queue. */
-async function connectDeno(
-  hostname: string,
-  port: number,
-  events: H1TransportEvents,
-): Promise<H1Transport> {
+/**
+ * A `Deno.connect` connection on the engine's socket contract (src/http1/socket.ts): a read loop
+ * and a write queue.
+ */
+async function connectDeno(hostname: string, port: number, events: SocketEvents): Promise<Socket> {
   const conn = await Deno.connect({ hostname, port })
   conn.setNoDelay(true)
+  /** Closed here or gone: nothing more is reported. */
   let closed = false
+  /** The peer's FIN arrived. */
+  let readEnded = false
+  /** `end()` was asked for: the FIN follows what is queued. */
+  let ending = false
+  let writeEnded = false
   let paused: PromiseWithResolvers<void> | undefined
-  const close = () => {
-    if (closed) return
+  const close = (): boolean => {
+    if (closed) return false
     closed = true
     paused?.resolve()
     try {
@@ -78,12 +84,11 @@ async function connectDeno(
     } catch {
       // Already closed by the peer.
     }
+    return true
   }
-  /** The connection ended: by the peer, or an error (not reported when it was closed here). */
+  /** The connection is gone: an error, or both sides ended (not reported when closed here). */
   const ended = (error?: unknown) => {
-    const wasClosed = closed
-    close()
-    events.closed(wasClosed ? undefined : error)
+    if (close()) events.close(error)
   }
   void (async () => {
     const buffer = new Uint8Array(READ_SIZE)
@@ -96,7 +101,10 @@ async function connectDeno(
         // A copy: the buffer is read into again while the bytes may still be queued.
         events.data(buffer.slice(0, read))
       }
-      ended()
+      if (closed) return
+      readEnded = true
+      events.end()
+      if (writeEnded) ended()
     } catch (error) {
       ended(error)
     }
@@ -113,6 +121,13 @@ async function connectDeno(
         else queue.shift()
         queuedBytes -= written
       }
+      if (closed) return
+      if (ending && !writeEnded) {
+        writeEnded = true
+        await conn.closeWrite()
+        if (readEnded) ended()
+        return
+      }
     } catch (error) {
       return ended(error)
     }
@@ -123,7 +138,7 @@ async function connectDeno(
   }
   return {
     write(bytes) {
-      if (closed) return true
+      if (closed || ending) return true
       queue.push(bytes)
       queuedBytes += bytes.byteLength
       if (queue.length === 1) void writeAll()
@@ -131,6 +146,12 @@ async function connectDeno(
       waiting = true
       return false
     },
+    end: () => {
+      if (closed || ending) return
+      ending = true
+      if (queue.length === 0) void writeAll()
+    },
+    destroy: () => void close(),
     pause: () => {
       paused ??= Promise.withResolvers()
     },
@@ -139,7 +160,9 @@ async function connectDeno(
       paused = undefined
       wake?.resolve()
     },
-    close,
+    remoteAddress: hostname,
+    remotePort: port,
+    encrypted: false,
   }
 }
 

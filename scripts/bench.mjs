@@ -3,11 +3,17 @@
 // load in one interleaved run on loopback. Reports req/s, p99 and peak RSS, and each contestant's
 // ratio to nginx. Load: wrk when installed, else autocannon. On Linux with taskset, the balancer
 // is pinned to CPU 0 and the load generator and backends to CPU 1, as ../shared/bench does.
+// With --tls, every contestant terminates HTTPS with the same certificate, generated for the run
+// (ECDSA P-256 with openssl, else RSA 2048 with selfsigned) in a temporary directory, and the
+// load goes over HTTPS; the backends stay plain HTTP, as behind any TLS-terminating balancer.
 //
 //   npm run bench                       # 2 rounds x 8 s, keep-alive and Connection: close
 //   npm run bench -- --rounds 3 --duration 10 --only node,bun --no-close
 //   npm run bench -- --only node --no-close --fulcrum-args "--strategy least-time"
+//   npm run bench -- --tls --no-close   # keep-alive over HTTPS, against nginx terminating TLS
 import { spawn, spawnSync } from 'node:child_process'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,6 +28,8 @@ const DO_CLOSE = !args.includes('--no-close')
 const ONLY = flag('--only', '')
 // Extra fulcrum flags, e.g. --fulcrum-args "--strategy least-time" or "--sticky".
 const EXTRA = flag('--fulcrum-args', '').split(/\s+/).filter(Boolean)
+const TLS = args.includes('--tls')
+const SCHEME = TLS ? 'https' : 'http'
 const LB_PORT = 18080
 const BACKEND_PORTS = [19101, 19102]
 const BACKENDS = BACKEND_PORTS.map((p) => `http://127.0.0.1:${p}`)
@@ -53,6 +61,42 @@ function stopAll() {
 }
 process.on('exit', stopAll)
 process.on('SIGINT', () => process.exit(130))
+
+// ---- --tls: one certificate for every contestant, made for this run and never kept ----
+async function makeCertificate() {
+  const cert = join(workdir, 'bench.crt')
+  const key = join(workdir, 'bench.key')
+  if (has('openssl')) {
+    const made = spawnSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+        .concat(['-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'])
+        .concat(['-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']),
+      { encoding: 'utf8' },
+    )
+    if (made.status !== 0) throw new Error(`openssl could not make a certificate:\n${made.stderr}`)
+  } else {
+    const { generate } = await import('selfsigned')
+    const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+      keySize: 2048,
+      algorithm: 'sha256',
+      notAfterDate: new Date(Date.now() + 86_400_000),
+      extensions: [
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: 'localhost' },
+            { type: 7, ip: '127.0.0.1' },
+          ],
+        },
+      ],
+    })
+    writeFileSync(cert, pems.cert)
+    writeFileSync(key, pems.private, { mode: 0o600 })
+  }
+  return { cert, key }
+}
+const certificate = TLS ? await makeCertificate() : undefined
 
 // ---- backends: nginx (1 worker, two ports) when installed, else two node:http servers ----
 const BODY = 'ok backend '.padEnd(100, '.')
@@ -99,14 +143,20 @@ const fulcrumArgs = [
   '0',
   '--access-log',
   join(workdir, 'access.log'),
+  ...(certificate ? ['--cert', certificate.cert, '--key', certificate.key] : []),
   ...EXTRA,
 ]
 const contestants = {
   nginx: HAVE_NGINX
     ? () => {
+        // With --tls, nginx terminates TLS 1.2/1.3 with the certificate fulcrum uses.
+        const tls = certificate
+          ? ` ssl; ssl_certificate ${certificate.cert}; ssl_certificate_key ${certificate.key};
+          ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:10m`
+          : ''
         const upstream = `upstream backends { ${BACKENDS.map((b) => `server ${b.slice(7)};`).join(' ')}
           keepalive 32; keepalive_requests 1000000; }
-          server { listen 127.0.0.1:${LB_PORT} backlog=4096; location / { proxy_pass http://backends;
+          server { listen 127.0.0.1:${LB_PORT} backlog=4096${tls}; location / { proxy_pass http://backends;
           proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; } }`
         writeFileSync(join(workdir, 'lb.conf'), nginxConf('lb', upstream))
         return ['nginx', '-p', workdir, '-c', join(workdir, 'lb.conf')]
@@ -148,14 +198,33 @@ function peakRssMb(root) {
   return kb / 1024
 }
 
+/** GET /health through the balancer: true on a 2xx (the run's own certificate is not checked). */
+function healthy() {
+  const request = TLS ? httpsRequest : httpRequest
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: LB_PORT,
+        path: '/health',
+        rejectUnauthorized: false,
+        timeout: 2000,
+      },
+      (response) => {
+        response.resume()
+        response.once('end', () => resolve(response.statusCode >= 200 && response.statusCode < 300))
+      },
+    )
+    req.once('error', () => resolve(false))
+    req.once('timeout', () => req.destroy())
+    req.end()
+  })
+}
+
 async function waitHealthy() {
   const deadline = Date.now() + 30_000
   while (Date.now() < deadline) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${LB_PORT}/health`)
-      await response.arrayBuffer()
-      if (response.ok) return true
-    } catch {}
+    if (await healthy()) return true
     await sleep(200)
   }
   return false
@@ -173,7 +242,7 @@ end`,
 )
 
 function load(seconds, close) {
-  const url = `http://127.0.0.1:${LB_PORT}/`
+  const url = `${SCHEME}://127.0.0.1:${LB_PORT}/`
   const command = HAVE_WRK
     ? [
         'wrk',
@@ -200,6 +269,8 @@ function load(seconds, close) {
   const result = spawnSync(pinned(1, command)[0], pinned(1, command).slice(1), {
     encoding: 'utf8',
     timeout: (seconds + 30) * 1000,
+    // autocannon checks certificates like any Node client; wrk never does.
+    env: TLS && !HAVE_WRK ? { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0' } : process.env,
     maxBuffer: 16 << 20,
   })
   if (HAVE_WRK) {
@@ -243,8 +314,9 @@ const median = (xs) => {
   return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : undefined
 }
 
+const MODE = TLS ? 'HTTPS (TLS terminated by the balancer; plain HTTP to the backends)' : 'HTTP'
 console.log(
-  `fulcrum bench: ${ROUNDS} rounds x ${DURATION}s, ${CONNS} connections, load: ${HAVE_WRK ? 'wrk' : 'autocannon'}, ` +
+  `fulcrum bench: ${MODE}, ${ROUNDS} rounds x ${DURATION}s, ${CONNS} connections, load: ${HAVE_WRK ? 'wrk' : 'autocannon'}, ` +
     `backends: ${HAVE_NGINX ? 'nginx' : 'node:http'}, pinning: ${PIN ? 'LB cpu 0, load cpu 1' : 'none'}` +
     (HAVE_NGINX
       ? ''
@@ -280,6 +352,8 @@ const ratio = (value, base) => (value && base ? `${(value / base).toFixed(2)}x` 
 const fmt = (n, digits = 0) =>
   n === undefined ? '-' : n.toLocaleString('en-US', { maximumFractionDigits: digits })
 const lines = [
+  `${MODE}: ${ROUNDS} rounds x ${DURATION}s, ${CONNS} connections, medians`,
+  '',
   '| contestant | keep-alive req/s | vs nginx | p99 ms | Connection: close req/s | vs nginx | peak RSS MB | errors |',
   '|---|---:|---:|---:|---:|---:|---:|---:|',
   ...summary.map(
@@ -290,10 +364,10 @@ const lines = [
 ]
 console.log('\n' + lines.join('\n'))
 mkdirSync(join(ROOT, 'bench-results'), { recursive: true })
-const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+const stamp = new Date().toISOString().replace(/[:.]/g, '-') + (TLS ? '-tls' : '')
 writeFileSync(join(ROOT, 'bench-results', `${stamp}.md`), lines.join('\n') + '\n')
 writeFileSync(
   join(ROOT, 'bench-results', `${stamp}.json`),
-  JSON.stringify({ summary, results }, null, 2),
+  JSON.stringify({ mode: TLS ? 'https' : 'http', summary, results }, null, 2),
 )
 stopAll()

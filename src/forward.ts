@@ -6,6 +6,7 @@
 import { LightSignal, type AbortSignalLike } from './abort.ts'
 import { UpstreamTimeoutError } from './errors.ts'
 import { appendVia, stripHopByHop } from './headers.ts'
+import { adoptRawBody } from './http1/body.ts'
 import { watchBody, type BodyEnd } from './stream.ts'
 import type { Backend, RuntimeDeps, UpstreamFetch, UpstreamInit } from './types.ts'
 
@@ -125,5 +126,9 @@ export function toClientResponse(
     onDone(0, 'end')
     return new Response(null, init)
   }
-  return new Response(watch(upstream.body, onDone, { idleTimeout }) as BodyInit, init)
+  const watched = watch(upstream.body, onDone, { idleTimeout })
+  const response = new Response(watched as BodyInit, init)
+  // The engine writes the raw upstream body under this response, not its Web stream (rawBodyOf).
+  adoptRawBody(response, watched)
+  return response
 }

@@ -21,7 +21,15 @@ export interface AccessLogSink {
  */
 export function openAccessLog(path: string, logger: Logger): AccessLogSink {
   if (path === '-') {
-    return { write: (lines) => void process.stdout.write(lines), close: async () => {} }
+    // A failed write is dropped, never thrown (issue 11; its 'error' event: guardStdio).
+    const write = (lines: string) => {
+      try {
+        process.stdout.write(lines)
+      } catch {
+        // Dropped.
+      }
+    }
+    return { write, close: async () => {} }
   }
   let failed = false
   const stream: WriteStream = createWriteStream(path, { flags: 'a' })

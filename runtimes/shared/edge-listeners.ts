@@ -6,17 +6,19 @@ import { watchFile, unwatchFile } from 'node:fs'
 import process from 'node:process'
 import type { Config } from '../../src/config.ts'
 import { createRedirectHandler } from '../../src/edge/redirect.ts'
+import { http1Env } from '../../src/http1/request.ts'
 import type { WebSocketRouter } from '../../src/edge/websocket.ts'
 import type { Logger } from '../../src/types.ts'
 import { fail } from './bootstrap.ts'
 import { certificateFiles, loadTlsMaterial, type TlsMaterial } from './certs.ts'
-import type { RunningServer, RuntimeAdapter } from './start.ts'
+import type { RuntimeAdapter } from '../adapter.ts'
+import { serveHttp, type RunningServer } from './serve-http.ts'
 
 /**
  * Say where the runtime can't do what the TLS config asks (see the README's capability matrix).
  */
 export function warnTlsLimits(
-  adapter: Pick<RuntimeAdapter, 'name' | 'sni'>,
+  adapter: Pick<RuntimeAdapter, 'name' | 'sni' | 'tls13Only' | 'http2'>,
   tls: Config['tls'],
   material: TlsMaterial,
   logger: Logger,
@@ -27,11 +29,11 @@ export function warnTlsLimits(
       default: material.certificates[0]!.names,
     })
   }
-  if (runtime === 'deno' && tls.minVersion === 'TLSv1.3') {
-    logger.warn('Deno accepts TLS 1.2 and 1.3 (rustls): tls.minVersion TLSv1.3 is not enforced')
+  if (adapter.tls13Only === false && tls.minVersion === 'TLSv1.3') {
+    logger.warn(`${runtime} accepts TLS 1.2 and 1.3: tls.minVersion TLSv1.3 is not enforced`)
   }
-  if (runtime === 'bun' && tls.http2) {
-    logger.info('Bun serves HTTP/1.1 only: no HTTP/2 by ALPN')
+  if (!adapter.http2 && tls.http2) {
+    logger.info(`${runtime} serves HTTP/1.1 only: no HTTP/2 by ALPN`)
   }
 }
 
@@ -115,11 +117,11 @@ export async function startRedirectListener(
   if (!config.tls.enabled || port === undefined) return undefined
   let server: RunningServer
   try {
-    server = await runtime.serve({
+    server = await serveHttp(runtime, {
       handler: createRedirectHandler({
         httpsPort,
         limits: config.limits,
-        rawHead: runtime.rawHead,
+        rawHead: (_request, env) => http1Env(env)?.rawHead,
       }),
       host: config.listen.host,
       port,

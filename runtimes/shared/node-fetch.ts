@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream'
 import { Agent, type Dispatcher } from 'undici'
 import type { UpstreamFetch } from '../../src/types.ts'
-import { UpstreamBody, UpstreamResponse } from './upstream-body.ts'
+import { UpstreamBody, UpstreamResponse } from '../../src/http1/body.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
 
 /** Options for {@link createNodeFetch}. */

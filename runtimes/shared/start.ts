@@ -7,8 +7,11 @@ import { createBalancer } from '../../src/balancer.ts'
 import { BackendSchema, ConfigError, type Config } from '../../src/config.ts'
 import { DEMO_NAMES, demoBackend } from '../../src/demo.ts'
 import { createJsonLogger } from '../../src/log.ts'
-import type { WebSocketRoute } from '../../src/edge/websocket.ts'
-import type { RawRequestHead, RuntimeDeps, UpstreamFetch } from '../../src/types.ts'
+import { http1Env } from '../../src/http1/request.ts'
+import { createH1Fetch } from '../../src/http1/client.ts'
+import { watchUpstreamBody } from '../../src/http1/body.ts'
+import type { RuntimeDeps } from '../../src/types.ts'
+import type { RuntimeAdapter } from '../adapter.ts'
 import {
   configFileOf,
   configure,
@@ -34,47 +37,33 @@ import {
   startRedirectListener,
   warnTlsLimits,
 } from './edge-listeners.ts'
+import { serveHttp, type Handler, type RunningServer } from './serve-http.ts'
 import { tcpConnect } from './tcp.ts'
 import { broadcastAdminChanges, replayAdminChanges, runPrimary, workerId } from './workers.ts'
 
-/** A request handler as the runtime's server calls it. */
-export type Handler = (request: Request, env: unknown) => Response | Promise<Response>
+export type { Handler, RunningServer } from './serve-http.ts'
 
-/** A listening server. */
-export interface RunningServer {
-  readonly port: number
-  /** Stop accepting, let in-flight requests finish, close keep-alive connections. */
-  close(): Promise<void>
-  /** Open client connections, where the runtime's server counts them. */
-  connections?(): number
-  /** Serve new certificates from the next handshake on (TLS listeners). */
-  setTls?(material: TlsMaterial): Promise<void>
-}
-
-/** What differs between Node, Deno and Bun. */
-export interface RuntimeAdapter {
-  readonly name: 'node' | 'deno' | 'bun'
-  createFetch(config: Config): UpstreamFetch
-  clientAddress(request: Request, env: unknown): string | undefined
-  /** The request head as received, where the runtime keeps it (see `RuntimeDeps.rawHead`). */
-  rawHead?(request: Request, env: unknown): RawRequestHead | undefined
-  /** How to start this entry point again as a `--workers` process (Bun, Deno). */
-  workerArgs?(): string[]
-  /** Hands upstream bodies to the runtime's server in its fastest form (`RuntimeDeps.watchBody`). */
-  watchBody?: RuntimeDeps['watchBody']
-  /** Says when a client went away, where cheaper than `request.signal` (`RuntimeDeps.clientSignal`). */
-  clientSignal?: RuntimeDeps['clientSignal']
-  /** Whether its TLS listener picks certificates by SNI. @default true */
-  readonly sni?: boolean
-  serve(options: {
-    handler: Handler
-    host: string
-    port: number
-    tls?: TlsMaterial
-    config: Config
-    /** WebSocket handshakes on this listener: the route to relay to, or the answer. */
-    websocket?: (request: Request, env: unknown) => Promise<WebSocketRoute | Response>
-  }): Promise<RunningServer>
+/**
+ * What `src/` needs of the runtime for requests: the engine's `env` answers for HTTP/1.1, the
+ * runtime's HTTP/2 server for h2.
+ */
+export function runtimeDeps(runtime: RuntimeAdapter, config: Config): RuntimeDeps {
+  const h2 = runtime.http2
+  return {
+    fetch: createH1Fetch({
+      connect: runtime.connect,
+      connectTimeout: config.timeouts.connect,
+      fallback: runtime.httpsFetch(config.timeouts.connect),
+    }),
+    clientAddress: (request, env) =>
+      http1Env(env)?.remoteAddress ?? h2?.clientAddress(request, env),
+    rawHead: (request, env) => http1Env(env)?.rawHead ?? h2?.rawHead?.(request, env),
+    clientSignal: (request, env) =>
+      http1Env(env)?.signal ?? h2?.clientSignal?.(request, env) ?? request.signal,
+    watchBody: watchUpstreamBody,
+    tcpConnect,
+    readTextFile,
+  }
 }
 
 /** Run fulcrum on `runtime` with the process's command line. */
@@ -106,7 +95,7 @@ export async function startFulcrum(
   let demoBackends: Config['backends'] = []
   if (config.demo) {
     for (const name of DEMO_NAMES) {
-      const server = await runtime.serve({
+      const server = await serveHttp(runtime, {
         handler: demoBackend(name),
         host: '127.0.0.1',
         port: 0,
@@ -135,13 +124,7 @@ export async function startFulcrum(
     accessLog.enabled && accessLog.path ? openAccessLog(accessLog.path, logger) : undefined
   let server: RunningServer | undefined
   const balancer = createBalancer(config, {
-    fetch: runtime.createFetch(config),
-    clientAddress: runtime.clientAddress,
-    rawHead: runtime.rawHead,
-    watchBody: runtime.watchBody,
-    clientSignal: runtime.clientSignal,
-    tcpConnect,
-    readTextFile,
+    ...runtimeDeps(runtime, config),
     logger,
     accessLog: accessLogSink && ((lines) => accessLogSink.write(lines)),
     writeFileAtomic,
@@ -164,7 +147,7 @@ export async function startFulcrum(
     const adminApp = balancer.admin
     const adminHandler: Handler = (request, env) => adminApp.fetch(request, env)
     try {
-      adminServer = await runtime.serve({
+      adminServer = await serveHttp(runtime, {
         handler: worker === undefined ? adminHandler : broadcastAdminChanges(adminHandler),
         host: admin.host,
         port: admin.port,
@@ -192,24 +175,16 @@ export async function startFulcrum(
     })
   }
 
-  // Once shutdown begins, every response tells its keep-alive client to go (RFC 9112 §9.6), so
+  // Once shutdown begins, the engine tells every keep-alive client to go (RFC 9112 §9.6), so
   // that no new request arrives on a connection that is about to close.
-  let stopping = false
-  const closeIfStopping = (response: Response) => (stopping ? closeConnection(response) : response)
-  const handler: Handler = (request, env) => {
-    // Not on HTTP/2 (Node's compat layer rejects the field; Deno's hyper drops it anyway).
-    if ((env as { incoming?: { httpVersionMajor?: number } })?.incoming?.httpVersionMajor === 2) {
-      return balancer.fetch(request, env)
-    }
-    // Checked when the answer is ready, so that requests in flight at the signal get it too.
-    return Promise.resolve(balancer.fetch(request, env)).then(closeIfStopping)
-  }
+  const handler: Handler = (request, env) => balancer.fetch(request, env)
   try {
-    server = await runtime.serve({
+    server = await serveHttp(runtime, {
       handler,
       host: config.listen.host,
       port: config.listen.port,
       tls,
+      http2: config.tls.http2,
       websocket: (request, env) => balancer.webSockets.open(request, env),
       config,
     })
@@ -271,6 +246,7 @@ export async function startFulcrum(
       }
       try {
         const changes = balancer.reload(next)
+        server?.configure(next)
         logger.info('config reloaded', { trigger, ...changes.backends })
       } catch (error) {
         logger.error('reload failed', {
@@ -286,7 +262,6 @@ export async function startFulcrum(
   onShutdownSignal(
     config.shutdownGrace,
     async () => {
-      stopping = true
       await Promise.all([server!.close(), adminServer?.close(), redirect?.close()])
       await balancer.stop()
       await accessLogSink?.close()
@@ -295,14 +270,4 @@ export async function startFulcrum(
     },
     info,
   )
-}
-
-/** Add `Connection: close` to a response (HTTP/1.1 only; RFC 9113 §8.2.2 forbids it in h2). */
-export function closeConnection(response: Response): Response {
-  try {
-    response.headers.set('connection', 'close')
-  } catch {
-    // Immutable headers (a fetched response passed through untouched): leave them.
-  }
-  return response
 }

@@ -3,6 +3,7 @@
  * exit 2 without a stack trace; --help and --version exit 0.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,12 +14,23 @@ import { RUNTIMES, runFulcrum } from '../helpers/fulcrum.ts'
 const STACK_FRAME = /^\s+at\s/m
 
 let dir: string
-beforeAll(() => {
+/** A loopback port that is taken, for the listen failures. */
+let taken: Server
+let takenPort: number
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fulcrum-cli-'))
+  taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  takenPort = (taken.address() as { port: number }).port
 })
-afterAll(() => {
+afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
+  await new Promise((resolve) => taken.close(resolve))
 })
+
+/** The lines of `text` that are not JSON log lines. */
+const plainLines = (text: string) =>
+  text.split('\n').filter((line) => line !== '' && !line.startsWith('{'))
 
 /** Write a config file into the temp dir and return its path. */
 function configFile(name: string, text: string): string {
@@ -92,6 +104,24 @@ describe.each(RUNTIMES)('the command line on %s', (runtime) => {
       .split('\n')
       .map((line) => line.replace(/^fulcrum: /, '').split(':')[0])
     expect(fields).toEqual(['listen.port', 'healthCheck.fall', 'demo'])
+  })
+
+  // Issue 11: the runtimes' own texts repeat the address (`listen EADDRINUSE: address already in
+  // use 127.0.0.1:N`, `Failed to start server. Is port N in use?`); the line names it once.
+  it.each([
+    ['admin', (port: number) => ['--port', '0', '--admin-port', String(port)], ' (admin)'],
+    ['public', (port: number) => ['--port', String(port), '--admin-port', '0'], ''],
+  ])('a taken %s port: one clean line, exit 1', async (_which, args, role) => {
+    const { code, stdout, stderr } = await runFulcrum(runtime, [
+      '--host',
+      '127.0.0.1',
+      ...args(takenPort),
+    ])
+    expect(code).toBe(1)
+    expect(plainLines(stderr)).toEqual([
+      `fulcrum: Cannot listen on 127.0.0.1:${takenPort}${role}: address already in use`,
+    ])
+    expect(plainLines(stdout)).toEqual([])
   })
 
   it('--help prints the usage and exits 0', async () => {

@@ -29,7 +29,7 @@ const SIZE = 100 * MiB
  * Measured here (2 cores shared with other test runs, loopback, HTTP and HTTPS): Node 20 +25 to
  * +35 MiB; Bun 1.4 +8 to +36 MiB; Deno 2.9 +52 to +71 MiB (its copy of each 64 KiB read in
  * runtimes/deno.ts and V8's young generation; with Deno's node:http client, used before the
- * HTTP/1.1 client of h1-client.ts, it levelled off at about +240 MiB).
+ * HTTP/1.1 client of src/http1/client.ts, it levelled off at about +240 MiB).
  */
 const RSS_BAND: Record<RuntimeName, number> = { node: 64 * MiB, bun: 64 * MiB, deno: 96 * MiB }
 /**

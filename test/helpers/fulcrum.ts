@@ -35,6 +35,14 @@ export function fulcrumCommand(runtime: RuntimeName, args: readonly string[]): [
   }
 }
 
+/**
+ * The command line of `deno task start` with `args`: deno.json's task, run by Deno's task runner,
+ * which stays the parent of fulcrum's process.
+ */
+export function denoTaskCommand(args: readonly string[]): [string, string[]] {
+  return [DENO_BIN, ['task', 'start', ...args]]
+}
+
 /** One JSON log line. */
 export type LogLine = { level: string; msg: string } & Record<string, unknown>
 
@@ -68,6 +76,13 @@ export interface StartOptions {
   env?: Record<string, string>
   /** How long to wait for `listening`. @default 30 s */
   timeoutMs?: number
+  /** Another command line for the same arguments (e.g. {@link denoTaskCommand}). */
+  command?: (args: readonly string[]) => [string, string[]]
+  /**
+   * Start it as the leader of a new process group, so that a test can signal the whole group
+   * (`process.kill(-child.pid, signal)`), as systemd and a terminal do.
+   */
+  detached?: boolean
 }
 
 /**
@@ -85,11 +100,14 @@ export async function startFulcrum(
   if (!finalArgs.includes('--admin-port') && !finalArgs.includes('--no-admin')) {
     finalArgs.push('--admin-port', '0')
   }
-  const [command, commandArgs] = fulcrumCommand(runtime, finalArgs)
+  const [command, commandArgs] = options.command
+    ? options.command(finalArgs)
+    : fulcrumCommand(runtime, finalArgs)
   const child = spawn(command, commandArgs, {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, NO_COLOR: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   })
   let out = ''
   let err = ''
@@ -170,8 +188,17 @@ export async function startFulcrum(
     waitForLog,
     exited,
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+      // A detached one is stopped with its whole group, so that no child of it outlives it.
+      const kill = (signal: NodeJS.Signals) => {
+        if (!options.detached) return void child.kill(signal)
+        try {
+          process.kill(-child.pid!, signal)
+        } catch {
+          // The group is gone already.
+        }
+      }
+      if ((child.exitCode === null && child.signalCode === null) || options.detached) kill(signal)
+      const timer = setTimeout(() => kill('SIGKILL'), 20_000)
       const code = await exited
       clearTimeout(timer)
       return code

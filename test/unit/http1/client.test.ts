@@ -1,54 +1,64 @@
 /**
- * The HTTP/1.1 upstream client of Bun and Deno (runtimes/shared/h1-client.ts), driven here over
- * real loopback TCP: a node:net transport stands in for Bun.connect / Deno.connect, and the
- * backends are raw `net` servers that record the bytes they receive.
+ * The engine's HTTP/1.1 upstream client (src/http1/client.ts), driven here over real loopback
+ * TCP: node:net sockets on the socket contract (src/http1/socket.ts) stand in for the runtimes'
+ * sockets, and the backends are raw `net` servers that record the bytes they receive.
  */
 import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import {
-  createH1Fetch,
-  type H1Connect,
-  type H1FetchOptions,
-  type H1Transport,
-} from '../../runtimes/shared/h1-client.ts'
-import { UpstreamProtocolError } from '../../runtimes/shared/h1-parser.ts'
-import { UpstreamConnectError } from '../../src/errors.ts'
-import type { UpstreamFetch, UpstreamInit } from '../../src/types.ts'
+import { createH1Fetch, type H1FetchOptions } from '../../../src/http1/client.ts'
+import { UpstreamProtocolError } from '../../../src/http1/parser.ts'
+import type { Connect, Socket } from '../../../src/http1/socket.ts'
+import { UpstreamConnectError } from '../../../src/errors.ts'
+import type { UpstreamFetch, UpstreamInit } from '../../../src/types.ts'
 
-// ---- the transport: node:net as an H1Transport, with what it was asked to do counted ----
+// ---- the sockets: node:net on the socket contract, with what they were asked to do counted ----
 
-interface TransportStats {
+interface SocketStats {
   opened: number
   pauses: number
   resumes: number
   /** Writes that returned false. */
   fullWrites: number
   drains: number
-  closes: number
+  /** Calls of `end()`. */
+  ends: number
+  /** Calls of `destroy()`. */
+  destroys: number
 }
 
-function nodeConnector(): { connect: H1Connect; stats: TransportStats } {
-  const stats: TransportStats = {
+function nodeConnector(): { connect: Connect; stats: SocketStats } {
+  const stats: SocketStats = {
     opened: 0,
     pauses: 0,
     resumes: 0,
     fullWrites: 0,
     drains: 0,
-    closes: 0,
+    ends: 0,
+    destroys: 0,
   }
-  const connect: H1Connect = (host, port, events) =>
+  const connect: Connect = (host, port, events) =>
     new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port })
+      // Half-open allowed, as the contract has it: the peer's FIN does not end the writing side.
+      const socket = net.connect({ host, port, allowHalfOpen: true })
       socket.setNoDelay(true)
       let open = false
-      let closedByClient = false
+      let destroyed = false
       let failure: unknown
-      const transport: H1Transport = {
+      const wrapped: Socket = {
         write: (bytes) => {
           const ok = socket.write(bytes)
           if (!ok) stats.fullWrites++
           return ok
+        },
+        end: () => {
+          stats.ends++
+          socket.end()
+        },
+        destroy: () => {
+          stats.destroys++
+          destroyed = true
+          socket.destroy()
         },
         pause: () => {
           stats.pauses++
@@ -58,28 +68,33 @@ function nodeConnector(): { connect: H1Connect; stats: TransportStats } {
           stats.resumes++
           socket.resume()
         },
-        close: () => {
-          stats.closes++
-          closedByClient = true
-          socket.end(() => socket.destroy())
+        get remoteAddress() {
+          return socket.remoteAddress
         },
+        get remotePort() {
+          return socket.remotePort
+        },
+        encrypted: false,
       }
       socket.on('connect', () => {
         open = true
         stats.opened++
-        resolve(transport)
+        resolve(wrapped)
       })
       socket.on('data', (chunk) => {
-        if (!closedByClient) events.data(chunk)
+        if (!destroyed) events.data(chunk)
       })
       socket.on('drain', () => {
         stats.drains++
-        if (!closedByClient) events.drain()
+        if (!destroyed) events.drain()
+      })
+      socket.on('end', () => {
+        if (!destroyed) events.end()
       })
       socket.on('error', (error) => (failure = error))
       socket.on('close', () => {
         if (!open) reject(failure ?? new Error('Closed while connecting'))
-        else if (!closedByClient) events.closed(failure)
+        else if (!destroyed) events.close(failure)
       })
     })
   return { connect, stats }
@@ -267,7 +282,7 @@ function pattern(length: number, seed = 0): Buffer {
   return buffer
 }
 
-describe('h1 client: the request on the wire', () => {
+describe('http1 client: the request on the wire', () => {
   it('sends the method, the raw target and the fields as given, Host first', async () => {
     const backend = await startBackend(ok())
     const { fetch } = client()
@@ -401,7 +416,7 @@ describe('h1 client: the request on the wire', () => {
   })
 })
 
-describe('h1 client: keep-alive', () => {
+describe('http1 client: keep-alive', () => {
   it('reuses one connection for 20 sequential requests', async () => {
     const backend = await startBackend((request, socket) => {
       const body = `#${backend.requests.length}`
@@ -536,7 +551,7 @@ describe('h1 client: keep-alive', () => {
   })
 })
 
-describe('h1 client: failures', () => {
+describe('http1 client: failures', () => {
   it('rejects the body read when the backend closes mid-body (Content-Length)', async () => {
     const backend = await startBackend((_request, socket) =>
       socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this'),
@@ -620,8 +635,17 @@ describe('h1 client: failures', () => {
 
   it('rejects with UpstreamConnectError when the connect times out, and closes a late one', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    let connected: ((transport: H1Transport) => void) | undefined
-    const late = { write: vi.fn(() => true), pause: vi.fn(), resume: vi.fn(), close: vi.fn() }
+    let connected: ((socket: Socket) => void) | undefined
+    const late = {
+      write: vi.fn(() => true),
+      end: vi.fn(),
+      destroy: vi.fn(),
+      pause: vi.fn(),
+      resume: vi.fn(),
+      remoteAddress: '127.0.0.1',
+      remotePort: 9,
+      encrypted: false,
+    }
     const { fetch } = client({
       connectTimeout: 500,
       connect: () => new Promise((resolve) => (connected = resolve)),
@@ -638,12 +662,77 @@ describe('h1 client: failures', () => {
     expect((error as Error).message).toBe('Connect timed out after 500 ms')
     connected!(late)
     await Promise.resolve()
-    expect(late.close).toHaveBeenCalledOnce()
+    expect(late.destroy).toHaveBeenCalledOnce()
     expect(late.write).not.toHaveBeenCalled()
   })
 })
 
-describe('h1 client: abort', () => {
+describe("http1 client: the backend's FIN", () => {
+  /** A backend that keeps writing after the client's FIN, as the contract allows a peer to. */
+  async function halfOpenBackend(onRequest: (socket: net.Socket) => void) {
+    const seen = { clientEnded: 0, closed: 0 }
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      socket.on('error', () => {})
+      socket.once('data', () => onRequest(socket))
+      socket.on('end', () => seen.clientEnded++)
+      socket.on('close', () => seen.closed++)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as net.AddressInfo
+    return { url: `http://127.0.0.1:${port}`, seen, server }
+  }
+
+  it('ends a body delimited by the close, and closes the connection', async () => {
+    const backend = await halfOpenBackend((socket) =>
+      socket.end('HTTP/1.1 200 OK\r\n\r\nuntil FIN'),
+    )
+    try {
+      const { fetch, stats } = client()
+      expect(await (await fetch(backend.url, init())).text()).toBe('until FIN')
+      await until(() => backend.seen.closed === 1, 'the connection to close')
+      expect(stats.opened).toBe(1)
+      expect(await (await fetch(backend.url, init())).text()).toBe('until FIN')
+      expect(stats.opened).toBe(2)
+    } finally {
+      backend.server.close()
+    }
+  })
+
+  it('fails a body delimited by the close when the connection is reset', async () => {
+    let backendSocket: net.Socket | undefined
+    const backend = await halfOpenBackend((socket) => {
+      backendSocket = socket
+      socket.write('HTTP/1.1 200 OK\r\n\r\npart')
+    })
+    try {
+      const { fetch } = client()
+      const response = await fetch(backend.url, init())
+      const reader = response.body!.getReader()
+      expect(Buffer.from((await reader.read()).value!).toString()).toBe('part')
+      backendSocket!.resetAndDestroy()
+      await expect(reader.read()).rejects.toThrow()
+    } finally {
+      backend.server.close()
+    }
+  })
+
+  it('does not reuse a connection whose backend sent its FIN after the response', async () => {
+    const backend = await halfOpenBackend((socket) =>
+      socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'),
+    )
+    try {
+      const { fetch, stats } = client()
+      expect(await (await fetch(backend.url, init())).text()).toBe('ok')
+      await until(() => backend.seen.closed === 1, 'the connection to close')
+      expect(await (await fetch(backend.url, init())).text()).toBe('ok')
+      expect(stats.opened).toBe(2)
+    } finally {
+      backend.server.close()
+    }
+  })
+})
+
+describe('http1 client: abort', () => {
   it('rejects at once with the reason when the signal is already aborted', async () => {
     const backend = await startBackend(ok())
     const { fetch, stats } = client()
@@ -721,7 +810,7 @@ describe('h1 client: abort', () => {
   })
 })
 
-describe('h1 client: early responses and backpressure', () => {
+describe('http1 client: early responses and backpressure', () => {
   it('does not reuse a connection answered before the request body was sent', async () => {
     let n = 0
     const backend = await startBackend(ok(), (socket) => {
@@ -760,7 +849,7 @@ describe('h1 client: early responses and backpressure', () => {
     })
     const { fetch, stats } = client()
     const response = await fetch(backend.url, init())
-    await until(() => stats.pauses > 0, 'the transport to be paused')
+    await until(() => stats.pauses > 0, 'the socket to be paused')
     await new Promise((resolve) => setTimeout(resolve, 100))
     // Paused: the backend cannot finish writing 8 MiB into the kernel buffers.
     expect(written).toBe(false)
@@ -775,7 +864,7 @@ describe('h1 client: early responses and backpressure', () => {
   })
 })
 
-describe('h1 client: other origins', () => {
+describe('http1 client: other origins', () => {
   it('hands https: URLs to the fallback, unchanged', async () => {
     const { fetch, fallback, stats } = client()
     const options = init({ headers: new Headers({ 'x-a': '1' }) })

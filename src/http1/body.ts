@@ -1,6 +1,6 @@
 /**
  * An upstream response body without Web streams: the upstream client (undici's `dispatch` on
- * Node, the HTTP/1.1 client of h1-client.ts on Bun and Deno) pushes chunks in, and the server
+ * Node, the engine's HTTP/1.1 client of client.ts elsewhere) pushes chunks in, and the server
  * side reads them out through a reader shaped like a `ReadableStreamDefaultReader`, which
  * @hono/node-server writes to the socket as it writes any stream. Backpressure reaches the
  * upstream socket through the client's pause and resume.
@@ -8,17 +8,24 @@
  * {@link watchUpstreamBody} is the `RuntimeDeps.watchBody` of the runtimes that use it: a body that
  * has already arrived whole (a small response, the common case) is handed to the server as one
  * buffer, so that the head and the body leave in one write.
+ *
+ * The engine's response writer skips Web streams altogether: {@link rawBodyOf} gives back the
+ * {@link UpstreamBody} (or the whole buffer) under the `Response` that `toClientResponse` built
+ * around a watched body.
  */
-import { Buffer } from 'node:buffer'
-import { UpstreamTimeoutError } from '../../src/errors.ts'
-import { watchBody, type BodyEnd, type WatchBodyOptions } from '../../src/stream.ts'
+import { UpstreamTimeoutError } from '../errors.ts'
+import { watchBody, type BodyEnd, type WatchBodyOptions } from '../stream.ts'
 
 /** Bytes queued before undici is asked to pause the upstream socket. */
 const HIGH_WATER = 64 * 1024
 
 type Result = ReadableStreamReadResult<Uint8Array>
 
-/** The body of one upstream response, fed by undici's dispatch handler. */
+/**
+ * The body of one upstream response, fed by an upstream client (undici's dispatch handler, or the
+ * engine's client) and read once: through {@link getReader}, as a whole with {@link take}, or
+ * async-iterated.
+ */
 export class UpstreamBody {
   #chunks: Uint8Array[] = []
   #queued = 0
@@ -33,14 +40,18 @@ export class UpstreamBody {
   #abort: (reason: unknown) => void
   #watcher: Watcher | undefined
 
+  /**
+   * @param resume restarts reading the upstream connection, after `push` returned false
+   * @param abort ends the upstream exchange: the body was cancelled or timed out before its end
+   */
   constructor(resume: () => void, abort: (reason: unknown) => void) {
     this.#resume = resume
     this.#abort = abort
   }
 
-  // ---- the producer side (undici's handler) ----
+  // ---- the producer side (the upstream client) ----
 
-  /** A chunk arrived; false asks undici to pause the socket. */
+  /** A chunk arrived; false asks the client to pause the upstream socket. */
   push(chunk: Uint8Array): boolean {
     if (this.#cancelled) return true
     this.#watcher?.active()
@@ -81,13 +92,21 @@ export class UpstreamBody {
     return this.#ended && this.#error === undefined && !this.#locked && !this.#cancelled
   }
 
-  /** Take the whole body as one buffer (see {@link whole}). */
+  /**
+   * Take the whole body as one buffer (see {@link whole}). A watched body reports its end here,
+   * as a read to the end would.
+   */
   take(): Uint8Array {
     const chunks = this.#chunks
+    const bytes = this.#queued
     this.#chunks = []
+    this.#queued = 0
     this.#locked = true
-    if (chunks.length === 1) return chunks[0]!
-    return Buffer.concat(chunks, this.#queued)
+    if (this.#watcher) {
+      this.#watcher.bytes += bytes
+      this.#watcher.finish('end')
+    }
+    return chunks.length === 1 ? chunks[0]! : concatAll(chunks, bytes)
   }
 
   /** The bytes queued and not yet read. */
@@ -107,10 +126,12 @@ export class UpstreamBody {
 
   // ---- the ReadableStream-shaped consumer side ----
 
+  /** Whether a reader has been taken, or the body taken whole. */
   get locked(): boolean {
     return this.#locked
   }
 
+  /** The one reader, shaped like a `ReadableStreamDefaultReader`. @throws {TypeError} if locked */
   getReader(): {
     read(): Promise<Result>
     cancel(reason?: unknown): Promise<void>
@@ -131,6 +152,7 @@ export class UpstreamBody {
     }
   }
 
+  /** Drop the body: before its end, the upstream exchange is aborted with `reason`. */
   cancel(reason?: unknown): Promise<void> {
     if (this.#cancelled) return Promise.resolve()
     const complete = this.#ended && this.#chunks.length === 0
@@ -148,6 +170,7 @@ export class UpstreamBody {
     return Promise.resolve()
   }
 
+  /** Read the chunks in order; leaving early cancels the body. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
     const reader = this.getReader()
     try {
@@ -258,7 +281,7 @@ class Watcher {
 }
 
 /** A `RuntimeDeps.watchBody`. */
-type WatchUpstreamBody = (
+export type WatchUpstreamBody = (
   body: ReadableStream<Uint8Array>,
   onDone: (bytes: number, end: BodyEnd) => void,
   options?: WatchBodyOptions,
@@ -267,36 +290,110 @@ type WatchUpstreamBody = (
 /**
  * A `RuntimeDeps.watchBody` for the runtimes whose clients answer with an {@link UpstreamBody}:
  * watched in place, and handed over as one buffer when it has already arrived whole; still
- * arriving, it goes as `still` makes it. Any other body goes through the Web-stream watcher.
+ * arriving, it goes as `still` makes it, registered (see {@link registerRawBody}) so that the
+ * engine can read the body itself. Any other body goes through the Web-stream watcher.
+ *
+ * @param still what a body still arriving is handed over as. It must not read the body before
+ * it is asked to (lazily), so that the engine can still take the body's reader.
  */
-function upstreamBodyWatcher(
+export function upstreamBodyWatcher(
   still: (body: UpstreamBody) => ReadableStream<Uint8Array>,
 ): WatchUpstreamBody {
   return (body, onDone, options = {}) => {
     if (!(body instanceof UpstreamBody)) return watchBody(body, onDone, options)
     const upstream = body as UpstreamBody
-    return takeWhole(upstream, onDone) ?? still(upstream.watch(onDone, options.idleTimeout))
+    const whole = takeWhole(upstream, onDone)
+    if (whole) return whole
+    const handed = still(upstream.watch(onDone, options.idleTimeout))
+    registerRawBody(handed, upstream)
+    return handed
   }
 }
 
 /** Node's: a body still arriving goes as it is (@hono/node-server reads any reader). */
-export const watchUpstreamBody = upstreamBodyWatcher((body) => body as never)
+export const watchUpstreamBody: WatchUpstreamBody = upstreamBodyWatcher((body) => body as never)
 
-/** Bun's and Deno's: a body still arriving goes as a Web stream, which their servers take. */
-export const watchUpstreamBodyAsStream = upstreamBodyWatcher((body) => {
-  const reader = body.getReader()
+/**
+ * Bun's and Deno's: a body still arriving goes as a Web stream, which their servers take. The
+ * stream takes the body's reader at its first read only: until then {@link rawBodyOf} can hand
+ * the body to the engine instead.
+ */
+export const watchUpstreamBodyAsStream: WatchUpstreamBody = upstreamBodyWatcher((body) => {
+  let reader: ReturnType<UpstreamBody['getReader']> | undefined
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
+        reader ??= body.getReader()
         const { done, value } = await reader.read()
         if (done) controller.close()
         else controller.enqueue(value)
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel: (reason) => (reader ? reader.cancel(reason) : body.cancel(reason)),
     },
     { highWaterMark: 0 },
   )
 })
+
+/** What a watcher handed over → the raw body under it. Weak: the entries go with the objects. */
+const rawBodies = new WeakMap<object, UpstreamBody | Uint8Array>()
+
+/**
+ * Record that `handed` (what a `watchBody` returned, a stream or the body itself) is the watched
+ * `raw` body, for {@link adoptRawBody} and {@link rawBodyOf}. The watchers of this module do it
+ * themselves; another watcher that hands over an {@link UpstreamBody} in a wrapper calls it.
+ */
+export function registerRawBody(handed: object, raw: UpstreamBody | Uint8Array): void {
+  rawBodies.set(handed, raw)
+}
+
+/**
+ * Carry the raw body of a watched body over to the `Response` built around it
+ * (`toClientResponse` in forward.ts): `watched` is what the watcher returned, a whole buffer or a
+ * registered value (see {@link registerRawBody}); anything else records nothing.
+ */
+export function adoptRawBody(response: Response, watched: unknown): void {
+  if (watched instanceof Uint8Array) rawBodies.set(response, watched)
+  else if (typeof watched === 'object' && watched !== null) {
+    const raw = rawBodies.get(watched)
+    if (raw !== undefined) rawBodies.set(response, raw)
+  }
+}
+
+/**
+ * The raw body under a response that `toClientResponse` built around a watched upstream body,
+ * for the engine's response writer to send without Web streams: the whole body as one buffer
+ * (already reported to the watcher: write it, and that is all), or the {@link UpstreamBody},
+ * still watched. `undefined` for any other response, and for one whose body has been read
+ * already (its reader taken): then `response.body` is the one to send.
+ *
+ * Contract for the caller, when this returns something:
+ * - never touch `response.body` (it is a wrapper around the same bytes, or a copy of them);
+ * - an `UpstreamBody` is consumed once, in one of two ways: `take()` when `whole` is true (the
+ *   watcher hears its end), or `getReader()` then `read()` until `done`, and `cancel(reason)`
+ *   if the client goes away first. A read that rejects means the body failed: the client's
+ *   response must not end as if complete (RFC 9112 §8). Reads report the bytes, the end and
+ *   the idle deadline to the watcher, and give backpressure to the upstream connection.
+ *
+ * @example
+ * ```ts
+ * const raw = rawBodyOf(response)
+ * if (raw instanceof Uint8Array) socket.write(raw)
+ * else if (raw?.whole) socket.write(raw.take())
+ * else if (raw) {
+ *   const reader = raw.getReader()
+ *   for (let read = await reader.read(); !read.done; read = await reader.read()) {
+ *     if (!socket.write(read.value)) await drained()
+ *   }
+ * } else {
+ *   // response.body, as for any other response
+ * }
+ * ```
+ */
+export function rawBodyOf(response: Response): UpstreamBody | Uint8Array | undefined {
+  const raw = rawBodies.get(response)
+  if (raw instanceof UpstreamBody && raw.locked) return undefined
+  return raw
+}
 
 /** The body as one buffer when it has already arrived whole, with `onDone` reported. */
 function takeWhole(
@@ -325,23 +422,42 @@ export class UpstreamResponse {
     readonly body: UpstreamBody | null,
   ) {}
 
+  /** Whether the status is 2xx. */
   get ok(): boolean {
     return this.status >= 200 && this.status < 300
   }
 
+  /** Whether the body's reader has been taken. */
   get bodyUsed(): boolean {
     return this.body?.locked ?? false
   }
 
+  /** The whole body. */
   async arrayBuffer(): Promise<ArrayBuffer> {
     if (!this.body) return new ArrayBuffer(0)
     const chunks: Uint8Array[] = []
-    for await (const chunk of this.body) chunks.push(chunk)
-    const buffer = Buffer.concat(chunks)
-    return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)
+    let length = 0
+    for await (const chunk of this.body) {
+      chunks.push(chunk)
+      length += chunk.byteLength
+    }
+    // A new array of its own: its buffer is exactly the body.
+    return concatAll(chunks, length).buffer as ArrayBuffer
   }
 
+  /** The body decoded as UTF-8. */
   async text(): Promise<string> {
     return new TextDecoder().decode(await this.arrayBuffer())
   }
+}
+
+/** `chunks` (of `length` bytes in all) in one new array. */
+function concatAll(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const chunk of chunks) {
+    out.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return out
 }

@@ -1,62 +1,37 @@
 /**
- * A byte-transparent HTTP/1.1 upstream client over a runtime's raw TCP sockets (Bun.connect,
- * Deno.connect), with a keep-alive pool per origin. Bun's and Deno's fetch cannot be told to
- * leave a request alone (Bun adds User-Agent and Accept, oven-sh/bun#17012; Deno adds
+ * The engine's byte-transparent HTTP/1.1 upstream client, on the runtime's sockets through the
+ * socket contract (socket.ts), with a keep-alive pool per origin. Bun's and Deno's fetch cannot
+ * be told to leave a request alone (Bun adds User-Agent and Accept, oven-sh/bun#17012; Deno adds
  * Accept-Encoding and Accept-Language and decodes bodies, denoland/deno#12291), and their
  * `node:http` clients are slow; this one sends the method, target and fields exactly as given
  * and hands the response body over as it arrives, or whole when it arrived in one read.
  *
  * Requests are framed per RFC 9112 §6 (Content-Length as given, otherwise chunked), responses
- * are parsed by h1-parser.ts. A connection goes back to the pool only once both messages have
- * ended cleanly; one idle for longer than `keepAliveTimeout` is not reused, so that a request is
- * seldom sent on a connection the backend is closing.
+ * are parsed by the engine's strict response parser. A connection goes back to the pool only once
+ * both messages have ended cleanly; one idle for longer than `keepAliveTimeout` is not reused, so
+ * that a request is seldom sent on a connection the backend is closing. The backend's FIN ends a
+ * body delimited by the close (RFC 9112 §6.3 rule 8); otherwise the connection is not reused.
  */
-import { Buffer } from 'node:buffer'
-import type { AbortSignalLike } from '../../src/abort.ts'
-import { UpstreamConnectError } from '../../src/errors.ts'
-import type { UpstreamFetch } from '../../src/types.ts'
-import { ResponseParser, type ResponseHead } from './h1-parser.ts'
-import { UpstreamBody, UpstreamResponse } from './upstream-body.ts'
-import { classifyUpstreamError } from './upstream-errors.ts'
-
-/** A connected socket, as the client drives it. */
-export interface H1Transport {
-  /** Send bytes; false when they were queued, and more should wait for `drain`. */
-  write(bytes: Uint8Array): boolean
-  /** Stop and restart reading (backpressure from a slow client). */
-  pause(): void
-  resume(): void
-  /** Close the connection; nothing more is reported after this. */
-  close(): void
-}
-
-/** What a transport reports to the client. */
-export interface H1TransportEvents {
-  data(chunk: Uint8Array): void
-  drain(): void
-  /** The connection ended: closed by the peer, or failed with `error`. */
-  closed(error?: unknown): void
-}
-
-/** Open a TCP connection to host:port; rejects when the connect fails. */
-export type H1Connect = (
-  host: string,
-  port: number,
-  events: H1TransportEvents,
-) => Promise<H1Transport>
+import type { AbortSignalLike } from '../abort.ts'
+import { UpstreamConnectError } from '../errors.ts'
+import type { UpstreamFetch } from '../types.ts'
+import { UpstreamBody, UpstreamResponse } from './body.ts'
+import { concatBytes, encodeLatin1 } from './bytes.ts'
+import { ResponseParser, type ResponseHead } from './parser.ts'
+import type { Connect, Socket, SocketEvents } from './socket.ts'
 
 /** Options for {@link createH1Fetch}. */
 export interface H1FetchOptions {
-  /** Opens connections. */
-  connect: H1Connect
-  /** Upstream connect timeout, ms. */
+  /** Opens connections, on the runtime's sockets. */
+  connect: Connect
+  /** Upstream connect timeout, ms: then the fetch rejects with `UpstreamConnectError`. */
   connectTimeout: number
   /**
    * A connection idle for longer is not reused, ms: below the 5 s keep-alive timeout of most
    * backends (Node's default). @default 4000
    */
   keepAliveTimeout?: number
-  /** Serves what this client does not: `https:` origins. */
+  /** Serves what this client does not: `https:` origins (the runtime's own TLS client). */
   fallback: UpstreamFetch
 }
 
@@ -69,7 +44,17 @@ interface Origin {
   idle: Connection[]
 }
 
-/** Build the client. */
+/**
+ * Build the client: a fetch-shaped function whose responses are {@link UpstreamResponse}s with an
+ * {@link UpstreamBody} (cast to `Response`). Plain `http:` URLs only; the rest go to `fallback`.
+ *
+ * @example
+ * ```ts
+ * const fetch = createH1Fetch({ connect, connectTimeout: 5000, fallback })
+ * const init = { method: 'GET', headers, redirect: 'manual' } as const
+ * const response = await fetch('http://10.0.0.2:8080/a?b', init)
+ * ```
+ */
 export function createH1Fetch(options: H1FetchOptions): UpstreamFetch {
   const { connect, connectTimeout, fallback } = options
   const keepAliveTimeout = options.keepAliveTimeout ?? 4000
@@ -94,7 +79,7 @@ export function createH1Fetch(options: H1FetchOptions): UpstreamFetch {
     const now = Date.now()
     for (let conn = origin.idle.pop(); conn; conn = origin.idle.pop()) {
       if (!conn.ended && now - conn.idleSince < keepAliveTimeout) return conn
-      conn.close()
+      conn.destroy()
     }
     return Connection.open(origin, connect, connectTimeout)
   }
@@ -115,7 +100,7 @@ export function createH1Fetch(options: H1FetchOptions): UpstreamFetch {
     else {
       conn.then(
         (opened) => exchange.start(opened, head, body),
-        (error) => exchange.fail(classifyUpstreamError(error)),
+        (error) => exchange.fail(connectError(error)),
       )
     }
     return exchange.response
@@ -154,25 +139,34 @@ function requestHead(
   const chunked = hasBody && !length
   if (chunked) fields += 'transfer-encoding: chunked\r\n'
   const head = `${method} ${path} HTTP/1.1\r\nhost: ${host ?? authority}\r\n${fields}\r\n`
-  // TextEncoder is native on every runtime (Deno's latin1 Buffer is JS); a head of ASCII only
-  // (the common case) is the same in UTF-8.
-  let bytes: Uint8Array = ENCODER.encode(head)
-  if (bytes.byteLength !== head.length) bytes = Buffer.from(head, 'latin1')
-  return { bytes, chunked }
+  return { bytes: encodeLatin1(head), chunked }
 }
 
-/** One pooled connection. */
-class Connection implements H1TransportEvents {
-  transport: H1Transport | undefined
+/**
+ * A failed connect as `UpstreamConnectError`: the contract's `Connect` rejects only when the
+ * connection cannot be made, so nothing of the request was sent.
+ */
+function connectError(error: unknown): unknown {
+  if (error instanceof UpstreamConnectError) return error
+  const code = (error as { code?: unknown } | undefined)?.code
+  const message = typeof code === 'string' ? code : String((error as Error)?.message ?? error)
+  return new UpstreamConnectError(message, { cause: error })
+}
+
+/** One pooled connection: the socket's events go to its exchange, if any. */
+class Connection implements SocketEvents {
+  socket: Socket | undefined
   exchange: Exchange | undefined
   idleSince = 0
-  /** The connection has closed, or is closing. */
+  /** The connection carries no more requests: it is closing, or closed. */
   ended = false
+  /** The socket is destroyed, or reported its close: nothing more is asked of it. */
+  #gone = false
 
   constructor(readonly origin: Origin) {}
 
   /** Connect, within `timeout` ms. */
-  static open(origin: Origin, connect: H1Connect, timeout: number): Promise<Connection> {
+  static open(origin: Origin, connect: Connect, timeout: number): Promise<Connection> {
     const conn = new Connection(origin)
     return new Promise((resolve, reject) => {
       let timedOut = false
@@ -181,12 +175,11 @@ class Connection implements H1TransportEvents {
         reject(new UpstreamConnectError(`Connect timed out after ${timeout} ms`))
       }, timeout)
       connect(origin.host, origin.port, conn).then(
-        (transport) => {
+        (socket) => {
           clearTimeout(timer)
-          conn.transport = transport
+          conn.socket = socket
           if (timedOut || conn.ended) {
-            conn.ended = true
-            transport.close()
+            conn.destroy()
             if (!timedOut) reject(new UpstreamConnectError('Connection closed while connecting'))
           } else resolve(conn)
         },
@@ -201,34 +194,66 @@ class Connection implements H1TransportEvents {
   data(chunk: Uint8Array): void {
     if (this.exchange) this.exchange.data(chunk)
     // Bytes on an idle connection answer nothing: the connection is not to be trusted.
-    else this.close()
+    else this.destroy()
   }
 
   drain(): void {
     this.exchange?.drain()
   }
 
-  closed(error?: unknown): void {
+  end(): void {
+    // The backend sent its FIN: it ends a body delimited by the close, fails any other response
+    // in progress, and an idle connection is dropped. Either way it is not reused.
+    this.ended = true
+    this.#unpool()
+    if (this.exchange) this.exchange.peerEnded()
+    else this.destroy()
+  }
+
+  close(error?: unknown): void {
     const exchange = this.exchange
-    this.ended = true // the transport is closed already
-    this.close()
+    this.#gone = true
+    this.ended = true
+    this.exchange = undefined
+    this.#unpool()
     exchange?.closed(error)
   }
 
   /** Back to the pool, or closed when it cannot be reused. */
   release(reusable: boolean): void {
     this.exchange = undefined
-    if (!reusable || this.ended) return this.close()
+    if (!reusable || this.ended) return this.shut()
     this.idleSince = Date.now()
     this.origin.idle.push(this)
   }
 
-  close(): void {
+  /**
+   * Close after a clean exchange: what is queued goes, then the FIN (RFC 9112 §9.6). The events
+   * that follow find no exchange, and the socket is destroyed on the first of them.
+   */
+  shut(): void {
     this.exchange = undefined
-    if (!this.ended) {
-      this.ended = true
-      this.transport?.close()
+    this.#unpool()
+    if (this.ended) {
+      // The backend has sent its FIN too: nothing more to wait for.
+      if (!this.#gone) this.destroy()
+      return
     }
+    this.ended = true
+    this.socket?.end()
+  }
+
+  /** Close now, dropping anything queued. */
+  destroy(): void {
+    this.exchange = undefined
+    this.ended = true
+    this.#unpool()
+    if (this.#gone) return
+    this.#gone = true
+    this.socket?.destroy()
+  }
+
+  #unpool(): void {
     const at = this.origin.idle.lastIndexOf(this)
     if (at !== -1) this.origin.idle.splice(at, 1)
   }
@@ -267,7 +292,7 @@ class Exchange {
       data: (chunk) => {
         if (this.#body && !this.#body.push(chunk)) {
           this.#paused = true
-          this.#conn?.transport!.pause()
+          this.#conn?.socket!.pause()
         }
       },
       end: () => {
@@ -284,13 +309,18 @@ class Exchange {
   /** Send the request on `conn`. */
   start(conn: Connection, request: RequestHead, body: ReadableStream<Uint8Array> | null): void {
     if (this.#finished) return conn.release(true)
-    const transport = conn.transport!
+    if (conn.ended) {
+      // Closed between the connect and now: nothing was sent.
+      conn.destroy()
+      return this.fail(new UpstreamConnectError('Connection closed before the request was sent'))
+    }
+    const socket = conn.socket!
     this.#conn = conn
     conn.exchange = this
     if (body === null) {
-      transport.write(request.bytes)
+      socket.write(request.bytes)
       this.#requestSent = true
-    } else void this.#sendBody(request, body, transport)
+    } else void this.#sendBody(request, body, socket)
   }
 
   data(chunk: Uint8Array): void {
@@ -307,20 +337,34 @@ class Exchange {
     drained?.()
   }
 
-  closed(error?: unknown): void {
+  /**
+   * The backend sent its FIN: no more bytes will come. A body delimited by the close ends here
+   * (RFC 9112 §6.3 rule 8); any other response in progress is incomplete (RFC 9112 §8).
+   */
+  peerEnded(): void {
     if (this.#finished) return
+    this.#keepAlive = false
     try {
       this.#parser.close()
-      this.#keepAlive = false
     } catch (incomplete) {
-      this.fail(error ?? incomplete)
+      this.fail(incomplete)
     }
+  }
+
+  /**
+   * The connection is gone. After an error (a reset) the response is incomplete whatever its
+   * framing; a close without one is taken as the FIN it implies.
+   */
+  closed(error?: unknown): void {
+    if (this.#finished) return
+    if (error !== undefined) this.fail(error)
+    else this.peerEnded()
   }
 
   /** End the exchange with an error: before the response it rejects, after it the body fails. */
   fail(error: unknown): void {
     if (!this.#finish()) return
-    this.#conn?.close()
+    this.#conn?.destroy()
     if (!this.#answered) this.#reject(error)
     else this.#body?.fail(error)
     this.#dropRequestBody(error)
@@ -354,7 +398,7 @@ class Exchange {
         () => {
           if (this.#finished || !this.#paused) return
           this.#paused = false
-          this.#conn?.transport!.resume()
+          this.#conn?.socket!.resume()
         },
         (reason) => this.fail(reason),
       )
@@ -375,13 +419,13 @@ class Exchange {
     if (!this.#requestSent) {
       // The backend answered before taking the whole request (an early 413, say): the rest is not
       // sent, and the connection is not reused.
-      this.#conn?.close()
+      this.#conn?.destroy()
       this.#dropRequestBody()
       this.drain()
       return
     }
     // The last bytes may have paused the connection: an idle one must hear the backend close it.
-    if (this.#paused) this.#conn?.transport!.resume()
+    if (this.#paused) this.#conn?.socket!.resume()
     this.#conn?.release(this.#keepAlive)
   }
 
@@ -393,7 +437,7 @@ class Exchange {
   async #sendBody(
     request: RequestHead,
     body: ReadableStream<Uint8Array>,
-    transport: H1Transport,
+    socket: Socket,
   ): Promise<void> {
     const { chunked } = request
     let head: Uint8Array | undefined = request.bytes
@@ -405,18 +449,15 @@ class Exchange {
         if (this.#finished) return void reader.cancel().catch(() => {})
         if (done) break
         if (value.byteLength === 0) continue
-        const parts = chunked
-          ? [Buffer.from(`${value.byteLength.toString(16)}\r\n`), value, CRLF]
-          : [value]
-        if (head) parts.unshift(head)
+        let bytes = chunked ? chunk(value) : value
+        if (head) bytes = concatBytes(head, bytes)
         head = undefined
-        const bytes = parts.length === 1 ? value : Buffer.concat(parts)
-        if (!transport.write(bytes)) await new Promise<void>((resolve) => (this.#drained = resolve))
+        if (!socket.write(bytes)) await new Promise<void>((resolve) => (this.#drained = resolve))
       }
       this.#reader = undefined
       if (this.#finished) return
       if (head || chunked) {
-        transport.write(head && chunked ? Buffer.concat([head, LAST_CHUNK]) : (head ?? LAST_CHUNK))
+        socket.write(head && chunked ? concatBytes(head, LAST_CHUNK) : (head ?? LAST_CHUNK))
       }
       this.#requestSent = true
       this.#settle()
@@ -427,7 +468,16 @@ class Exchange {
   }
 }
 
-const CRLF = Buffer.from('\r\n')
-const ENCODER = new TextEncoder()
 /** RFC 9112 §7.1: the last chunk, and no trailers. */
-const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+const LAST_CHUNK = encodeLatin1('0\r\n\r\n')
+
+/** `data` as one chunk (RFC 9112 §7.1): its size in hex, CRLF, the data, CRLF; in one array. */
+function chunk(data: Uint8Array): Uint8Array {
+  const size = `${data.byteLength.toString(16)}\r\n`
+  const out = new Uint8Array(size.length + data.byteLength + 2)
+  for (let i = 0; i < size.length; i++) out[i] = size.charCodeAt(i)
+  out.set(data, size.length)
+  out[out.length - 2] = 13
+  out[out.length - 1] = 10
+  return out
+}

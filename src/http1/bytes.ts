@@ -1,0 +1,95 @@
+/**
+ * Byte helpers shared by the HTTP/1.1 engine, on `Uint8Array` only (src/ is runtime-neutral: no
+ * `Buffer`). HTTP/1.1 heads are byte strings (RFC 9110 §5.5: field values may hold obs-text,
+ * 0x80–0xFF), so they are read and written as latin1: one byte, one UTF-16 code unit.
+ *
+ * `TextDecoder('latin1')` is not used: the Encoding Standard maps that label to windows-1252,
+ * which turns 0x80–0x9F into other code points.
+ */
+
+/** UTF-8, which decodes pure ASCII exactly as latin1 does, natively. */
+const ASCII_DECODER = new TextDecoder()
+const ENCODER = new TextEncoder()
+/** Bytes per `String.fromCharCode` call, well under engines' argument limits. */
+const SLICE = 4096
+
+/** CR and LF, the line end of HTTP/1.1 (RFC 9112 §2.1). */
+export const CR = 13
+export const LF = 10
+export const SP = 32
+export const HTAB = 9
+
+/** Whether `bytes[start, end)` is all ASCII (every byte below 0x80). */
+export function isAscii(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  for (let i = start; i < end; i++) if (bytes[i]! > 0x7f) return false
+  return true
+}
+
+/**
+ * `bytes[start, end)` as a latin1 string: byte `i` becomes code unit `i`, so byte offsets are
+ * string offsets. `ascii` skips the scan when the caller already knows the range is ASCII.
+ */
+export function decodeLatin1(
+  bytes: Uint8Array,
+  start = 0,
+  end = bytes.length,
+  ascii = isAscii(bytes, start, end),
+): string {
+  if (start >= end) return ''
+  if (ascii) return ASCII_DECODER.decode(bytes.subarray(start, end))
+  let text = ''
+  for (let at = start; at < end; at += SLICE) {
+    text += String.fromCharCode.apply(
+      null,
+      bytes.subarray(at, Math.min(end, at + SLICE)) as unknown as number[],
+    )
+  }
+  return text
+}
+
+/**
+ * `text` as latin1 bytes: each code unit's low byte (as `Buffer.from(text, 'latin1')` does).
+ * ASCII, the common case, goes through the native encoder.
+ */
+export function encodeLatin1(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length)
+  // All ASCII when UTF-8 wrote exactly one byte per code unit, for every code unit.
+  const { read, written } = ENCODER.encodeInto(text, bytes)
+  if (read === text.length && written === text.length) return bytes
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i)
+  return bytes
+}
+
+/** The index of the first CRLF in `bytes[from, to)`, or -1. */
+export function indexOfCrlf(bytes: Uint8Array, from = 0, to = bytes.length): number {
+  let at = from
+  while (at < to) {
+    const lf = bytes.indexOf(LF, at)
+    if (lf === -1 || lf >= to) return -1
+    if (lf > from && bytes[lf - 1] === CR) return lf - 1
+    at = lf + 1
+  }
+  return -1
+}
+
+/** The index of the first CRLFCRLF (the end of a head, RFC 9112 §2.1) in `bytes[from, to)`. */
+export function indexOfHeadEnd(bytes: Uint8Array, from = 0, to = bytes.length): number {
+  let at = from
+  while (at < to) {
+    const lf = bytes.indexOf(LF, at)
+    if (lf === -1 || lf + 2 >= to) return -1
+    if (lf >= from + 1 && bytes[lf - 1] === CR && bytes[lf + 1] === CR && bytes[lf + 2] === LF) {
+      return lf - 1
+    }
+    at = lf + 1
+  }
+  return -1
+}
+
+/** `a` then `b`, in one new array. */
+export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length)
+  out.set(a, 0)
+  out.set(b, a.length)
+  return out
+}

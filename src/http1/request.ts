@@ -1,0 +1,138 @@
+/**
+ * The fetch-shaped side of a parsed request: the `Request` the Hono app sees, and the `env` the
+ * engine passes with it (the connection's peer, the raw head for the edge's strict checks, and a
+ * signal for a client that goes away).
+ */
+import { LightSignal } from '../abort.ts'
+import type { RawRequestHead } from '../types.ts'
+import type { RequestHead } from './parser.ts'
+
+/** What the engine passes as the `env` of each request it hands to the app. */
+export class Http1Env {
+  /** Aborts when the client goes away before the response has been written. */
+  readonly signal = new LightSignal()
+  #raw: RawRequestHead | undefined
+
+  constructor(
+    readonly head: RequestHead,
+    /** The connection's peer address. */
+    readonly remoteAddress: string | undefined,
+    readonly encrypted: boolean,
+  ) {}
+
+  /** The head as received, for the edge's strict input checks (`RuntimeDeps.rawHead`). */
+  get rawHead(): RawRequestHead {
+    return (this.#raw ??= {
+      version: this.head.minor === 1 ? '1.1' : '1.0',
+      target: this.head.target,
+      headers: this.head.fields,
+    })
+  }
+}
+
+/** The engine's `env`, when `env` is one. */
+export function http1Env(env: unknown): Http1Env | undefined {
+  return env instanceof Http1Env ? env : undefined
+}
+
+/** Bytes a request body may queue before the socket stops reading. */
+const BODY_HIGH_WATER = 64 * 1024
+
+/** A request body fed by the connection, with backpressure on the socket. */
+export interface BodySource {
+  readonly stream: ReadableStream<Uint8Array>
+  /** Body bytes arrived; false when the reader is behind and the socket should pause. */
+  push(chunk: Uint8Array): boolean
+  /** The body ended. */
+  end(): void
+  /** The connection broke off in the middle of the body. */
+  fail(error: unknown): void
+  /** Whether the app cancelled it (it will not read any more). */
+  readonly cancelled: boolean
+}
+
+/**
+ * A request body as a byte stream. `onPull` runs when the reader wants more (resume the socket,
+ * and send `100 Continue` the first time, RFC 9110 §10.1.1). A `lazy` one reads nothing ahead.
+ */
+export function bodySource(onPull: () => void, lazy = false): BodySource {
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  let done = false
+  let cancelled = false
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start: (c) => {
+        controller = c
+      },
+      pull: () => onPull(),
+      cancel: () => {
+        cancelled = true
+        done = true
+      },
+    },
+    // Lazy: no read ahead, so that the first pull is the app's first read.
+    { highWaterMark: lazy ? 0 : BODY_HIGH_WATER, size: (chunk) => chunk.byteLength },
+  )
+  return {
+    stream,
+    get cancelled() {
+      return cancelled
+    },
+    push(chunk) {
+      if (done) return true
+      controller.enqueue(chunk)
+      return (controller.desiredSize ?? 0) > 0
+    },
+    end() {
+      if (done) return
+      done = true
+      controller.close()
+    },
+    fail(error) {
+      if (done) return
+      done = true
+      controller.error(error)
+    },
+  }
+}
+
+/**
+ * The URL of a request: an origin-form target under the Host (RFC 9112 §3.3), or an absolute-form
+ * target as it is. `undefined` when neither makes a URL.
+ */
+export function requestUrl(head: RequestHead, scheme: string): string | undefined {
+  const target = head.target
+  if (target.charCodeAt(0) === 47 /* / */) {
+    const host = head.host
+    if (host === undefined || host === '') return `${scheme}://localhost${target}`
+    return `${scheme}://${host}${target}`
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return target
+  // Asterisk-form (OPTIONS *) and authority-form (CONNECT): no path to route by.
+  return `${scheme}://${head.host || 'localhost'}/`
+}
+
+/** Build the `Request` the app sees; `undefined` when the head makes no valid URL or fields. */
+export function toRequest(
+  head: RequestHead,
+  scheme: string,
+  body: ReadableStream<Uint8Array> | null,
+  signal?: AbortSignal,
+): Request | undefined {
+  const url = requestUrl(head, scheme)
+  if (url === undefined) return undefined
+  const headers = new Headers()
+  const fields = head.fields
+  try {
+    for (let i = 0; i < fields.length; i += 2) headers.append(fields[i]!, fields[i + 1]!)
+    const init: RequestInit & { duplex?: 'half' } = { method: head.method, headers }
+    if (body) {
+      init.body = body
+      init.duplex = 'half'
+    }
+    if (signal) init.signal = signal
+    return new Request(url, init)
+  } catch {
+    return undefined
+  }
+}

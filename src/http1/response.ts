@@ -1,0 +1,264 @@
+/**
+ * Writing a response on an HTTP/1.1 connection: the status line and fields (RFC 9112 §4, §5),
+ * the framing the engine chooses (RFC 9112 §6: Content-Length when known, chunked for an
+ * HTTP/1.1 client otherwise, and the close for HTTP/1.0), and the body, from the fastest source
+ * there is: the upstream body's own queue, one buffer, or a Web stream.
+ */
+import { rawBodyOf, type UpstreamBody } from './body.ts'
+import { concatBytes, encodeLatin1 } from './bytes.ts'
+import type { Socket } from './socket.ts'
+
+/** RFC 9110 §15 reason phrases, for responses that carry none. */
+const REASONS: Record<number, string> = {
+  100: 'Continue',
+  101: 'Switching Protocols',
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
+  206: 'Partial Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  411: 'Length Required',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  417: 'Expectation Failed',
+  421: 'Misdirected Request',
+  422: 'Unprocessable Content',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+}
+
+/** The reason phrase of `status` (RFC 9110 §15), or an empty one. */
+export function reasonPhrase(status: number): string {
+  return REASONS[status] ?? ''
+}
+
+/** Fields the engine writes itself: framing and connection management (RFC 9112 §6, §9). */
+const OWN_FIELDS = new Set(['connection', 'transfer-encoding', 'keep-alive', 'content-length'])
+
+let dateSecond = 0
+let dateValue = ''
+/** The `Date` field (RFC 9110 §6.6.1), formatted once a second. */
+function httpDate(): string {
+  const now = Date.now()
+  const second = Math.floor(now / 1000)
+  if (second !== dateSecond) {
+    dateSecond = second
+    dateValue = new Date(now).toUTCString()
+  }
+  return dateValue
+}
+
+/** Statuses and methods whose responses have no body (RFC 9110 §6.4.1). */
+export function bodyless(method: string, status: number): boolean {
+  return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)
+}
+
+/** How one response is to be written. */
+export interface ResponsePlan {
+  /** The request's method: a HEAD response keeps its fields and sends no body. */
+  method: string
+  /** The client speaks HTTP/1.0: no chunked framing, keep-alive only when asked. */
+  http10: boolean
+  /** The connection stays open afterwards (the engine's decision so far). */
+  keepAlive: boolean
+}
+
+/** What {@link writeResponse} did. */
+export interface Written {
+  /** Whether the connection may carry another request. */
+  keepAlive: boolean
+  /** Body bytes sent. */
+  bytes: number
+  /** Whether the body ended cleanly (false: it failed, and the connection must close). */
+  complete: boolean
+}
+
+const CRLF = new Uint8Array([13, 10])
+const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10])
+
+/**
+ * Write `response` to `socket` and resolve once its last byte is handed to the socket.
+ * `waitDrain` resolves when the socket's queue has room again (or the socket is gone).
+ */
+export async function writeResponse(
+  socket: Socket,
+  response: Response,
+  plan: ResponsePlan,
+  waitDrain: () => Promise<boolean>,
+): Promise<Written> {
+  const status = response.status
+  const noBody = bodyless(plan.method, status)
+  let keepAlive = plan.keepAlive
+  let length: string | null = null
+  let head = `HTTP/1.1 ${status} ${response.statusText || reasonPhrase(status)}\r\n`
+  let hasDate = false
+  for (const [name, value] of response.headers) {
+    if (OWN_FIELDS.has(name)) {
+      if (name === 'content-length') length = value
+      // The app asks to close (a refusal, a drain): RFC 9112 §9.6.
+      else if (name === 'connection' && /(^|[\s,])close($|[\s,])/i.test(value)) keepAlive = false
+      continue
+    }
+    if (name === 'date') hasDate = true
+    head += `${name}: ${value}\r\n`
+  }
+  if (!hasDate) head += `date: ${httpDate()}\r\n`
+
+  // The body's source: one buffer (the fastest: head and body leave in one write), the
+  // upstream body's own queue, or a Web stream.
+  let whole: Uint8Array | undefined
+  let reader: Reader | undefined
+  let early: Early | undefined
+  if (!noBody) {
+    const raw = rawBodyOf(response)
+    if (raw instanceof Uint8Array) whole = raw
+    else if (raw) {
+      if (raw.whole) whole = raw.take()
+      else reader = (raw as UpstreamBody).getReader()
+    } else if (response.body) {
+      reader = response.body.getReader()
+      if (length === null) {
+        // A body the app made (a JSON error, the admin API) is usually there whole: when it
+        // ends at once it gets a Content-Length, and an HTTP/1.0 client keeps its connection.
+        early = await readEarly(reader)
+        if (early.done) {
+          whole = early.bytes
+          reader = undefined
+        }
+      }
+    } else whole = EMPTY
+  } else response.body?.cancel().catch(() => {})
+  let chunked = false
+  if (whole) length = String(whole.byteLength)
+  else if (noBody) {
+    // A HEAD response keeps the length the GET would have (RFC 9110 §8.6); 204 and 1xx none.
+    if (status === 204 || (status >= 100 && status < 200)) length = null
+  } else if (length === null) {
+    if (plan.http10) keepAlive = false
+    else chunked = true
+  }
+  if (length !== null) head += `content-length: ${length}\r\n`
+  if (chunked) head += 'transfer-encoding: chunked\r\n'
+  if (!keepAlive) head += 'connection: close\r\n'
+  else if (plan.http10) head += 'connection: keep-alive\r\n'
+  head += '\r\n'
+  const headBytes = encodeLatin1(head)
+
+  if (noBody || !reader) {
+    socket.write(whole && whole.byteLength > 0 ? concatBytes(headBytes, whole) : headBytes)
+    return { keepAlive, bytes: whole?.byteLength ?? 0, complete: true }
+  }
+  const declared = length === null ? -1 : Number(length)
+  let pending: Uint8Array | undefined = headBytes
+  let bytes = 0
+  const send = (value: Uint8Array): boolean => {
+    bytes += value.byteLength
+    let out: Uint8Array = value
+    if (chunked) out = concat3(encodeLatin1(`${value.byteLength.toString(16)}\r\n`), value, CRLF)
+    if (pending) {
+      out = concatBytes(pending, out)
+      pending = undefined
+    }
+    return socket.write(out)
+  }
+  try {
+    let next = early?.pending
+    for (const value of early?.chunks ?? []) send(value)
+    for (;;) {
+      const { done, value } = await (next ?? reader.read())
+      next = undefined
+      if (done) break
+      if (value.byteLength === 0) continue
+      if (!send(value) && !(await waitDrain())) {
+        await reader.cancel().catch(() => {})
+        return { keepAlive: false, bytes, complete: false }
+      }
+    }
+  } catch {
+    // The body failed: the client must not take a short body for a whole one. Without the last
+    // chunk (or with fewer bytes than the length), closing the connection says so (RFC 9112 §8).
+    if (pending) socket.write(pending)
+    return { keepAlive: false, bytes, complete: false }
+  }
+  if (chunked) socket.write(pending ? concatBytes(pending, LAST_CHUNK) : LAST_CHUNK)
+  else if (pending) socket.write(pending)
+  if (declared >= 0 && bytes !== declared) return { keepAlive: false, bytes, complete: false }
+  return { keepAlive, bytes, complete: true }
+}
+
+type Reader = { read(): Promise<ReadableStreamReadResult<Uint8Array>>; cancel(): Promise<void> }
+type Early =
+  | { done: true; bytes: Uint8Array }
+  | { done: false; chunks: Uint8Array[]; pending: Promise<ReadableStreamReadResult<Uint8Array>> }
+
+const EMPTY = new Uint8Array(0)
+const TICK = Symbol('tick')
+/** A few microtasks: long enough for a stream over bytes at hand to end, no macrotask. */
+const tick = async (): Promise<typeof TICK> => {
+  for (let i = 0; i < 4; i++) await undefined
+  return TICK
+}
+
+/** Read what a stream has at once: all of it when it ends within a few microtasks. */
+async function readEarly(reader: Reader): Promise<Early> {
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const read = reader.read()
+    const result = await Promise.race([read, tick()])
+    if (result === TICK || size > 65_536) return { done: false, chunks, pending: read }
+    if (result.done) {
+      if (chunks.length === 1) return { done: true, bytes: chunks[0]! }
+      const bytes = new Uint8Array(size)
+      let at = 0
+      for (const chunk of chunks) {
+        bytes.set(chunk, at)
+        at += chunk.byteLength
+      }
+      return { done: true, bytes }
+    }
+    if (result.value.byteLength === 0) continue
+    chunks.push(result.value)
+    size += result.value.byteLength
+  }
+}
+
+/** A complete error answer of the engine's own, before any request reaches the app. */
+export function plainAnswer(status: number, extra = ''): Uint8Array {
+  const body = JSON.stringify({ error: reasonPhrase(status), requestId: crypto.randomUUID() })
+  return encodeLatin1(
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\ncontent-type: application/json\r\n` +
+      `cache-control: no-store\r\n${extra}connection: close\r\ndate: ${httpDate()}\r\n` +
+      `content-length: ${body.length}\r\n\r\n${body}`,
+  )
+}
+
+function concat3(a: Uint8Array, b: Uint8Array, c: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength + c.byteLength)
+  out.set(a, 0)
+  out.set(b, a.byteLength)
+  out.set(c, a.byteLength + b.byteLength)
+  return out
+}

@@ -1,0 +1,199 @@
+/**
+ * fulcrum's HTTP/1.1 server: takes connections from a runtime's listener (through the socket
+ * contract of socket.ts) and serves each with a {@link ServerConnection}. It owns what spans
+ * connections: the connection cap, the deadlines (one sweep instead of a timer per request), and
+ * the graceful drain.
+ */
+import { ServerConnection } from './connection.ts'
+import type { Http1Env } from './request.ts'
+import type { Accept, Socket } from './socket.ts'
+import type { Tunnel } from './upgrade.ts'
+
+/** A request handler, fetch-shaped: the Hono app's `fetch`. */
+export type Http1Handler = (request: Request, env: Http1Env) => Response | Promise<Response>
+
+/**
+ * Take over a connection whose request asks for an `Upgrade`: write the answer (a `101` from the
+ * backend, or a refusal) to `socket` and return the tunnel, or `undefined` when it was refused.
+ * `rest` holds the bytes that followed the request head.
+ */
+export type UpgradeHandler = (
+  request: Request,
+  env: Http1Env,
+  socket: Socket,
+  rest: Uint8Array,
+) => Promise<Tunnel | undefined>
+
+/** Limits and deadlines, in bytes and ms. */
+export interface Http1Limits {
+  /** The request line and fields together; beyond, 431 (RFC 6585 §5). */
+  maxHeadBytes: number
+  /** Time to send a whole request head, from its first byte (or the connection's start). */
+  headerTimeout: number
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeout: number
+  /** Open client connections at most; beyond, the oldest idle one goes, or the new one gets 503. */
+  maxConnections: number
+}
+
+/** Options for {@link createHttp1Server}. */
+export interface Http1ServerOptions {
+  handler: Http1Handler
+  /** Upgrade requests (WebSocket): without it, they are ordinary requests. */
+  upgrade?: UpgradeHandler
+  /** `https` on a TLS listener: the scheme of the URLs the app sees. */
+  scheme: 'http' | 'https'
+  limits: Http1Limits
+  /** Told about a handler that threw (the client gets 500). */
+  onError?: (error: unknown) => void
+  /** The clock. @default Date.now */
+  now?: () => number
+}
+
+/** What a connection shares with the server. */
+export interface ServerState {
+  readonly handler: Http1Handler
+  readonly upgrade: UpgradeHandler | undefined
+  readonly scheme: 'http' | 'https'
+  readonly limits: Http1Limits
+  readonly draining: boolean
+  now(): number
+  onError(error: unknown): void
+  /** The connection closed, or became a tunnel. */
+  forget(connection: ServerConnection): void
+  /** A tunnel now holds the connection (drain waits for it). */
+  adopt(tunnel: Tunnel): void
+}
+
+/** A running HTTP/1.1 server. */
+export interface Http1Server {
+  /** Give this to the runtime's listener. */
+  readonly accept: Accept
+  /** Open client connections (tunnels included). */
+  readonly connections: number
+  /** New limits, for the connections to come (a reload). */
+  configure(limits: Http1Limits): void
+  /**
+   * Drain: every response from now on says `Connection: close` (RFC 9112 §9.6), idle
+   * connections close at once, busy ones after their response. Resolves when all are gone, or
+   * after `timeout` ms (then the rest are cut off).
+   */
+  drain(timeout: number): Promise<void>
+}
+
+/** How often deadlines are checked, at most (a quarter of the shortest, at least every 250 ms). */
+function sweepInterval(limits: Http1Limits): number {
+  return Math.max(50, Math.min(250, Math.floor(Math.min(limits.headerTimeout, 1000) / 4)))
+}
+
+/**
+ * Build the server.
+ *
+ * @example
+ * ```ts
+ * const server = createHttp1Server({ handler: app.fetch, scheme: 'http', limits })
+ * await listen({ host: '0.0.0.0', port: 8080 }, server.accept) // the runtime's listener
+ * ```
+ */
+export function createHttp1Server(options: Http1ServerOptions): Http1Server {
+  const open = new Set<ServerConnection>()
+  const tunnels = new Set<Tunnel>()
+  const now = options.now ?? Date.now
+  let draining = false
+  let drained: (() => void) | undefined
+  let timer: ReturnType<typeof setInterval> | undefined
+
+  const settleDrain = () => {
+    if (draining && open.size === 0 && tunnels.size === 0) drained?.()
+  }
+
+  const state: ServerState = {
+    handler: options.handler,
+    upgrade: options.upgrade,
+    scheme: options.scheme,
+    limits: options.limits,
+    get draining() {
+      return draining
+    },
+    now,
+    onError: options.onError ?? (() => {}),
+    forget(connection) {
+      open.delete(connection)
+      if (open.size === 0 && timer !== undefined) {
+        clearInterval(timer)
+        timer = undefined
+      }
+      settleDrain()
+    },
+    adopt(tunnel) {
+      tunnels.add(tunnel)
+      void tunnel.closed.then(() => {
+        tunnels.delete(tunnel)
+        settleDrain()
+      })
+    },
+  }
+
+  const sweep = () => {
+    const at = now()
+    for (const connection of open) {
+      if (connection.deadline !== 0 && connection.deadline <= at) connection.expire()
+    }
+  }
+
+  const server: Http1Server = {
+    get connections() {
+      return open.size + tunnels.size
+    },
+    configure(limits) {
+      ;(state as { limits: Http1Limits }).limits = limits
+    },
+    accept(socket) {
+      const connection = new ServerConnection(state, socket)
+      if (draining) {
+        connection.refuse(503, 'retry-after: 1\r\n')
+        return connection
+      }
+      if (open.size + tunnels.size >= state.limits.maxConnections) {
+        // Make room by closing the longest-idle keep-alive connection (Set order: oldest first),
+        // as nginx reuses idle connections when `worker_connections` run out.
+        let freed = false
+        for (const other of open) {
+          if (other.idle) {
+            other.drainNow()
+            freed = true
+            break
+          }
+        }
+        if (!freed) {
+          connection.refuse(503, 'retry-after: 1\r\n')
+          return connection
+        }
+      }
+      open.add(connection)
+      if (timer === undefined) {
+        timer = setInterval(sweep, sweepInterval(state.limits))
+        ;(timer as { unref?: () => void }).unref?.()
+      }
+      return connection
+    },
+    drain(timeout) {
+      draining = true
+      const done = new Promise<void>((resolve) => {
+        drained = resolve
+      })
+      for (const connection of open) connection.drainNow()
+      settleDrain()
+      let cut: ReturnType<typeof setTimeout> | undefined
+      const deadline = new Promise<void>((resolve) => {
+        cut = setTimeout(() => {
+          for (const tunnel of tunnels) tunnel.destroy()
+          for (const connection of open) connection.expire()
+          resolve()
+        }, timeout)
+      })
+      return Promise.race([done, deadline]).finally(() => clearTimeout(cut))
+    },
+  }
+  return server
+}

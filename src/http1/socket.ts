@@ -1,0 +1,45 @@
+/**
+ * The small socket interface the HTTP/1.1 engine runs on. Each runtime implements it over its own
+ * sockets (`node:net`/`node:tls`, `Deno.listen`/`Deno.listenTls`/`Deno.connect`, `Bun.listen`/
+ * `Bun.connect`); the engine (server connections, the upstream client, the Upgrade tunnel) sees
+ * nothing else of the runtime.
+ */
+
+/** A connected byte stream, as the engine drives it. */
+export interface Socket {
+  /**
+   * Send bytes. The socket keeps what the kernel did not take yet. `false` when that queue is
+   * above the high-water mark: write more after {@link SocketEvents.drain}.
+   */
+  write(bytes: Uint8Array): boolean
+  /** Send what is queued, then a FIN (half-close, RFC 9293 §3.6). Reading goes on. */
+  end(): void
+  /** Close now, dropping anything queued; nothing is reported after this. */
+  destroy(): void
+  /** Stop reading (backpressure); {@link resume} starts again. */
+  pause(): void
+  resume(): void
+  /** The peer's address, without brackets for IPv6 (`::1`). */
+  readonly remoteAddress: string | undefined
+  readonly remotePort: number | undefined
+  /** Whether the connection is TLS. */
+  readonly encrypted: boolean
+}
+
+/** What a socket reports, in order: data and drains, then at most one `end`, then `close`. */
+export interface SocketEvents {
+  /** Bytes arrived. The engine may keep `chunk`: the socket must not reuse its memory. */
+  data(chunk: Uint8Array): void
+  /** The write queue went below the high-water mark. */
+  drain(): void
+  /** The peer sent a FIN: no more data will arrive. Writing is still possible. */
+  end(): void
+  /** The connection is gone: closed, reset, or `error`. Reported once, last. */
+  close(error?: unknown): void
+}
+
+/** Open a TCP connection to `host:port`; rejects when the connection cannot be made. */
+export type Connect = (host: string, port: number, events: SocketEvents) => Promise<Socket>
+
+/** Take a new connection from a listener: the engine answers with the events it wants. */
+export type Accept = (socket: Socket) => SocketEvents

@@ -1,0 +1,336 @@
+/**
+ * The HTTP/1.1 server engine over an in-memory socket: framing of answers, keep-alive and
+ * pipelining in order, 100-continue, refusals before the app, the deadlines (fake time), the
+ * connection cap and the drain. The real sockets of each runtime are covered end to end.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import {
+  createHttp1Server,
+  type Http1Handler,
+  type Http1Limits,
+} from '../../../src/http1/server.ts'
+import type { Socket, SocketEvents } from '../../../src/http1/socket.ts'
+
+/** A socket whose peer is the test: what the engine writes is kept as text. */
+class MemorySocket implements Socket {
+  out = ''
+  ended = false
+  destroyed = false
+  paused = false
+  events!: SocketEvents
+  readonly remoteAddress = '192.0.2.7'
+  readonly remotePort = 40000
+  readonly encrypted = false
+  write(bytes: Uint8Array): boolean {
+    for (const byte of bytes) this.out += String.fromCharCode(byte)
+    return true
+  }
+  end(): void {
+    this.ended = true
+  }
+  destroy(): void {
+    this.destroyed = true
+  }
+  pause(): void {
+    this.paused = true
+  }
+  resume(): void {
+    this.paused = false
+  }
+  send(text: string): void {
+    this.events.data(Uint8Array.from(text, (c) => c.charCodeAt(0)))
+  }
+  /** The responses written so far: status and the raw text of each. */
+  statuses(): number[] {
+    return [...this.out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
+  }
+}
+
+const LIMITS: Http1Limits = {
+  maxHeadBytes: 8192,
+  headerTimeout: 1000,
+  keepAliveTimeout: 5000,
+  maxConnections: 100,
+}
+
+const flush = async () => {
+  for (let i = 0; i < 20; i++) await Promise.resolve()
+  await new Promise((resolve) => setImmediate(resolve))
+}
+
+function serve(handler: Http1Handler, limits: Partial<Http1Limits> = {}) {
+  const server = createHttp1Server({ handler, scheme: 'http', limits: { ...LIMITS, ...limits } })
+  const connect = () => {
+    const socket = new MemorySocket()
+    socket.events = server.accept(socket)
+    return socket
+  }
+  return { server, connect }
+}
+
+describe('HTTP/1.1 server engine', () => {
+  it('hands the app a Request and frames its answer with Content-Length', async () => {
+    let seen: Request | undefined
+    let peer: string | undefined
+    const { connect } = serve((request, env) => {
+      seen = request
+      peer = env.remoteAddress
+      return new Response('hello', { headers: { 'x-a': '1' } })
+    })
+    const socket = connect()
+    socket.send('GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nX-Multi: a\r\nX-Multi: b\r\n\r\n')
+    await flush()
+    expect(seen!.url).toBe('http://example.com/path?q=1')
+    expect(seen!.headers.get('x-multi')).toBe('a, b')
+    expect(peer).toBe('192.0.2.7')
+    expect(socket.out).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(socket.out).toContain('x-a: 1\r\n')
+    expect(socket.out).toContain('content-length: 5\r\n')
+    expect(socket.out).toMatch(/\r\n\r\nhello$/)
+    expect(socket.out).not.toContain('connection: close')
+    expect(socket.ended).toBe(false)
+  })
+
+  it('answers pipelined requests in order, even when the first is slower', async () => {
+    const order: string[] = []
+    const { connect } = serve(async (request) => {
+      const path = new URL(request.url).pathname
+      order.push(path)
+      if (path === '/slow') await new Promise((resolve) => setTimeout(resolve, 30))
+      return new Response(path)
+    })
+    const socket = connect()
+    socket.send(
+      'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    )
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    await flush()
+    expect(order).toEqual(['/slow', '/fast', '/last'])
+    const bodies = [...socket.out.matchAll(/\r\n\r\n(\/[a-z]+)/g)].map((m) => m[1])
+    expect(bodies).toEqual(['/slow', '/fast', '/last'])
+    expect(socket.out.match(/connection: close/g)).toHaveLength(1)
+    expect(socket.ended).toBe(true)
+  })
+
+  it('reads a Content-Length body and a chunked body', async () => {
+    const bodies: string[] = []
+    const { connect } = serve(async (request) => {
+      bodies.push(await request.text())
+      return new Response(null, { status: 204 })
+    })
+    const socket = connect()
+    socket.send('POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab')
+    socket.send('cde')
+    await flush()
+    socket.send(
+      'POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nfoo\r\n3\r\nbar\r\n0\r\n\r\n',
+    )
+    await flush()
+    expect(bodies).toEqual(['abcde', 'foobar'])
+    expect(socket.statuses()).toEqual([204, 204])
+    expect(socket.out).not.toContain('content-length')
+  })
+
+  it('sends a stream of unknown length chunked to HTTP/1.1 and until the close to HTTP/1.0', async () => {
+    // Two chunks a few milliseconds apart: the engine cannot know the length up front.
+    const stream = () => {
+      const parts = ['ab', 'cde']
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await new Promise((resolve) => setTimeout(resolve, 5))
+          const part = parts.shift()
+          if (part === undefined) controller.close()
+          else controller.enqueue(new TextEncoder().encode(part))
+        },
+      })
+    }
+    const { connect } = serve(() => new Response(stream()))
+    const one = connect()
+    one.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    await new Promise((resolve) => setTimeout(resolve, 40))
+    expect(one.out).toContain('transfer-encoding: chunked\r\n')
+    expect(one.out).toMatch(/\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n$/)
+    const old = connect()
+    old.send('GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')
+    await new Promise((resolve) => setTimeout(resolve, 40))
+    expect(old.out).not.toContain('chunked')
+    expect(old.out).toContain('connection: close\r\n')
+    expect(old.out).toMatch(/\r\n\r\nabcde$/)
+    expect(old.ended).toBe(true)
+  })
+
+  it('keeps an HTTP/1.0 client that asks for keep-alive when the length is known', async () => {
+    const { connect } = serve(() => new Response('x'))
+    const socket = connect()
+    socket.send('GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')
+    await flush()
+    expect(socket.out).toContain('content-length: 1\r\n')
+    await flush()
+    expect(socket.out).toContain('connection: keep-alive\r\n')
+    expect(socket.ended).toBe(false)
+  })
+
+  it('says 100 Continue only when the app reads the body (RFC 9110 §10.1.1)', async () => {
+    let read: (() => Promise<string>) | undefined
+    const { connect } = serve(async (request) => {
+      read = () => request.text()
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      return new Response(await read())
+    })
+    const socket = connect()
+    socket.send('PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n')
+    await flush()
+    expect(socket.out).toBe('')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(socket.out).toBe('HTTP/1.1 100 Continue\r\n\r\n')
+    socket.send('abc')
+    await flush()
+    expect(socket.statuses()).toEqual([100, 200])
+    expect(socket.out).toMatch(/abc$/)
+  })
+
+  it('refuses malformed heads before the app, and closes', async () => {
+    const handler = vi.fn(() => new Response('no'))
+    const { connect } = serve(handler)
+    for (const bad of [
+      'GET / HTTP/1.1\r\n\r\n', // no Host in HTTP/1.1
+      'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost : x\r\n\r\n',
+      'GET / HTTP/1.1\nHost: x\n\n',
+    ]) {
+      const socket = connect()
+      socket.send(bad)
+      await flush()
+      expect(socket.statuses(), JSON.stringify(bad)).toEqual([400])
+      expect(socket.out).toContain('connection: close')
+      expect(socket.ended).toBe(true)
+    }
+    expect(handler).not.toHaveBeenCalled()
+  })
+
+  it('answers 500 when the app throws, and keeps serving', async () => {
+    let calls = 0
+    const { connect } = serve(() => {
+      calls++
+      if (calls === 1) throw new Error('boom')
+      return new Response('ok')
+    })
+    const socket = connect()
+    socket.send('GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n')
+    await flush()
+    expect(socket.statuses()).toEqual([500, 200])
+  })
+
+  it('keeps the length of a HEAD answer and sends no body', async () => {
+    const { connect } = serve(() => new Response(null, { headers: { 'content-length': '1234' } }))
+    const socket = connect()
+    socket.send('HEAD / HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\n')
+    await flush()
+    expect(socket.statuses()).toEqual([200, 200])
+    expect(socket.out.match(/content-length: 1234\r\n/g)).toHaveLength(2)
+  })
+
+  describe('deadlines (fake time)', () => {
+    beforeEach(() => vi.useFakeTimers())
+    afterEach(() => vi.useRealTimers())
+
+    it('answers a head that is not in by the header deadline with 408', async () => {
+      const { connect } = serve(() => new Response('x'))
+      const socket = connect()
+      socket.send('GET / HTTP/1.1\r\nHost: x\r\n')
+      await vi.advanceTimersByTimeAsync(700)
+      socket.send('X-Drip: 1\r\n')
+      expect(socket.out).toBe('')
+      await vi.advanceTimersByTimeAsync(600)
+      expect(socket.statuses()).toEqual([408])
+      expect(socket.ended).toBe(true)
+    })
+
+    it('closes an idle keep-alive connection silently after the idle timeout', async () => {
+      const { connect } = serve(() => new Response('x'))
+      const socket = connect()
+      socket.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+      await vi.advanceTimersByTimeAsync(10)
+      expect(socket.statuses()).toEqual([200])
+      await vi.advanceTimersByTimeAsync(4000)
+      expect(socket.ended).toBe(false)
+      await vi.advanceTimersByTimeAsync(1500)
+      expect(socket.ended).toBe(true)
+      expect(socket.statuses()).toEqual([200])
+    })
+  })
+
+  it('closes the longest-idle connection at the cap, and answers 503 when none is idle', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const { connect, server } = serve(
+      async (request) => {
+        if (request.url.endsWith('/slow')) await gate
+        return new Response('x')
+      },
+      { maxConnections: 2 },
+    )
+    const idle = connect()
+    idle.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    await flush()
+    const busy = connect()
+    busy.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
+    await flush()
+    const third = connect()
+    expect(idle.ended).toBe(true)
+    idle.events.close()
+    third.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
+    await flush()
+    const fourth = connect()
+    await flush()
+    expect(fourth.statuses()).toEqual([503])
+    expect(fourth.out).toContain('retry-after: 1\r\n')
+    release()
+    await flush()
+    expect(busy.statuses()).toEqual([200])
+    expect(server.connections).toBe(2)
+  })
+
+  it('drains: idle connections close at once, busy ones after a Connection: close answer', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const { connect, server } = serve(async (request) => {
+      if (request.url.endsWith('/slow')) await gate
+      return new Response('x')
+    })
+    const idle = connect()
+    idle.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    const busy = connect()
+    busy.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
+    await flush()
+    const drained = server.drain(5000)
+    expect(idle.ended).toBe(true)
+    idle.events.close()
+    expect(busy.ended).toBe(false)
+    release()
+    await flush()
+    expect(busy.statuses()).toEqual([200])
+    expect(busy.out).toContain('connection: close\r\n')
+    expect(busy.ended).toBe(true)
+    busy.events.close()
+    await drained
+    expect(server.connections).toBe(0)
+  })
+
+  it('aborts the env signal when the client goes away before the answer', async () => {
+    let aborted = false
+    const { connect } = serve(async (_request, env) => {
+      env.signal.addEventListener('abort', () => (aborted = true))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      return new Response('late')
+    })
+    const socket = connect()
+    socket.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    await flush()
+    socket.events.close()
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    expect(aborted).toBe(true)
+    expect(socket.out).toBe('')
+  })
+})
