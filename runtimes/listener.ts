@@ -33,6 +33,13 @@ export interface ListenOptions {
    */
   reusePort?: boolean
   /**
+   * Milliseconds a TLS handshake may take; a client still shaking hands then is dropped (the
+   * engine's header deadline starts once it has the connection). Node and Deno; Bun has no hook
+   * before the handshake ends.
+   * @default 10_000
+   */
+  handshakeTimeout?: number
+  /**
    * The kernel's accept queue (`listen(2)` backlog). Node and Bun only; Deno uses its own.
    * @default 511 on Node, the runtime's default elsewhere
    */

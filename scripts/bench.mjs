@@ -14,7 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { flag, fulcrumCommand, ROOT } from './lib/fulcrum.mjs'
@@ -59,7 +59,11 @@ function start(command, options = {}) {
 function stopAll() {
   for (const child of children) child.kill('SIGKILL')
 }
-process.on('exit', stopAll)
+process.on('exit', () => {
+  stopAll()
+  // Configs, logs and the --tls certificate and key: nothing of a run is kept.
+  rmSync(workdir, { recursive: true, force: true })
+})
 process.on('SIGINT', () => process.exit(130))
 
 // ---- --tls: one certificate for every contestant, made for this run and never kept ----

@@ -29,6 +29,9 @@ import { nodeTls, trackHttp2Connections } from '../shared/node-tls.ts'
  */
 export const HIGH_WATER_MARK = 64 * 1024
 
+/** How long a TLS handshake may take by default (Node's own default is 120 s). */
+export const HANDSHAKE_TIMEOUT = 10_000
+
 /** ALPN with `http2`: h2 first, HTTP/1.1 as the fallback (RFC 9113 §3.2). */
 const ALPN_H2 = ['h2', 'http/1.1']
 /** ALPN without: HTTP/1.1 only, as Node's `https.Server` offers. */
@@ -128,6 +131,7 @@ export async function listen(options: ListenOptions, accept: Accept): Promise<Li
     ...serverOptions,
     ...secure.options,
     ALPNProtocols: http2 ? ALPN_H2 : ALPN_H1,
+    handshakeTimeout: options.handshakeTimeout ?? HANDSHAKE_TIMEOUT,
   })
   // Handshake failures (a TLS 1.0 client, no shared cipher, a port scan) only lose their socket.
   server.on('tlsClientError', () => {})

@@ -115,7 +115,11 @@ export function usageError(message: string): never {
  * code, which all three set ({@link errorReason}).
  */
 export function fail(message: string, cause?: unknown): never {
-  exit(1, undefined, `fulcrum: ${cause === undefined ? message : `${message}: ${errorReason(cause)}`}`)
+  exit(
+    1,
+    undefined,
+    `fulcrum: ${cause === undefined ? message : `${message}: ${errorReason(cause)}`}`,
+  )
 }
 
 /** What the common socket errors mean, by the `code` that Node, Deno and Bun all set on them. */

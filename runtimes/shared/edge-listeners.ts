@@ -128,7 +128,7 @@ export async function startRedirectListener(
       config,
     })
   } catch (error) {
-    fail(`Cannot listen on ${config.listen.host}:${port} (redirect): ${(error as Error).message}`)
+    fail(`Cannot listen on ${config.listen.host}:${port} (redirect)`, error)
   }
   logger.info('redirecting to https', { port: server.port, to: httpsPort })
   return server

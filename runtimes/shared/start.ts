@@ -154,7 +154,7 @@ export async function startFulcrum(
         config,
       })
     } catch (error) {
-      fail(`Cannot listen on ${admin.host}:${admin.port} (admin): ${(error as Error).message}`)
+      fail(`Cannot listen on ${admin.host}:${admin.port} (admin)`, error)
     }
     if (balancer.adminTokenGenerated) {
       logger.info('admin token generated (choose one with --admin-token or FULCRUM_ADMIN_TOKEN)', {
@@ -189,9 +189,7 @@ export async function startFulcrum(
       config,
     })
   } catch (error) {
-    fail(
-      `Cannot listen on ${config.listen.host}:${config.listen.port}: ${(error as Error).message}`,
-    )
+    fail(`Cannot listen on ${config.listen.host}:${config.listen.port}`, error)
   }
   balancer.start()
   // TLS: certificates reload without a restart; an optional HTTP→HTTPS redirect listener.

@@ -71,7 +71,7 @@ export function bodySource(onPull: () => void, lazy = false): BodySource {
       },
     },
     // Lazy: no read ahead, so that the first pull is the app's first read.
-    { highWaterMark: lazy ? 0 : BODY_HIGH_WATER, size: (chunk) => chunk.byteLength },
+    { highWaterMark: lazy ? 0 : BODY_HIGH_WATER, size: (chunk) => chunk?.byteLength ?? 0 },
   )
   return {
     stream,

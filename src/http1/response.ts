@@ -130,7 +130,7 @@ export async function writeResponse(
   // upstream body's own queue, or a Web stream.
   let whole: Uint8Array | undefined
   let reader: Reader | undefined
-  let early: Early | undefined
+  let early: Extract<Early, { done: false }> | undefined
   if (!noBody) {
     const raw = rawBodyOf(response)
     if (raw instanceof Uint8Array) whole = raw
@@ -142,11 +142,11 @@ export async function writeResponse(
       if (length === null) {
         // A body the app made (a JSON error, the admin API) is usually there whole: when it
         // ends at once it gets a Content-Length, and an HTTP/1.0 client keeps its connection.
-        early = await readEarly(reader)
-        if (early.done) {
-          whole = early.bytes
+        const read = await readEarly(reader)
+        if (read.done) {
+          whole = read.bytes
           reader = undefined
-        }
+        } else early = read
       }
     } else whole = EMPTY
   } else response.body?.cancel().catch(() => {})

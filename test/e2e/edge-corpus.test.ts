@@ -4,8 +4,9 @@
  * normalised where the runtime's parser makes it harmless), nothing smuggled may reach the
  * recording backend, a refused request must not reach it at all, and the process must survive.
  *
- * Expected statuses differ per runtime only where the runtime's own parser answers first; `0`
- * means "the runtime closed the connection without an answer".
+ * Every runtime serves HTTP/1.1 through fulcrum's own engine and its one strict parser
+ * (src/http1/parser.ts), so every case has one expected answer on all three, and a last test
+ * compares the three verdict tables case by case.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type TestBackend } from '../helpers/backends.ts'
@@ -24,8 +25,8 @@ interface Case {
   name: string
   /** The attack; `PATH` is replaced with a path unique to the case. */
   request: string
-  /** Acceptable first answers: a list for every runtime, or per runtime. */
-  expect: number[] | Partial<Record<RuntimeName | 'default', number[]>>
+  /** The acceptable first answers, the same on every runtime. */
+  expect: number[]
 }
 
 const post = (headers: string, body = '') =>
@@ -84,7 +85,7 @@ const CASES: Case[] = [
   {
     name: 'Transfer-Encoding gzip, chunked',
     request: post('Transfer-Encoding: gzip, chunked\r\n', '0\r\n\r\n'),
-    expect: { default: [501], bun: [400] },
+    expect: [501],
   },
   {
     name: 'Transfer-Encoding xchunked',
@@ -114,7 +115,7 @@ const CASES: Case[] = [
   {
     name: 'chunk size ended by a bare LF',
     request: post('Transfer-Encoding: chunked\r\n', '3\nabc\r\n0\r\n\r\n' + SMUGGLED),
-    expect: { default: [400], deno: [0] },
+    expect: [400],
   },
   {
     name: 'chunk size that overflows',
@@ -149,7 +150,7 @@ const CASES: Case[] = [
   {
     name: 'bare LF line endings',
     request: 'GET PATH HTTP/1.1\nHost: x\nX-A: a\n\n',
-    expect: { default: [400], deno: [200], bun: [505] },
+    expect: [400],
   },
   { name: 'parenthesis in a name', request: get('Host: x\r\nX(A): a\r\n'), expect: [400] },
   { name: 'quote in a name', request: get('Host: x\r\nX"A: a\r\n'), expect: [400] },
@@ -159,13 +160,12 @@ const CASES: Case[] = [
   {
     name: 'absolute-form naming another host',
     request: 'GET http://evil.example/PATH HTTP/1.1\r\nHost: x\r\n\r\n',
-    // Bun builds the URL from Host and drops the target's authority: normalised.
-    expect: { default: [400], bun: [200] },
+    expect: [400],
   },
   {
     name: 'absolute-form naming another port',
     request: 'GET http://x:99/PATH HTTP/1.1\r\nHost: x\r\n\r\n',
-    expect: { default: [400], bun: [200] },
+    expect: [400],
   },
   {
     name: 'absolute-form naming its own host',
@@ -187,20 +187,20 @@ const CASES: Case[] = [
   {
     name: 'HTTP/0.9 request line',
     request: 'GET PATH\r\n\r\n',
-    expect: { default: [400], bun: [505] },
+    expect: [400],
   },
   {
     name: 'HTTP/1.2',
     request: 'GET PATH HTTP/1.2\r\nHost: x\r\n\r\n',
-    expect: { default: [400], bun: [505] },
+    expect: [400],
   },
   // Methods.
   { name: 'TRACE', request: 'TRACE PATH HTTP/1.1\r\nHost: x\r\n\r\n', expect: [405] },
   {
     name: 'TRACK',
     request: 'TRACK PATH HTTP/1.1\r\nHost: x\r\n\r\n',
-    // llhttp knows no TRACK (400); Bun closes on any method it does not know.
-    expect: { default: [405], node: [400], bun: [0] },
+    // An extension method is a token (RFC 9110 §9.1): parsed, then refused by the edge.
+    expect: [405],
   },
   { name: 'CONNECT', request: 'CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n', expect: [501] },
   // Limits.
@@ -212,14 +212,12 @@ const CASES: Case[] = [
   {
     name: 'a 70 KiB header field',
     request: get(`Host: x\r\nX-A: ${'a'.repeat(70_000)}\r\n`),
-    // hyper answers 400 itself beyond its own buffer.
-    expect: { default: [431], deno: [400] },
+    expect: [431],
   },
   {
     name: '200 header fields',
     request: get('Host: x\r\n' + Array.from({ length: 200 }, (_, i) => `X-${i}: a\r\n`).join('')),
-    // hyper stops at 100 fields with 400.
-    expect: { default: [431], deno: [400] },
+    expect: [431],
   },
   {
     name: 'a 10 KiB target',
@@ -238,21 +236,8 @@ const CASES: Case[] = [
   },
 ]
 
-/** Whether the case is one to accept (answered 200) on this runtime. */
-function acceptable(c: Case, runtime: RuntimeName): boolean {
-  return listed(c, runtime).includes(200)
-}
-
-function listed(c: Case, runtime: RuntimeName): number[] {
-  return Array.isArray(c.expect) ? c.expect : (c.expect[runtime] ?? c.expect.default ?? [])
-}
-
-function expected(c: Case, runtime: RuntimeName): number[] {
-  const list = listed(c, runtime)
-  // Bun closes a connection when a request is pipelined behind one still being answered
-  // (oven-sh/bun#32868 and follow-ups): an accepted attack may then go unanswered.
-  return runtime === 'bun' && list.includes(200) ? [...list, 0] : list
-}
+/** Each runtime's verdicts, case by case: the first answer's status (0: none). */
+const verdicts = new Map<RuntimeName, number[]>()
 
 describe.each(RUNTIMES)('strict input on %s', (runtime) => {
   let backend: TestBackend
@@ -269,6 +254,8 @@ describe.each(RUNTIMES)('strict input on %s', (runtime) => {
 
   it('refuses or normalises every case, smuggles nothing, and survives', async () => {
     const failures: string[] = []
+    const table: number[] = []
+    verdicts.set(runtime, table)
     for (const [index, c] of CASES.entries()) {
       const path = `/attack-${index}`
       const before = backend.requests.length
@@ -276,13 +263,13 @@ describe.each(RUNTIMES)('strict input on %s', (runtime) => {
         timeoutMs: 2000,
       })
       const first = result.responses[0]?.status ?? 0
-      const allowed = expected(c, runtime)
+      table.push(first)
+      const allowed = c.expect
       const seen = backend.requests.slice(before).map((r) => r.url)
       const problems: string[] = []
       if (!allowed.includes(first)) problems.push(`answered ${first}, expected ${allowed}`)
       if (first === 0 && !result.closed) problems.push('no answer and the connection stayed open')
-      // An accepted case that Bun left unanswered (see `expected`) did rightly reach the backend.
-      const accepted = first === 200 || (first === 0 && runtime === 'bun' && acceptable(c, runtime))
+      const accepted = first === 200
       if (!accepted && seen.some((url) => url.startsWith(path))) {
         problems.push('a refused request reached the backend')
       }
@@ -303,22 +290,16 @@ describe.each(RUNTIMES)('strict input on %s', (runtime) => {
     expect(await response.text()).toBe('a')
   })
 
-  it('closes the connection after a framing error (RFC 9112 §6.3), where the runtime lets it', async () => {
+  it('closes the connection after a framing error (RFC 9112 §6.3)', async () => {
     const result = await exchange(
       fulcrum.port,
       post('Content-Length: 3\r\nContent-Length: 3\r\n', 'abc').replace('PATH', '/close') + CANARY,
       { timeoutMs: 2000 },
     )
     expect(result.responses[0]?.status).toBe(400)
-    if (runtime === 'deno') {
-      // Deno.serve drops `Connection: close` from answers: the connection stays, in sync,
-      // because hyper framed the body itself.
-      expect(result.responses[1]?.status).toBe(200)
-    } else {
-      expect(result.responses[0]?.headers.connection).toBe('close')
-      expect(result.closed).toBe(true)
-      expect(result.responses).toHaveLength(1)
-    }
+    expect(result.responses[0]?.headers.connection).toBe('close')
+    expect(result.closed).toBe(true)
+    expect(result.responses).toHaveLength(1)
   })
 
   it('answers Expect: 100-continue, then forwards the body without the expectation', async () => {
@@ -344,5 +325,19 @@ describe.each(RUNTIMES)('strict input on %s', (runtime) => {
     const seen = backend.requests.find((r) => r.url === '/expect')
     expect(seen).toBeDefined()
     expect(seen!.headers.expect).toBe(undefined)
+  })
+})
+
+describe('strict input on every runtime', () => {
+  it('gives the same verdict, case by case, on Node, Deno and Bun', () => {
+    const tables = RUNTIMES.map((runtime) => verdicts.get(runtime))
+    expect(tables.every((table) => table?.length === CASES.length)).toBe(true)
+    const differences = CASES.flatMap((c, index) => {
+      const answers = RUNTIMES.map((runtime, at) => `${runtime} ${tables[at]![index]}`)
+      return new Set(tables.map((table) => table![index])).size === 1
+        ? []
+        : [`${c.name}: ${answers.join(', ')}`]
+    })
+    expect(differences).toEqual([])
   })
 })

@@ -267,11 +267,7 @@ describe.each(MODES)('forwarding on %s over %s (%s client)', (runtime, scheme, c
     expect(headerValues(seen!.rawHeaders, 'accept-encoding')).toEqual([])
   })
 
-  // Bun.serve drops a handler's Content-Length on a streamed body and sends it chunked
-  // (oven-sh/bun#10507, still open in Bun 1.4). Asserted as a known failure, so that a Bun that
-  // fixes it turns this red and the exception gets removed.
-  const bunDropsLength = runtime === 'bun'
-  ;(bunDropsLength ? it.fails : it)("keeps a streamed response's Content-Length", async () => {
+  it("keeps a streamed response's Content-Length", async () => {
     const { response } = await call({ scenario: 'big' })
     expect(response.status).toBe(200)
     expect(response.headers['content-length']).toBe(String(BIG_SIZE))

@@ -1,0 +1,256 @@
+/**
+ * Bun's sockets for the HTTP/1.1 engine: `Bun.listen` (TLS through its `tls` option) and
+ * `Bun.connect`, each socket behind the engine's `Socket` contract.
+ *
+ * Bun's sockets are callback-driven with one handler object per listener, so the per-connection
+ * state lives in `socket.data`. Bun hands `data` a Buffer of its own for each read (checked by
+ * test/unit/runtimes/sockets.test.ts), so chunks go through uncopied. `write` is unbuffered: it
+ * returns what the kernel took, and the rest is queued here until `drain`.
+ *
+ * HTTP/1.1 only: Bun has no HTTP/2 server to hand h2 connections to, so ALPN offers `http/1.1`.
+ */
+import type { Socket as BunSocket, SocketHandler, TCPSocketListener } from 'bun'
+import { createSecureContext } from 'node:tls'
+import type { Accept, Connect, Socket, SocketEvents } from '../../src/http1/socket.ts'
+import type { ListenOptions, Listener } from '../listener.ts'
+import { bunTls } from '../shared/bun-tls.ts'
+import { selectCertificate, type CertifiedKey, type TlsMaterial } from '../shared/certs.ts'
+
+/** Bytes queued for writing before `write` returns `false`. */
+export const HIGH_WATER_MARK = 64 * 1024
+
+/** ALPN, in wire format (RFC 7301 §3.1): `http/1.1` only. */
+const ALPN_HTTP1 = new Uint8Array([8, ...new TextEncoder().encode('http/1.1')])
+
+/** One Bun socket as the engine's {@link Socket}: its write queue and its events. */
+class Connection implements Socket {
+  readonly #socket: BunSocket<Connection | undefined>
+  readonly encrypted: boolean
+  /** Set once the engine has answered `accept` (or `connect` resolved). */
+  events: SocketEvents | undefined
+  /** What the kernel did not take yet, oldest first. */
+  #queue: Uint8Array[] = []
+  #queued = 0
+  #needDrain = false
+  #ending = false
+  #done = false
+  #peerEnded = false
+  #error: unknown
+
+  constructor(socket: BunSocket<Connection | undefined>, encrypted: boolean) {
+    this.#socket = socket
+    this.encrypted = encrypted
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.#done || this.#ending) return true
+    if (this.#queued === 0) {
+      const written = this.#socket.write(bytes)
+      if (written === bytes.byteLength) return true
+      // -1: closing; `close` follows.
+      if (written < 0) return true
+      this.#queue.push(written > 0 ? bytes.subarray(written) : bytes)
+      this.#queued += bytes.byteLength - written
+    } else {
+      this.#queue.push(bytes)
+      this.#queued += bytes.byteLength
+    }
+    if (this.#queued < HIGH_WATER_MARK) return true
+    this.#needDrain = true
+    return false
+  }
+
+  /**
+   * `shutdown()`, not Bun's `end()`: that closes the socket entirely, even with `allowHalfOpen`,
+   * and whatever the peer still sends is lost (or answered with a reset).
+   */
+  end(): void {
+    if (this.#done || this.#ending) return
+    this.#ending = true
+    if (this.#queued === 0) this.#socket.shutdown()
+  }
+
+  destroy(): void {
+    if (this.#done) return
+    this.#done = true
+    this.#queue = []
+    this.#queued = 0
+    this.#socket.close()
+  }
+
+  pause(): void {
+    this.#socket.pause()
+  }
+
+  resume(): void {
+    this.#socket.resume()
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#socket.remoteAddress
+  }
+
+  get remotePort(): number | undefined {
+    return this.#socket.remotePort
+  }
+
+  /** Bun's `drain`: write what was queued, then tell the engine. */
+  flush(): void {
+    const queue = this.#queue
+    while (queue.length > 0) {
+      const bytes = queue[0]!
+      const written = this.#socket.write(bytes)
+      if (written < 0) return
+      this.#queued -= written
+      if (written < bytes.byteLength) {
+        queue[0] = bytes.subarray(written)
+        return
+      }
+      queue.shift()
+    }
+    if (this.#ending) this.#socket.shutdown()
+    if (this.#needDrain && !this.#done) {
+      this.#needDrain = false
+      this.events?.drain()
+    }
+  }
+
+  received(chunk: Uint8Array): void {
+    if (!this.#done) this.events?.data(chunk)
+  }
+
+  ended(): void {
+    this.#peerEnded = true
+    if (!this.#done) this.events?.end()
+  }
+
+  failed(error: unknown): void {
+    this.#error ??= error
+  }
+
+  closed(error: unknown): void {
+    if (this.#done) return
+    this.#done = true
+    error ??= this.#error
+    // After `shutdown()`, Bun reports the peer's FIN as `close` alone: an `end` first, as the
+    // contract (and node:net) has it.
+    if (!error && this.#ending && !this.#peerEnded) this.events?.end()
+    this.events?.close(error)
+  }
+}
+
+/** The handlers both sides share; `socket.data` is the connection. */
+const common: SocketHandler<Connection | undefined> = {
+  data: (socket, chunk) => socket.data?.received(chunk),
+  drain: (socket) => socket.data?.flush(),
+  end: (socket) => socket.data?.ended(),
+  error: (socket, error) => socket.data?.failed(error),
+  close: (socket, error) => socket.data?.closed(error),
+}
+
+/**
+ * Listen for TCP (or TLS) connections and hand each to `accept`. `http2` is ignored: Bun serves
+ * HTTP/1.1 only.
+ *
+ * @example
+ * ```ts
+ * const listener = await listen({ host: '127.0.0.1', port: 8080 }, accept)
+ * await listener.close()
+ * ```
+ */
+export async function listen(options: ListenOptions, accept: Accept): Promise<Listener> {
+  const { host, reusePort } = options
+  let sni = options.tls && sniContexts(options.tls)
+  const open = (
+    at: number,
+    tls: TlsMaterial | undefined,
+  ): TCPSocketListener<Connection | undefined> =>
+    Bun.listen<Connection | undefined>({
+      hostname: host,
+      port: at,
+      allowHalfOpen: true,
+      // Not in @types/bun's listen options, but taken (SO_REUSEPORT).
+      ...({ reusePort: reusePort || tls !== undefined } as object),
+      ...(tls ? { tls: { ...bunTls(tls)[0]!, ALPNProtocols: ALPN_HTTP1 } } : {}),
+      data: undefined,
+      socket: {
+        ...common,
+        open(socket) {
+          const connection = new Connection(socket, tls !== undefined)
+          socket.data = connection
+          socket.setNoDelay(true)
+          connection.events = accept(connection)
+        },
+        // SNI (RFC 6066 §3): Bun's own TLS server (node:tls) picks a certificate through this
+        // handler of `Bun.listen`; not in @types/bun. Without an answer, the default serves.
+        ...(tls && tls.certificates.length > 1
+          ? { serverName: (_socket: unknown, name: string) => sni?.(name) }
+          : {}),
+      },
+    })
+
+  let current = open(options.port, options.tls)
+  const port = current.port
+  return {
+    port,
+    close: async () => current.stop(false),
+    // New certificates take a new listener on the same port (SO_REUSEPORT); the old one stops
+    // accepting. Bun's listener.reload() takes handlers, not TLS options.
+    ...(options.tls
+      ? {
+          setTls: async (material: TlsMaterial) => {
+            const next = open(port, material)
+            sni = sniContexts(material)
+            const previous = current
+            current = next
+            previous.stop(false)
+          },
+        }
+      : {}),
+  }
+}
+
+/**
+ * The secure context of each certificate, by SNI name (exact, then wildcard, then the default:
+ * `selectCertificate`), built once with the same profile as the default: ciphers and the
+ * `SSL_OP_NO_*` versions (see bun-tls.ts).
+ */
+function sniContexts(material: TlsMaterial): (name: string) => unknown {
+  const { ciphers, secureOptions } = bunTls(material)[0]!
+  const contexts = new Map<CertifiedKey, unknown>()
+  return (name) => {
+    const certificate = selectCertificate(material.certificates, name || undefined)
+    let context = contexts.get(certificate)
+    if (context === undefined) {
+      const { cert, key } = certificate
+      context = (createSecureContext({ cert, key, ciphers, secureOptions }) as { context: unknown })
+        .context
+      contexts.set(certificate, context)
+    }
+    return context
+  }
+}
+
+/**
+ * The upstream side: `Bun.connect`, Nagle off (TCP_NODELAY), half-open allowed. Rejects when the
+ * connection cannot be made.
+ */
+export const connect: Connect = async (host, port, events) => {
+  const socket = await Bun.connect<Connection | undefined>({
+    hostname: host,
+    port,
+    allowHalfOpen: true,
+    data: undefined,
+    socket: {
+      ...common,
+      // Here rather than after the promise: data may come in the same turn as `open`.
+      open(socket) {
+        const connection = new Connection(socket, false)
+        connection.events = events
+        socket.data = connection
+        socket.setNoDelay(true)
+      },
+    },
+  })
+  return socket.data!
+}

@@ -1,0 +1,376 @@
+/**
+ * Deno's sockets for the HTTP/1.1 engine: `Deno.listen`/`Deno.listenTls` and `Deno.connect`,
+ * each connection behind the engine's `Socket` contract with a read loop and a write queue.
+ *
+ * Over TLS with `http2`, ALPN (RFC 7301) offers h2 first; after the handshake, the connections
+ * that chose it go to Deno's own HTTP server, one connection at a time, through
+ * `Deno[Deno.internal].serveHttpOnConnection` (ext/http/00_serve.ts: the hyper server behind
+ * `Deno.serve`, not in the public API). Where a Deno lacks it, only HTTP/1.1 is offered.
+ */
+import type { Accept, Connect, Socket, SocketEvents } from '../../src/http1/socket.ts'
+import type { Http2Handler, ListenOptions, Listener } from '../listener.ts'
+import { selectCertificate, type TlsMaterial } from '../shared/certs.ts'
+
+/** Bytes read at a time. */
+const READ_SIZE = 64 * 1024
+/** Bytes queued for writing before `write` returns `false`. */
+export const HIGH_WATER_MARK = 64 * 1024
+/** Queued chunks are joined into one write up to this size (fewer writes, fewer promises). */
+const COALESCE_LIMIT = 256 * 1024
+/** How long a TLS handshake may take by default before the connection is dropped. */
+export const HANDSHAKE_TIMEOUT = 10_000
+
+/** `Deno.listenTls`'s SNI resolver option (denoland/deno#23233, not in the public types). */
+const SNI_RESOLVER = Symbol.for('unstableSniResolver')
+/**
+ * Deno caches each SNI name's certificate until the listener closes (about 5 KB a name in Deno
+ * 2.9.6): a new listener takes over after this many names, so that made-up names can't fill the
+ * memory (as runtimes/shared/deno-serve.ts does).
+ */
+const MAX_SNI_NAMES = 4096
+
+/** What `serveHttpOnConnection` returns. */
+interface Served {
+  readonly finished: Promise<void>
+  shutdown(): Promise<void>
+}
+
+/** `Deno[Deno.internal].serveHttpOnConnection`, where this Deno has it. */
+const serveHttpOnConnection = ((): ServeOnConnection | undefined => {
+  const deno = Deno as unknown as Record<symbol, Record<string, unknown> | undefined>
+  const found = deno[(Deno as unknown as { internal: symbol }).internal]?.serveHttpOnConnection
+  return typeof found === 'function' ? (found as ServeOnConnection) : undefined
+})()
+
+type ServeOnConnection = (
+  conn: Deno.Conn,
+  signal: AbortSignal | undefined,
+  handler: (
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ) => Response | Promise<Response>,
+  onError: (error: unknown) => Response,
+  onListen: () => void,
+) => Served
+
+/** Whether this Deno serves h2 by ALPN on the engine's TLS listeners. */
+export const DENO_HTTP2 = serveHttpOnConnection !== undefined
+
+/**
+ * One `Deno.Conn` as the engine's {@link Socket}. Reads go into one buffer and are copied out
+ * (the engine may keep the chunk); writes are queued and written one at a time, since
+ * `Deno.Conn.write` is asynchronous and may take part of the bytes.
+ */
+class DenoSocket implements Socket {
+  readonly #conn: Deno.Conn
+  readonly encrypted: boolean
+  #events!: SocketEvents
+  #paused: PromiseWithResolvers<void> | undefined
+  #queue: Uint8Array[] = []
+  #queued = 0
+  #writing = false
+  #needDrain = false
+  #ending = false
+  #writeEnded = false
+  #readEnded = false
+  #done = false
+
+  constructor(conn: Deno.Conn, encrypted: boolean) {
+    this.#conn = conn
+    this.encrypted = encrypted
+  }
+
+  /** Start reading, reporting to `events`. */
+  start(events: SocketEvents): this {
+    this.#events = events
+    void this.#read()
+    return this
+  }
+
+  async #read(): Promise<void> {
+    const buffer = new Uint8Array(READ_SIZE)
+    try {
+      for (;;) {
+        if (this.#paused) await this.#paused.promise
+        if (this.#done) return
+        const read = await this.#conn.read(buffer)
+        if (this.#done) return
+        if (read === null) break
+        // A copy: the buffer is read into again while the engine may keep the chunk.
+        const chunk = buffer.slice(0, read)
+        // A read already under way when pause() came: its bytes wait for resume().
+        if (this.#paused) await this.#paused.promise
+        if (this.#done) return
+        this.#events.data(chunk)
+      }
+    } catch (error) {
+      return this.#fail(error)
+    }
+    this.#readEnded = true
+    this.#events.end()
+    if (this.#writeEnded) this.#close()
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.#done || this.#ending) return true
+    this.#queue.push(bytes)
+    this.#queued += bytes.byteLength
+    if (!this.#writing) void this.#flush()
+    if (this.#queued < HIGH_WATER_MARK) return true
+    this.#needDrain = true
+    return false
+  }
+
+  async #flush(): Promise<void> {
+    this.#writing = true
+    const queue = this.#queue
+    try {
+      while (queue.length > 0 && !this.#done) {
+        const bytes = queue.length > 1 ? coalesce(queue) : queue[0]!
+        const written = await this.#conn.write(bytes)
+        this.#queued -= written
+        if (written < bytes.byteLength) queue[0] = bytes.subarray(written)
+        else queue.shift()
+      }
+      if (this.#ending && !this.#done) {
+        await this.#conn.closeWrite()
+        this.#writeEnded = true
+      }
+    } catch (error) {
+      this.#writing = false
+      return this.#fail(error)
+    }
+    this.#writing = false
+    if (this.#done) return
+    if (this.#writeEnded) {
+      if (this.#readEnded) this.#close()
+      return
+    }
+    if (this.#needDrain) {
+      this.#needDrain = false
+      this.#events.drain()
+    }
+  }
+
+  end(): void {
+    if (this.#done || this.#ending) return
+    this.#ending = true
+    if (!this.#writing) void this.#flush()
+  }
+
+  destroy(): void {
+    if (this.#done) return
+    this.#done = true
+    this.#release()
+  }
+
+  pause(): void {
+    this.#paused ??= Promise.withResolvers()
+  }
+
+  resume(): void {
+    const paused = this.#paused
+    this.#paused = undefined
+    paused?.resolve()
+  }
+
+  get remoteAddress(): string | undefined {
+    return (this.#conn.remoteAddr as Deno.NetAddr).hostname
+  }
+
+  get remotePort(): number | undefined {
+    return (this.#conn.remoteAddr as Deno.NetAddr).port
+  }
+
+  /** Both directions are done: close, and say so. */
+  #close(): void {
+    if (this.#done) return
+    this.#done = true
+    this.#release()
+    this.#events.close()
+  }
+
+  #fail(error: unknown): void {
+    if (this.#done) return
+    this.#done = true
+    this.#release()
+    this.#events.close(error)
+  }
+
+  #release(): void {
+    this.#queue = []
+    this.#queued = 0
+    this.resume()
+    try {
+      this.#conn.close()
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/** Join the queued chunks (up to {@link COALESCE_LIMIT}) into the first place of the queue. */
+function coalesce(queue: Uint8Array[]): Uint8Array {
+  let size = 0
+  let count = 0
+  while (count < queue.length && size + queue[count]!.byteLength <= COALESCE_LIMIT) {
+    size += queue[count]!.byteLength
+    count++
+  }
+  if (count < 2) return queue[0]!
+  const joined = new Uint8Array(size)
+  let at = 0
+  for (const chunk of queue.splice(0, count, joined)) {
+    joined.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return joined
+}
+
+/**
+ * Listen for TCP (or TLS) connections and hand each to `accept`.
+ *
+ * @example
+ * ```ts
+ * const listener = await listen({ host: '127.0.0.1', port: 8080 }, accept)
+ * await listener.close()
+ * ```
+ */
+export async function listen(options: ListenOptions, accept: Accept): Promise<Listener> {
+  const { host, tls } = options
+  if (!tls) {
+    const listener = Deno.listen({
+      hostname: host,
+      port: options.port,
+      // SO_REUSEPORT: --unstable-net, not in the stable types.
+      ...((options.reusePort ? { reusePort: true } : {}) as object),
+    })
+    void acceptLoop(listener, (conn) => {
+      conn.setNoDelay(true)
+      const socket = new DenoSocket(conn, false)
+      socket.start(accept(socket))
+    })
+    return { port: (listener.addr as Deno.NetAddr).port, close: async () => listener.close() }
+  }
+  return listenTls(options, tls, accept)
+}
+
+/** Accept until the listener is closed. */
+async function acceptLoop<C extends Deno.Conn>(
+  listener: Deno.Listener<C>,
+  take: (conn: C) => void,
+): Promise<void> {
+  for (;;) {
+    let conn: C
+    try {
+      conn = await listener.accept()
+    } catch (error) {
+      if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
+        return
+      }
+      // EMFILE and the like: the next connection may fare better.
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      continue
+    }
+    take(conn)
+  }
+}
+
+/** A TLS listener: SNI, reload by a new listener on the port, h2 to Deno's own server. */
+function listenTls(options: ListenOptions, first: TlsMaterial, accept: Accept): Listener {
+  const http2 = serveHttpOnConnection && options.http2
+  const alpnProtocols = http2 ? ['h2', 'http/1.1'] : ['http/1.1']
+  const handshakeTimeout = options.handshakeTimeout ?? HANDSHAKE_TIMEOUT
+  const served = new Set<Served>()
+  let material = first
+  let names = 0
+  const open = (certs: TlsMaterial, port: number): Deno.TlsListener => {
+    names = 0
+    const { certificates } = certs
+    const tlsOptions: unknown = {
+      hostname: options.host,
+      port,
+      // Always: a reload is a new listener on the same port (--unstable-net).
+      reusePort: true,
+      alpnProtocols,
+      ...(certificates.length > 1
+        ? { [SNI_RESOLVER]: (serverName: string) => resolve(certs, serverName) }
+        : { cert: certs.cert, key: certs.key }),
+    }
+    const listener = Deno.listenTls(tlsOptions as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem)
+    void acceptLoop(listener, (conn) => void handshake(conn))
+    return listener
+  }
+  const resolve = (certs: TlsMaterial, serverName: string) => {
+    // Each call is a name (or a name and an ALPN offer) this listener has not cached yet.
+    if (++names === MAX_SNI_NAMES) setTimeout(() => swap(material))
+    // No SNI (a client that connects by address) comes as an empty name: the default.
+    const { cert, key } = selectCertificate(certs.certificates, serverName || undefined)
+    return { cert, key }
+  }
+  const handshake = async (conn: Deno.TlsConn) => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let protocol: string | null
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('TLS handshake timeout')), handshakeTimeout)
+      })
+      ;({ alpnProtocol: protocol } = await Promise.race([conn.handshake(), timeout]))
+    } catch {
+      // A failed handshake (TLS 1.0, no shared cipher, a scan, too slow) only loses its socket.
+      try {
+        conn.close()
+      } catch {
+        // Already closed.
+      }
+      return
+    } finally {
+      clearTimeout(timer)
+    }
+    if (http2 && protocol === 'h2') return serveH2(conn, http2.handler)
+    const socket = new DenoSocket(conn, true)
+    socket.start(accept(socket))
+  }
+  const serveH2 = (conn: Deno.TlsConn, handler: Http2Handler) => {
+    const connection = serveHttpOnConnection!(conn, undefined, handler, onError, () => {})
+    served.add(connection)
+    void connection.finished.finally(() => served.delete(connection))
+  }
+
+  let current = open(first, options.port)
+  const port = (current.addr as Deno.NetAddr).port
+  const swap = (next: TlsMaterial) => {
+    const previous = current
+    current = open(next, port)
+    material = next
+    previous.close()
+  }
+  return {
+    port,
+    close: async () => current.close(),
+    setTls: async (next) => swap(next),
+    ...(http2
+      ? {
+          closeHttp2: async () => {
+            await Promise.all([...served].map((connection) => connection.shutdown()))
+          },
+        }
+      : {}),
+  }
+}
+
+/** As `Deno.serve`'s default: log, and answer 500. */
+function onError(error: unknown): Response {
+  console.error(error)
+  return new Response('Internal Server Error', { status: 500 })
+}
+
+/**
+ * The upstream side: `Deno.connect`, Nagle off (TCP_NODELAY). Rejects when the connection
+ * cannot be made.
+ */
+export const connect: Connect = async (host, port, events) => {
+  const conn = await Deno.connect({ hostname: host, port })
+  conn.setNoDelay(true)
+  return new DenoSocket(conn, false).start(events)
+}
