@@ -6,17 +6,15 @@ import { Hono } from 'hono'
 import type { Config } from './config.ts'
 import { UpstreamTimeoutError, errorResponse } from './errors.ts'
 import { sendUpstream, toClientResponse } from './forward.ts'
-import { acceptableRequestId, addForwardingHeaders, stripHopByHop } from './headers.ts'
 import { recordLoadMetrics } from './load-metrics.ts'
-import { createAddressMatcher, resolveClientAddress } from './net.ts'
 import type { RequestObserver } from './observer.ts'
-import { createPickInput } from './pick-input.ts'
 import type { BackendPool } from './pool.ts'
 import { RequestQueue, type QueueResult } from './queue.ts'
 import { ReplayableBody } from './replay.ts'
+import { createRequestPlanner, type RequestPlan } from './request-plan.ts'
 import { failureKind, IDEMPOTENT, mayRetry, RetryBudget, type FailureKind } from './retry.ts'
 import type { Selector } from './strategies/strategy.ts'
-import { lookupSession, pinnedFirst, type StickySessions } from './sticky.ts'
+import type { StickySessions } from './sticky.ts'
 import type { Backend, Logger, RuntimeDeps } from './types.ts'
 
 /** What the public app needs from the balancer. */
@@ -46,9 +44,16 @@ const BODYLESS = new Set(['GET', 'HEAD'])
 /** What the app derives from one config: rebuilt when the config object is replaced. */
 interface Settings {
   readonly config: Config
-  readonly proto: 'http' | 'https'
-  readonly isTrustedProxy: (address: string | undefined) => boolean
   readonly retryStatuses: ReadonlySet<number>
+}
+
+/**
+ * The candidates once more, then the backups: for a request every candidate failed, when the
+ * eligible set may have changed since.
+ */
+function* lookAgain(plan: RequestPlan, pool: BackendPool): Generator<Backend> {
+  yield* plan.candidates()
+  yield* pool.standby()
 }
 
 /**
@@ -83,15 +88,16 @@ export function createApp(ctx: ProxyContext): Hono {
     })
     queue.configure(config.queue)
     budget.configure(config.retries)
-    settings = {
-      config,
-      proto: config.tls.enabled ? 'https' : 'http',
-      isTrustedProxy: createAddressMatcher(config.forwarding.trustedProxies),
-      retryStatuses: new Set(config.retries.statuses),
-    }
+    settings = { config, retryStatuses: new Set(config.retries.statuses) }
     return settings
   }
   current()
+  const planner = createRequestPlanner({
+    config: () => ctx.config,
+    pool,
+    selector: () => ctx.selector(),
+    sticky: () => ctx.sticky,
+  })
 
   /** Give a backend's slot back, and let the request at the head of the queue have it. */
   const release = (backend: Backend) => {
@@ -100,33 +106,14 @@ export function createApp(ctx: ProxyContext): Hono {
   }
 
   async function proxy(request: Request, env: unknown): Promise<Response> {
-    const { config, proto, isTrustedProxy, retryStatuses } = current()
+    const { config, retryStatuses } = current()
     const startedAt = pool.now()
-    const requestId =
-      acceptableRequestId(request.headers.get('x-request-id')) ?? crypto.randomUUID()
     const url = request.url
     const pathAt = url.indexOf('/', url.indexOf('//') + 2)
     const target = pathAt === -1 ? '/' : url.slice(pathAt)
-    const peer = deps.clientAddress(request, env)
     // Aborts when the client goes away before its response has been sent.
     const clientSignal = deps.clientSignal?.(request, env) ?? request.signal
-    const trusted = isTrustedProxy(peer)
-    const headers = new Headers(request.headers)
-    stripHopByHop(headers)
-    addForwardingHeaders(headers, {
-      clientIp: peer,
-      proto,
-      host: request.headers.get('host') ?? undefined,
-      trusted,
-      via: config.forwarding.via,
-      requestId,
-    })
-    if (!config.forwarding.preserveHost) headers.delete('host')
     const method = request.method
-    const client = trusted
-      ? resolveClientAddress(peer, request.headers.get('x-forwarded-for'), isTrustedProxy)
-      : peer
-    const input = createPickInput(request, target, client)
     const { retries, timeouts } = config
     // The body is offered to each attempt through a small replay buffer (DESIGN: retries).
     const body =
@@ -140,48 +127,39 @@ export function createApp(ctx: ProxyContext): Hono {
     // (draft-ietf-httpapi-idempotency-key-header) that lets the backend spot the repeat.
     const repeatable = IDEMPOTENT.has(method) || request.headers.has('idempotency-key')
 
-    // Sticky sessions (DESIGN): a valid lb_sid puts its backend first, even while it drains; the
-    // base strategy's candidates follow as fallbacks. Anything else counts as no cookie.
-    const { sticky } = ctx
-    const { pin, pinned } = await lookupSession(sticky, input, pool)
+    // The request id, the client, the fields for the backend and the sticky session: shared with
+    // the WebSocket path. Awaited only when a sticky cookie has to be verified.
+    const planned = planner.plan(request, target, deps.clientAddress(request, env))
+    const plan = planned instanceof Promise ? await planned : planned
+    const { requestId, client, headers } = plan
 
     const { observer } = ctx
     // One record per request, for the metrics and the access log, when the response has ended.
-    const finish = (status: number, bytes: number, backend?: Backend, upstreamMs?: number) =>
-      observer?.done({
-        time: Date.now() - (pool.now() - startedAt),
+    const finish = (status: number, bytes: number, backend?: Backend, upstreamMs?: number) => {
+      if (!observer) return
+      const totalMs = pool.now() - startedAt
+      observer.done({
+        time: Date.now() - totalMs,
         requestId,
         client,
         method,
         target,
-        host: request.headers.get('host') ?? undefined,
+        host: plan.host,
         status,
         bytes,
         backend: backend?.id,
         upstreamMs,
-        totalMs: pool.now() - startedAt,
+        totalMs,
         retries: Math.max(0, attempts - 1),
-        sticky: !sticky
-          ? 'none'
-          : !backend || !pinned
-            ? 'new'
-            : backend.id === pinned.id
-              ? 'hit'
-              : 'moved',
+        sticky: plan.stickyVerdict(backend),
         userAgent: request.headers.get('user-agent') ?? undefined,
         referer: request.headers.get('referer') ?? undefined,
       })
+    }
 
-    const fresh = () => {
-      const base = ctx.selector().candidates(input, pool)
-      return (pinned ? pinnedFirst(pinned, base) : base)[Symbol.iterator]()
-    }
-    let candidates = fresh()
+    // Sticky sessions (DESIGN): the pinned backend first, then the strategy's candidates.
+    let candidates = plan.candidates()[Symbol.iterator]()
     let lookedAgain = false
-    const lookAgain = function* () {
-      yield* { [Symbol.iterator]: fresh }
-      yield* pool.standby()
-    }
     /** The backends tried so far: the first, and a set made only for retries. */
     let first: string | undefined
     let tried: Set<string> | undefined
@@ -207,23 +185,21 @@ export function createApp(ctx: ProxyContext): Hono {
           // primaries are up (nginx passes a request its primaries failed to a `backup`).
           if (lookedAgain || attempts === 0) return undefined
           lookedAgain = true
-          candidates = lookAgain()
+          candidates = lookAgain(plan, pool)
           continue
         }
         const result = await queue.wait(clientSignal, front)
         if (result !== 'ready') return result
         front = true
-        candidates = fresh()
+        candidates = plan.candidates()[Symbol.iterator]()
       }
     }
 
     /** Hand the upstream response to the client; the slot is released when its body ends. */
     const respond = async (backend: Backend, upstream: Response, upstreamMs: number) => {
       // Pin (again) when the request landed elsewhere, and renew an ageing cookie.
-      const setCookie =
-        sticky && (backend.id !== pinned?.id || sticky.shouldRenew(pin!))
-          ? sticky.setCookie(await sticky.issue(backend.id), config.tls.enabled)
-          : undefined
+      const cookie = plan.sessionCookie(backend)
+      const setCookie = cookie && (await cookie)
       const response = toClientResponse(
         upstream,
         method,

@@ -8,7 +8,6 @@
  * share the keys honour each other's cookies. A forged, tampered, expired or unknown value counts
  * as no cookie.
  */
-import type { PickInput } from './strategies/strategy.ts'
 import type { Backend, Logger } from './types.ts'
 
 /** One signing key. */
@@ -241,29 +240,6 @@ async function hmac(key: CryptoKey, text: string): Promise<string> {
 export function* pinnedFirst(pinned: Backend, rest: Iterable<Backend>): Generator<Backend> {
   yield pinned
   for (const backend of rest) if (backend.id !== pinned.id) yield backend
-}
-
-/** The verdict on a request's `lb_sid` cookie. */
-export interface SessionLookup {
-  /** The verified cookie, or `undefined` when there was none or it did not verify. */
-  pin?: StickyPin
-  /** The pinned backend, when it may still serve the session (up and enabled; draining is fine). */
-  pinned?: Backend
-}
-
-/**
- * Look up a request's session: verify its cookie and find the backend it pins. A forged,
- * tampered, expired or unknown cookie counts as none (DESIGN: sticky sessions).
- */
-export async function lookupSession(
-  sticky: StickySessions | undefined,
-  input: PickInput,
-  pool: { sessionTarget(id: string): Backend | undefined },
-): Promise<SessionLookup> {
-  if (!sticky) return {}
-  const value = input.cookie(sticky.cookie)
-  const pin = value === undefined ? undefined : await sticky.verify(value)
-  return { pin, pinned: pin && pool.sessionTarget(pin.backendId) }
 }
 
 /** The `sticky` section of the config, as {@link createStickySessions} needs it. */

@@ -133,8 +133,9 @@ export async function listen(options: ListenOptions, accept: Accept): Promise<Li
     ALPNProtocols: http2 ? ALPN_H2 : ALPN_H1,
     handshakeTimeout: options.handshakeTimeout ?? HANDSHAKE_TIMEOUT,
   })
-  // Handshake failures (a TLS 1.0 client, no shared cipher, a port scan) only lose their socket.
-  server.on('tlsClientError', () => {})
+  // Handshake failures (a TLS 1.0 client, no shared cipher, a port scan, the handshake timeout)
+  // only lose their socket.
+  server.on('tlsClientError', (_error, socket) => socket.destroy())
   const h2 = http2 && http2Server(http2.handler)
   server.on('secureConnection', (socket: TLSSocket) => {
     if (h2 && socket.alpnProtocol === 'h2') h2.take(socket)

@@ -5,14 +5,12 @@
  * with 1001. Each runtime relays the frames: Node tunnels the upgraded socket, Deno and Bun
  * bridge their server WebSocket to a client WebSocket.
  */
-import type { Config } from '../config.ts'
 import { errorResponse } from '../errors.ts'
-import { acceptableRequestId, addForwardingHeaders, stripHopByHop } from '../headers.ts'
-import { createAddressMatcher } from '../net.ts'
-import { createPickInput } from '../pick-input.ts'
-import type { BackendPool } from '../pool.ts'
-import type { Selector } from '../strategies/strategy.ts'
-import { lookupSession, pinnedFirst, type StickySessions } from '../sticky.ts'
+import {
+  createRequestPlanner,
+  type RequestPlanner,
+  type RequestPlannerOptions,
+} from '../request-plan.ts'
 import type { Backend, Logger } from '../types.ts'
 import type { Edge } from './edge.ts'
 import { requestTarget } from './validate.ts'
@@ -42,12 +40,8 @@ export interface WebSocketRoute {
   end(outcome?: 'success' | 'connect' | 'reset'): void
 }
 
-/** What the router needs from the balancer. */
-export interface WebSocketRouterOptions {
-  config: () => Config
-  pool: BackendPool
-  selector: () => Selector
-  sticky: () => StickySessions | undefined
+/** What the router needs from the balancer: what the HTTP path plans requests with, and the edge. */
+export interface WebSocketRouterOptions extends RequestPlannerOptions {
   edge: Edge
   logger?: Logger
 }
@@ -97,10 +91,11 @@ interface Tracked {
 export class WebSocketRouter {
   readonly #options: WebSocketRouterOptions
   readonly #open = new Set<Tracked>()
-  #trusted: { config: Config; match: (address: string | undefined) => boolean } | undefined
+  readonly #planner: RequestPlanner
 
   constructor(options: WebSocketRouterOptions) {
     this.#options = options
+    this.#planner = createRequestPlanner(options)
     options.pool.watchTransitions((transition) => {
       if (transition.to === 'removed') {
         this.closeBackend(transition.id, 1001, 'Backend removed')
@@ -145,11 +140,17 @@ export class WebSocketRouter {
    */
   async open(request: Request, env: unknown): Promise<WebSocketRoute | Response> {
     const { edge, pool } = this.#options
-    const config = this.#options.config()
     const screened = edge.screen(request, env)
     if (screened instanceof Response) return screened
-    const requestId =
-      acceptableRequestId(request.headers.get('x-request-id')) ?? crypto.randomUUID()
+    let target = requestTarget(request, screened.head)
+    if (!target.startsWith('/')) {
+      const url = new URL(request.url)
+      target = url.pathname + url.search
+    }
+    // The request id, the client, the fields for the backend and the sticky session, as on the
+    // HTTP path.
+    const plan = await this.#planner.plan(request, target, screened.peer)
+    const { requestId } = plan
     const headers = request.headers
     // RFC 6455 §4.2.2: a version the server does not speak is answered 426 with the ones it does.
     if (headers.get('sec-websocket-version') !== '13') {
@@ -163,32 +164,14 @@ export class WebSocketRouter {
       return errorResponse(400, 'Invalid WebSocket handshake', requestId, screened.fields)
     }
 
-    const trusted = this.#isTrusted(config)(screened.peer)
-    const forward = new Headers(headers)
-    stripHopByHop(forward)
+    // The backend's handshake gets its own key and version (RFC 6455 §4.1).
+    const forward = plan.headers
     forward.delete('sec-websocket-key')
     forward.delete('sec-websocket-version')
     forward.delete('sec-websocket-accept')
-    const scheme = config.tls.enabled ? 'https' : 'http'
-    addForwardingHeaders(forward, {
-      clientIp: screened.peer,
-      proto: scheme,
-      host: headers.get('host') ?? undefined,
-      trusted,
-      via: config.forwarding.via,
-      requestId,
-    })
-    if (!config.forwarding.preserveHost) forward.delete('host')
 
-    let target = requestTarget(request, screened.head)
-    if (!target.startsWith('/'))
-      target = new URL(request.url).pathname + new URL(request.url).search
-    const input = createPickInput(request, target, screened.client)
-    const sticky = this.#options.sticky()
-    const { pin, pinned } = await lookupSession(sticky, input, pool)
-    const base = this.#options.selector().candidates(input, pool)
     let backend: Backend | undefined
-    for (const candidate of pinned ? pinnedFirst(pinned, base) : base) {
+    for (const candidate of plan.candidates()) {
       if (pool.tryAcquire(candidate) === 'ok') {
         backend = candidate
         break
@@ -200,10 +183,7 @@ export class WebSocketRouter {
         ...screened.fields,
       })
     }
-    const setCookie =
-      sticky && (backend.id !== pinned?.id || sticky.shouldRenew(pin!))
-        ? sticky.setCookie(await sticky.issue(backend.id), config.tls.enabled)
-        : undefined
+    const setCookie = await plan.sessionCookie(backend)
 
     const chosen = backend
     const release = edge.hold()
@@ -233,12 +213,5 @@ export class WebSocketRouter {
         )
       },
     }
-  }
-
-  #isTrusted(config: Config): (address: string | undefined) => boolean {
-    if (this.#trusted?.config !== config) {
-      this.#trusted = { config, match: createAddressMatcher(config.forwarding.trustedProxies) }
-    }
-    return this.#trusted.match
   }
 }

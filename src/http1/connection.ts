@@ -132,14 +132,12 @@ export class ServerConnection implements SocketEvents {
       // last response) still goes out before the FIN.
       return this.#closeSoon()
     }
-    if (!exchange.requestEnded) {
-      // The request broke off: its body fails, and no answer can be trusted to arrive.
-      exchange.body?.fail(new Error('Client closed the connection in the middle of the body'))
-      exchange.env.signal.abort(new Error('Client connection prematurely closed'))
-      return this.#destroy()
-    }
-    // The whole request arrived and the client only half-closed: answer, then close.
-    exchange.close = true
+    // A client that half-closes while its answer is pending has gone away, as Node's server and
+    // nginx (`proxy_ignore_client_abort off`) take it: the upstream request is cancelled at once.
+    const gone = new Error('Client connection prematurely closed')
+    if (!exchange.requestEnded) exchange.body?.fail(gone)
+    exchange.env.signal.abort(gone)
+    this.#destroy()
   }
 
   close(error?: unknown): void {

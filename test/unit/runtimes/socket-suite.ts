@@ -326,7 +326,10 @@ export function socketSuite(runtime: 'node' | 'deno' | 'bun', start: StartFixtur
       expect(big.data.byteLength).toBe(4 * MiB)
     })
 
-    const timed = runtime === 'bun' ? it.skip : it
+    // Bun has no hook before the handshake ends. Deno drops the connection from its side but
+    // keeps the socket until the handshake ends (its close waits for it, denoland/deno#14547),
+    // so a silent client is never disconnected there.
+    const timed = runtime === 'node' ? it : it.skip
     timed('drops a client that does not finish its handshake in time', async () => {
       const started = Date.now()
       const result = await talk(fixture.port, [], { end: false })
