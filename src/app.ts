@@ -6,6 +6,7 @@ import { Hono } from 'hono'
 import type { Config } from './config.ts'
 import { UpstreamTimeoutError, errorResponse } from './errors.ts'
 import { sendUpstream, toClientResponse } from './forward.ts'
+import { http1Env } from './http1/request.ts'
 import { recordLoadMetrics } from './load-metrics.ts'
 import type { RequestObserver } from './observer.ts'
 import type { BackendPool } from './pool.ts'
@@ -218,6 +219,8 @@ export function createApp(ctx: ProxyContext): Hono {
         },
         timeouts.upstreamIdle,
         deps.watchBody,
+        // The engine writes the upstream body as it is: no Response, no Web stream around it.
+        http1Env(env) !== undefined,
       )
       // Appended, so that the backend's own Set-Cookie fields stay (RFC 6265 §3).
       if (setCookie) response.headers.append('set-cookie', setCookie)

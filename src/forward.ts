@@ -6,7 +6,7 @@
 import { LightSignal, type AbortSignalLike } from './abort.ts'
 import { UpstreamTimeoutError } from './errors.ts'
 import { appendVia, stripHopByHop } from './headers.ts'
-import { adoptRawBody } from './http1/body.ts'
+import { adoptRawBody, bareResponse } from './http1/body.ts'
 import { watchBody, type BodyEnd } from './stream.ts'
 import type { Backend, RuntimeDeps, UpstreamFetch, UpstreamInit } from './types.ts'
 
@@ -102,7 +102,8 @@ function hasNoBody(method: string, status: number): boolean {
  * Turn the upstream response into the client's: hop-by-hop fields stripped (RFC 9110 §7.6.1),
  * `Via` appended, the body streamed through unchanged. `onDone` runs once the body is finished,
  * with the bytes sent and how the body ended. A body idle for longer than `idleTimeout` ms is
- * aborted, never ended as if it were complete.
+ * aborted, never ended as if it were complete. With `bare`, for fulcrum's own HTTP/1.1 server
+ * only, a runtime client's response is answered without a `Response` around it.
  */
 export function toClientResponse(
   upstream: Response,
@@ -111,6 +112,7 @@ export function toClientResponse(
   onDone: (bytes: number, end: BodyEnd) => void,
   idleTimeout?: number,
   watch: NonNullable<RuntimeDeps['watchBody']> = watchBody,
+  bare = false,
 ): Response {
   // A fetched Response's headers are immutable: copied. A runtime client's own response object
   // (not a Response) hands over headers that nothing else holds: changed in place.
@@ -121,13 +123,15 @@ export function toClientResponse(
   stripHopByHop(headers)
   appendVia(headers, via)
   const init = { status: upstream.status, statusText: upstream.statusText, headers }
+  // For fulcrum's own server, a runtime client's response goes out as it is (see bareResponse).
+  const plain = bare && !(upstream instanceof Response)
   if (upstream.body === null || hasNoBody(method, upstream.status)) {
     upstream.body?.cancel().catch(() => {})
     onDone(0, 'end')
-    return new Response(null, init)
+    return plain ? bareResponse(init) : new Response(null, init)
   }
   const watched = watch(upstream.body, onDone, { idleTimeout })
-  const response = new Response(watched as BodyInit, init)
+  const response = plain ? bareResponse(init) : new Response(watched as BodyInit, init)
   // The engine writes the raw upstream body under this response, not its Web stream (rawBodyOf).
   adoptRawBody(response, watched)
   return response

@@ -461,3 +461,22 @@ function concatAll(chunks: readonly Uint8Array[], length: number): Uint8Array {
   }
   return out
 }
+
+/** What {@link bareResponse} holds: a response's status line and fields. */
+export interface BareInit {
+  status: number
+  statusText: string
+  headers: Headers
+}
+
+/**
+ * A response for fulcrum's own HTTP/1.1 server alone, with no `Response` built around it: the
+ * status, the fields as they are (no copy), and no `body` (null). The body, if any, is the raw
+ * one adopted for it ({@link adoptRawBody}), which the engine's writer takes through
+ * {@link rawBodyOf}. A `Response` costs a copy of the fields and a Web stream per request; a
+ * load balancer answers with upstream responses almost always. Hono passes it through as it is.
+ */
+export function bareResponse(init: BareInit): Response {
+  const { status, statusText, headers } = init
+  return { status, statusText, headers, body: null } as unknown as Response
+}

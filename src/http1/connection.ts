@@ -21,8 +21,6 @@ const CONTINUE = new Uint8Array([
 
 /** Methods whose body fulcrum never forwards (RFC 9110 §9.3.1, §9.3.2): it is read and dropped. */
 const BODYLESS = new Set(['GET', 'HEAD'])
-/** Methods the Fetch standard refuses to put in a `Request`: set on one made as GET. */
-const FORBIDDEN = new Set(['CONNECT', 'TRACE', 'TRACK'])
 
 /** One request and its response. */
 interface Exchange {
@@ -235,18 +233,12 @@ export class ServerConnection implements SocketEvents {
       return
     }
     const { head, env } = exchange
-    const forbidden = FORBIDDEN.has(head.method)
-    const request = toRequest(
-      forbidden ? { ...head, method: 'GET' } : head,
-      this.#state.scheme,
-      exchange.body?.stream ?? null,
-    )
+    const request = toRequest(head, this.#state.scheme, exchange.body?.stream ?? null, env.signal)
     if (!request) {
       exchange.responseStarted = true
       void this.#finishWith(exchange, plainAnswer(400))
       return
     }
-    if (forbidden) Object.defineProperty(request, 'method', { value: head.method })
     if (
       head.upgrade !== undefined &&
       this.#state.upgrade &&
@@ -340,7 +332,8 @@ export class ServerConnection implements SocketEvents {
       this.#pausedForPipeline = false
       this.#socket.resume()
     }
-    if (this.#parser.buffered > 0) this.#setDeadline(Deadline.Head, this.#state.limits.headerTimeout)
+    if (this.#parser.buffered > 0)
+      this.#setDeadline(Deadline.Head, this.#state.limits.headerTimeout)
     try {
       this.#parser.next()
     } catch (error) {

@@ -142,8 +142,8 @@ class Handshake implements SocketEvents {
   #reject!: (error: unknown) => void
   #bytes = new Uint8Array(0)
   #settled = false
-  #refusal: { parser: ResponseParser; status: number; statusText: string; headers: Headers }
-    | undefined
+  #refusal:
+    { parser: ResponseParser; status: number; statusText: string; headers: Headers } | undefined
   #body: Uint8Array[] = []
   /** The tunnel, once open: events go there. */
   next: SocketEvents | undefined
