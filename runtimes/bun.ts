@@ -6,15 +6,17 @@
 import process from 'node:process'
 import type { RuntimeAdapter } from './adapter.ts'
 import { connect, listen } from './bun/sockets.ts'
-import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
-import { startFulcrum } from './shared/start.ts'
+import { startFulcrum } from './start/start.ts'
+import { spawnWorker } from './start/workers.ts'
+import { createNodeHttpFetch } from './upstream/http-fetch.ts'
 
 const bun: RuntimeAdapter = {
   name: 'bun',
   listen,
   connect,
   httpsFetch: (connectTimeout) => createNodeHttpFetch({ connectTimeout }),
-  workerArgs: () => ['run', process.argv[1]!],
+  // --workers: `bun run runtimes/bun.ts …` again, each listening with SO_REUSEPORT.
+  startWorker: spawnWorker(['run', process.argv[1]!]),
 }
 
 await startFulcrum(bun, process.argv.slice(2))

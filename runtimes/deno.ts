@@ -7,9 +7,8 @@
 import process from 'node:process'
 import type { RuntimeAdapter } from './adapter.ts'
 import { connect, DENO_HTTP2, listen } from './deno/sockets.ts'
-import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
-import { DENO_SNI } from './shared/deno-serve.ts'
-import { startFulcrum } from './shared/start.ts'
+import { startFulcrum } from './start/start.ts'
+import { createNodeHttpFetch } from './upstream/http-fetch.ts'
 
 const deno: RuntimeAdapter = {
   name: 'deno',
@@ -22,9 +21,9 @@ const deno: RuntimeAdapter = {
           (env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr?.hostname,
       }
     : undefined,
-  sni: DENO_SNI,
   // rustls takes TLS 1.2 and 1.3 and Deno offers no way to narrow it.
   tls13Only: false,
+  // No startWorker: --workers would need --allow-run, which `deno task start` does not grant.
 }
 
 await startFulcrum(deno, process.argv.slice(2))

@@ -1,28 +1,24 @@
 /**
  * fulcrum on Node: `node dist/node.js [options]` (built by `npm run build`).
  * HTTP/1.1 through fulcrum's engine on `node:net`/`node:tls` sockets (runtimes/node/sockets.ts);
- * h2 by ALPN through `node:http2` and @hono/node-server.
+ * h2 by ALPN through `node:http2` and @hono/node-server (runtimes/node/http2.ts).
  */
-import type { IncomingMessage } from 'node:http'
 import process from 'node:process'
 import type { RuntimeAdapter } from './adapter.ts'
+import { forkWorker } from './node/cluster.ts'
+import { nodeHttp2 } from './node/http2.ts'
+import { limitNodeHeap } from './node/memory.ts'
 import { connect, listen } from './node/sockets.ts'
-import { nodeClientSignal, nodeRawHead } from './shared/node-edge.ts'
-import { createNodeHttpFetch } from './shared/node-http-fetch.ts'
-import { limitNodeHeap } from './shared/node-memory.ts'
-import { startFulcrum } from './shared/start.ts'
+import { startFulcrum } from './start/start.ts'
+import { createNodeHttpFetch } from './upstream/http-fetch.ts'
 
 const node: RuntimeAdapter = {
   name: 'node',
   listen,
   connect,
   httpsFetch: (connectTimeout) => createNodeHttpFetch({ connectTimeout }),
-  http2: {
-    clientAddress: (_request, env) =>
-      (env as { incoming?: IncomingMessage }).incoming?.socket.remoteAddress,
-    rawHead: nodeRawHead,
-    clientSignal: nodeClientSignal,
-  },
+  http2: nodeHttp2,
+  startWorker: forkWorker,
 }
 
 // Peak RSS under wrk (64 connections): 150-180 MB with V8's defaults, ~100 MB bounded.

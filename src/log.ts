@@ -9,7 +9,7 @@ type Level = 'info' | 'warn' | 'error'
  * Logging never throws (issue 11): a line that cannot be written (the reader of a pipe is gone, a
  * descriptor closed) is dropped, so a log call in a request or a signal handler never ends it.
  * The runtime side also keeps standard output's asynchronous write errors from ending the process
- * (`guardStdio` in runtimes/shared/bootstrap.ts).
+ * (`guardStdio` in runtimes/start/bootstrap.ts).
  */
 export function createJsonLogger(
   write = (level: Level, line: string) =>

@@ -6,6 +6,8 @@
  */
 import type { Config } from './config.ts'
 import { clientAddressOf } from './edge/client-address.ts'
+import { FieldList } from './http1/fields.ts'
+import { FieldHeaders } from './http1/request.ts'
 import { acceptableRequestId, addForwardingHeaders, stripHopByHop } from './headers.ts'
 import { createAddressMatcher } from './net.ts'
 import type { StickyVerdict } from './observer.ts'
@@ -123,7 +125,9 @@ export function createRequestPlanner(options: RequestPlannerOptions): RequestPla
       const client = trusted ? clientAddressOf(peer, fields, s.isTrustedProxy) : peer
       const host = fields.get('host') ?? undefined
       // The one copy of the client's fields; edited in place from here on.
-      const headers = new Headers(fields)
+      const headers = (
+        fields instanceof FieldHeaders ? fields.toFieldList() : FieldList.from(fields)
+      ).asHeaders()
       // Strip first, so that a client can't use `Connection` to strip fulcrum's own fields.
       stripHopByHop(headers)
       addForwardingHeaders(headers, {

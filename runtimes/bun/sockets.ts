@@ -12,9 +12,9 @@
 import type { Socket as BunSocket, SocketHandler, TCPSocketListener } from 'bun'
 import { createSecureContext } from 'node:tls'
 import type { Accept, Connect, Socket, SocketEvents } from '../../src/http1/socket.ts'
-import type { ListenOptions, Listener } from '../listener.ts'
-import { bunTls } from '../shared/bun-tls.ts'
-import { selectCertificate, type CertifiedKey, type TlsMaterial } from '../shared/certs.ts'
+import type { ListenOptions, Listener } from '../adapter.ts'
+import { selectCertificate, type CertifiedKey, type TlsMaterial } from '../tls/certs.ts'
+import { bunTls } from './tls.ts'
 
 /** Bytes queued for writing before `write` returns `false`. */
 export const HIGH_WATER_MARK = 64 * 1024
@@ -213,7 +213,7 @@ export async function listen(options: ListenOptions, accept: Accept): Promise<Li
 /**
  * The secure context of each certificate, by SNI name (exact, then wildcard, then the default:
  * `selectCertificate`), built once with the same profile as the default: ciphers and the
- * `SSL_OP_NO_*` versions (see bun-tls.ts).
+ * `SSL_OP_NO_*` versions (see tls.ts).
  */
 function sniContexts(material: TlsMaterial): (name: string) => unknown {
   const { ciphers, secureOptions } = bunTls(material)[0]!

@@ -8,8 +8,8 @@
  * `Deno.serve`, not in the public API). Where a Deno lacks it, only HTTP/1.1 is offered.
  */
 import type { Accept, Connect, Socket, SocketEvents } from '../../src/http1/socket.ts'
-import type { Http2Handler, ListenOptions, Listener } from '../listener.ts'
-import { selectCertificate, type TlsMaterial } from '../shared/certs.ts'
+import type { Http2Handler, ListenOptions, Listener } from '../adapter.ts'
+import { selectCertificate, type TlsMaterial } from '../tls/certs.ts'
 
 /** Bytes read at a time. */
 const READ_SIZE = 64 * 1024
@@ -25,7 +25,7 @@ const SNI_RESOLVER = Symbol.for('unstableSniResolver')
 /**
  * Deno caches each SNI name's certificate until the listener closes (about 5 KB a name in Deno
  * 2.9.6): a new listener takes over after this many names, so that made-up names can't fill the
- * memory (as runtimes/shared/deno-serve.ts does).
+ * memory.
  */
 const MAX_SNI_NAMES = 4096
 

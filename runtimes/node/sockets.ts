@@ -20,8 +20,9 @@ import {
 } from 'node:net'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import type { Accept, Connect, Socket, SocketEvents } from '../../src/http1/socket.ts'
-import type { ListenOptions, Listener } from '../listener.ts'
-import { nodeTls, trackHttp2Connections } from '../shared/node-tls.ts'
+import type { ListenOptions, Listener } from '../adapter.ts'
+import { trackHttp2Connections } from './http2.ts'
+import { nodeTls } from './tls.ts'
 
 /**
  * Bytes a socket queues for writing before `write` returns `false` (and reads ahead before a

@@ -1,9 +1,8 @@
 /**
- * An upstream response body without Web streams: the upstream client (undici's `dispatch` on
- * Node, the engine's HTTP/1.1 client of client.ts elsewhere) pushes chunks in, and the server
- * side reads them out through a reader shaped like a `ReadableStreamDefaultReader`, which
- * @hono/node-server writes to the socket as it writes any stream. Backpressure reaches the
- * upstream socket through the client's pause and resume.
+ * An upstream response body without Web streams: the engine's HTTP/1.1 client (client.ts)
+ * pushes chunks in, and the server side reads them out through a reader shaped like a
+ * `ReadableStreamDefaultReader` (a runtime's HTTP/2 server writes it as it writes any stream).
+ * Backpressure reaches the upstream socket through the client's pause and resume.
  *
  * {@link watchUpstreamBody} is the `RuntimeDeps.watchBody` of the runtimes that use it: a body that
  * has already arrived whole (a small response, the common case) is handed to the server as one
@@ -16,14 +15,13 @@
 import { UpstreamTimeoutError } from '../errors.ts'
 import { watchBody, type BodyEnd, type WatchBodyOptions } from '../stream.ts'
 
-/** Bytes queued before undici is asked to pause the upstream socket. */
+/** Bytes queued before the client is asked to pause the upstream socket. */
 const HIGH_WATER = 64 * 1024
 
 type Result = ReadableStreamReadResult<Uint8Array>
 
 /**
- * The body of one upstream response, fed by an upstream client (undici's dispatch handler, or the
- * engine's client) and read once: through {@link getReader}, as a whole with {@link take}, or
+ * The body of one upstream response, fed by the engine's client and read once: through {@link getReader}, as a whole with {@link take}, or
  * async-iterated.
  */
 export class UpstreamBody {

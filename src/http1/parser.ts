@@ -10,6 +10,7 @@
  * limits, method allow-lists) still run on the parsed head; this module owns the syntax and the
  * framing.
  */
+import { FieldList } from './fields.ts'
 import {
   concatBytes,
   CR,
@@ -850,6 +851,8 @@ const DIGITS = /^\d{1,15}$/
 const HEX = /^[0-9A-Fa-f]{1,13}$/
 /** RFC 9110 §5.6.3: optional whitespace at either end of a field value. */
 const OWS = /^[\t ]+|[\t ]+$/g
+/** NUL, CR and LF have no place in a field value (RFC 9110 §5.5). */
+const BAD_RESPONSE_VALUE = /[\0\r\n]/
 
 /** A response that breaks HTTP/1.1: answered 502 and its connection closed. */
 export class UpstreamProtocolError extends Error {
@@ -1038,7 +1041,7 @@ export class ResponseParser {
     const status = STATUS_LINE.exec(lines[0]!)
     if (!status) throw new UpstreamProtocolError('Invalid status line')
     const code = Number(status[2])
-    const headers = new Headers()
+    const fields: string[] = []
     let length: string | undefined
     let codings: string | undefined
     let connection = ''
@@ -1048,17 +1051,15 @@ export class ResponseParser {
       const name = colon > 0 ? line.slice(0, colon) : ''
       // RFC 9112 §5.2: obs-fold is refused here, as a malformed field.
       if (!TOKEN.test(name)) throw new UpstreamProtocolError('Invalid response header field')
-      // RFC 9112 §5.1: the OWS around a value is SP and HTAB, which `Headers` strips itself;
-      // String#trim() would also strip obs-text (0xA0, a byte of the value).
-      let value = line.slice(colon + 1)
-      try {
-        headers.append(name, value)
-      } catch {
+      // RFC 9112 §5.1: the OWS around a value is SP and HTAB; String#trim() would also strip
+      // obs-text (0xA0, a byte of the value). RFC 9110 §5.5: no NUL, CR or LF inside.
+      const value = line.slice(colon + 1).replace(OWS, '')
+      if (BAD_RESPONSE_VALUE.test(value)) {
         throw new UpstreamProtocolError('Invalid response header value')
       }
+      fields.push(name, value)
       // Only the framing fields matter here: content-length, transfer-encoding, connection.
       if (name.length !== 14 && name.length !== 17 && name.length !== 10) continue
-      value = value.replace(OWS, '')
       const key = name.toLowerCase()
       if (key === 'content-length') {
         if (length !== undefined && length !== value) {
@@ -1095,6 +1096,7 @@ export class ResponseParser {
       this.#state = R_UNTIL_CLOSE
       keepAlive = false
     }
+    const headers = FieldList.ofFields(fields).asHeaders()
     this.#events.head({ status: code, statusText: status[3] ?? '', headers, keepAlive, hasBody })
   }
 

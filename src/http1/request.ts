@@ -4,6 +4,7 @@
  * signal for a client that goes away).
  */
 import { LightSignal } from '../abort.ts'
+import { FieldList } from './fields.ts'
 import type { RawRequestHead } from '../types.ts'
 import type { RequestHead } from './parser.ts'
 
@@ -194,6 +195,11 @@ export class FieldHeaders {
 
   delete(name: string): void {
     this.#mutable().delete(name)
+  }
+
+  /** An editable copy: the one list the request's forwarded fields are made from. */
+  toFieldList(): FieldList {
+    return this.#copy ? FieldList.from(this.#copy) : FieldList.ofFields(this.#fields)
   }
 
   #mutable(): Headers {

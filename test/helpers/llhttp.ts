@@ -135,6 +135,28 @@ function completions(input: Uint8Array, maxHeaderSize: number): number {
 }
 
 /**
+ * llhttp's error for the message that starts at `start`, its Upgrade field lines renamed (to a
+ * name of the same length, so that offsets stay), or undefined if it then finds none.
+ */
+function withoutUpgrade(
+  input: Uint8Array,
+  start: number,
+  options: LlhttpOptions,
+): LlhttpOutcome['error'] {
+  const text = Buffer.from(input).toString('latin1')
+  // (Empty lines before a request line are skipped, RFC 9112 §2.2.)
+  const from = start + /^[\r\n]*/.exec(text.slice(start))![0].length
+  const headEnd = text.indexOf('\r\n\r\n', from)
+  const head = text
+    .slice(from, headEnd === -1 ? text.length : headEnd)
+    .replace(/\nupgrade:/gi, '\nX-pgrad:')
+  if (head === text.slice(from, from + head.length)) return undefined
+  const renamed = text.slice(0, from) + head + text.slice(from + head.length)
+  const outcome = llhttpParse(Buffer.from(renamed, 'latin1'), options)
+  return outcome.state === 'error' ? outcome.error : undefined
+}
+
+/**
  * Parse `input` as one connection's bytes, with llhttp in strict mode.
  *
  * @example
@@ -194,21 +216,10 @@ export function llhttpParse(input: Uint8Array, options: LlhttpOptions): LlhttpOu
     messages.push({ ...pending!, body: body.join(''), end: -1 })
     pending = undefined
   }
-  recorder.initialize(
-    HTTPParser.REQUEST,
-    RESOURCE,
-    options.maxHeaderSize,
-    HTTPParser.kLenientNone,
-  )
-  const result = recorder.execute(input)
-  let state: LlhttpOutcome['state']
-  let error: LlhttpOutcome['error']
-  if (typeof result !== 'number') {
-    state = 'error'
-    error = { code: result.code, reason: result.reason, offset: result.bytesParsed }
-  } else if (messages.at(-1)?.upgrade) state = 'upgrade'
-  else state = recorder.finish() === undefined ? 'idle' : 'partial'
-
+  recorder.initialize(HTTPParser.REQUEST, RESOURCE, options.maxHeaderSize, HTTPParser.kLenientNone)
+  // (An empty buffer would reach llhttp as the end of the input: finish(), not execute.)
+  const result = input.length === 0 ? 0 : recorder.execute(input)
+  const stopped = pending as LlhttpHead | undefined
   // The end of each message: the shortest prefix in which it completes.
   let low = 0
   for (let k = 0; k < messages.length; k++) {
@@ -222,5 +233,22 @@ export function llhttpParse(input: Uint8Array, options: LlhttpOptions): LlhttpOu
     messages[k]!.end = a
     low = a
   }
-  return { messages, pending, state, error }
+  let state: LlhttpOutcome['state']
+  let error: LlhttpOutcome['error']
+  if (typeof result !== 'number') {
+    state = 'error'
+    error = { code: result.code, reason: result.reason, offset: result.bytesParsed }
+  } else if (messages.at(-1)?.upgrade) state = 'upgrade'
+  else if (stopped?.upgrade) {
+    // node's binding reports no error once a head asked for an Upgrade: it only stops. What
+    // llhttp finds wrong in the body is what it says of the same bytes without the Upgrade.
+    error = withoutUpgrade(input, messages.at(-1)?.end ?? 0, options)
+    if (!error && result < input.length) {
+      error = { code: 'HPE_PAUSED_UPGRADE', reason: 'Stopped in an Upgrade body', offset: result }
+    }
+    state = error ? 'error' : 'partial'
+  } else if (stopped) state = 'partial'
+  else state = recorder.finish() === undefined ? 'idle' : 'partial'
+
+  return { messages, pending: stopped, state, error }
 }

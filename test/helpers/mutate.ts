@@ -167,7 +167,13 @@ function chunksOf(rng: Rng, data: string): Chunk[] {
     const size = i === count - 1 ? data.length - at : rng.range(1, data.length - at)
     const piece = data.slice(at, at + size)
     at += size
-    chunks.push({ size: piece.length.toString(16), ext: '', data: piece, eol: '\r\n', after: '\r\n' })
+    chunks.push({
+      size: piece.length.toString(16),
+      ext: '',
+      data: piece,
+      eol: '\r\n',
+      after: '\r\n',
+    })
   }
   return chunks
 }
@@ -199,7 +205,8 @@ const BASES: ((rng: Rng) => Request)[] = [
       field('Transfer-Encoding', 'chunked'),
     ])
     req.chunks = chunksOf(rng, bodyText(rng, rng.range(0, 40)))
-    if (rng.chance(0.3)) req.chunks[0] && (req.chunks[0].ext = ';name=value')
+    const first = req.chunks[0]
+    if (rng.chance(0.3) && first) first.ext = ';name=value'
     if (rng.chance(0.3)) req.trailers.push(field('X-Checksum', 'abc'))
     return req
   },
@@ -476,7 +483,8 @@ function toChunked(rng: Rng, req: Request): void {
   if (req.chunks) return
   req.chunks = chunksOf(rng, req.body || bodyText(rng, rng.range(1, 20)))
   req.body = ''
-  if (rng.chance(0.8)) req.fields = req.fields.filter((f) => f.name.toLowerCase() !== 'content-length')
+  if (rng.chance(0.8))
+    req.fields = req.fields.filter((f) => f.name.toLowerCase() !== 'content-length')
 }
 
 /** Frame `req` by Content-Length, its chunks (if any) joined. */
@@ -498,7 +506,11 @@ const MUTATIONS: Record<string, Mutation> = {
     const copy = { ...original }
     if (rng.chance(0.3)) copy.name = copy.name.toLowerCase()
     if (rng.chance(0.3)) copy.value = rng.pick(['', 'other', `${copy.value}, ${copy.value}`])
-    req.fields.splice(rng.chance(0.5) ? req.fields.indexOf(original) + 1 : req.fields.length, 0, copy)
+    req.fields.splice(
+      rng.chance(0.5) ? req.fields.indexOf(original) + 1 : req.fields.length,
+      0,
+      copy,
+    )
   },
   'odd-field': (rng, _reqs, req) => {
     req.fields.splice(rng.int(req.fields.length + 1), 0, oddField(rng))

@@ -1,8 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { writeFileAtomic } from '../../runtimes/shared/control-deps.ts'
 import { ConfigError, type ConfigInput } from '../../src/config.ts'
 import { adminBalancer } from './admin-helpers.ts'
 
@@ -118,21 +114,5 @@ describe('the state file', () => {
     )
     fs.files.set(path, '{"hello":1}')
     await expect(balancer.restoreState()).rejects.toThrow('Not a fulcrum state file')
-  })
-})
-
-describe('writeFileAtomic (runtimes/shared)', () => {
-  it('replaces the file through a temporary file and leaves nothing else behind', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fulcrum-state-'))
-    try {
-      const path = join(dir, 'state.json')
-      await writeFileAtomic(path, 'one')
-      await writeFileAtomic(path, 'two')
-      expect(await readFile(path, 'utf8')).toBe('two')
-      expect(await readdir(dir)).toEqual(['state.json'])
-      await expect(writeFileAtomic(join(dir, 'missing', 'x.json'), 'x')).rejects.toThrow()
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
   })
 })

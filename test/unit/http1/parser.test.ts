@@ -297,9 +297,10 @@ const CASES: Case[] = [
     input: bytes('HTTP/1.1 404 \r\nX-Cafe: caf\u00e9\r\nContent-Length: 0\r\n\r\n'),
     status: 404,
     statusText: '',
+    // In arrival order (fulcrum keeps it; `Headers` would sort).
     headers: [
-      ['content-length', '0'],
       ['x-cafe', 'caf\u00e9'],
+      ['content-length', '0'],
     ],
     body: '',
     keepAlive: true,

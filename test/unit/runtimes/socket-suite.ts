@@ -8,7 +8,7 @@ import { connect as netConnect, createServer, type AddressInfo, type Server } fr
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import { generate } from 'selfsigned'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { TlsMaterial } from '../../../runtimes/shared/certs.ts'
+import type { TlsMaterial } from '../../../runtimes/tls/certs.ts'
 import type { FixtureConfig, FixtureEvent } from '../../fixtures/sockets/fixture.ts'
 
 /** A running fixture. */

@@ -2,13 +2,13 @@
  * Bun's TLS options: Mozilla "intermediate" through `ciphers` and `secureOptions` (Bun takes no
  * `minVersion`), and SNI as one entry per certificate name (`serverName`), the default first.
  */
-import type { TlsMaterial } from './certs.ts'
+import type { TlsMaterial } from '../tls/certs.ts'
 import {
   INTERMEDIATE_CIPHERS,
   SSL_OP_NO_TLSv1,
   SSL_OP_NO_TLSv1_1,
   SSL_OP_NO_TLSv1_2,
-} from './tls-profile.ts'
+} from '../tls/profile.ts'
 
 /** One entry of `Bun.serve({ tls: [...] })`. */
 export interface BunTlsEntry {

@@ -5,9 +5,9 @@
  */
 import { createServer, type AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { connect, listen } from '../../../runtimes/node/sockets.ts'
-import { startFixture, type FixtureEvent } from '../../fixtures/sockets/fixture.ts'
-import { socketSuite } from './socket-suite.ts'
+import { connect, listen } from '../../../../runtimes/node/sockets.ts'
+import { startFixture, type FixtureEvent } from '../../../fixtures/sockets/fixture.ts'
+import { socketSuite } from '../socket-suite.ts'
 
 describe('node sockets', () => {
   socketSuite('node', async (config) => {

@@ -1,7 +1,9 @@
 /**
- * `--workers N`: several processes serve the public port. On Node they are node:cluster workers
- * (the primary hands connections out round robin); on Bun and Deno they are processes of their
- * own listening with SO_REUSEPORT (the kernel spreads connections). The primary serves nothing:
+ * `--workers N`: several processes serve the public port, started as the runtime says
+ * (`RuntimeAdapter.startWorker`). On Node they are node:cluster workers (the primary hands
+ * connections out round robin, runtimes/node/cluster.ts); on Bun they are processes of their own
+ * ({@link spawnWorker}) listening with SO_REUSEPORT (the kernel spreads connections). Deno has
+ * none (it would need --allow-run). The primary serves nothing:
  * it starts the workers, passes signals on, restarts a worker that dies, and exits 0 once every
  * worker has stopped.
  *
@@ -11,11 +13,11 @@
  * primary, into the admin app of every other worker, so the backend set, weights, drains and
  * sticky settings stay the same everywhere.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import cluster from 'node:cluster'
+import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import process from 'node:process'
 import type { Logger } from '../../src/types.ts'
+import type { RuntimeAdapter, WorkerProcess } from '../adapter.ts'
 
 /** The environment variable that tells a process which worker it is (1-based). */
 export const WORKER_ENV = 'FULCRUM_WORKER_ID'
@@ -106,50 +108,20 @@ function freePort(host: string): Promise<number> {
   })
 }
 
-/** A worker process, whichever way it was started. */
-interface WorkerHandle {
-  send(message: unknown): void
-  kill(signal: NodeJS.Signals): void
-  onMessage(listener: (message: unknown) => void): void
-  onExit(listener: (code: number | null) => void): void
-}
-
 /**
- * Run as the primary of `count` workers.
+ * A `RuntimeAdapter.startWorker` that spawns the runtime's executable again, as
+ * `execPath ...execArgs ...argv`, with an IPC channel to the primary.
  *
- * @param runtime which runtime this is: Node forks cluster workers, Bun and Deno spawn processes
- * @param execArgs how to start this runtime's entry point again (Bun and Deno)
+ * @example
+ * ```ts
+ * startWorker: spawnWorker(['run', process.argv[1]!]) // bun run runtimes/bun.ts …
+ * ```
  */
-export async function runPrimary(options: {
-  runtime: 'node' | 'deno' | 'bun'
-  count: number
-  argv: readonly string[]
-  host: string
-  port: number
-  execArgs: readonly string[]
-  logger: Logger
-}): Promise<void> {
-  const { runtime, count, logger } = options
-  let argv = [...options.argv]
-  // Processes that each bind with SO_REUSEPORT must agree on the port beforehand; and cluster
-  // workers share listeners on port 0 by the order of their listen() calls, which differs
-  // between worker 1 (admin first) and the others.
-  if (options.port === 0) {
-    argv = [...argv, '--port', String(await freePort(options.host))]
-  }
-  if (runtime === 'node') cluster.setupPrimary({ args: argv })
-  const start = (id: number): WorkerHandle => {
-    const env = { ...process.env, [WORKER_ENV]: String(id) }
-    if (runtime === 'node') {
-      const worker = cluster.fork(env)
-      return {
-        send: (message) => worker.send(message as object),
-        kill: (signal) => worker.process.kill(signal),
-        onMessage: (listener) => worker.on('message', listener),
-        onExit: (listener) => worker.on('exit', (code) => listener(code)),
-      }
-    }
-    const child: ChildProcess = spawn(process.execPath, [...options.execArgs, ...argv], {
+export function spawnWorker(
+  execArgs: readonly string[],
+): NonNullable<RuntimeAdapter['startWorker']> {
+  return (argv, env) => {
+    const child = spawn(process.execPath, [...execArgs, ...argv], {
       env,
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     })
@@ -160,8 +132,35 @@ export async function runPrimary(options: {
       onExit: (listener) => child.on('exit', (code) => listener(code)),
     }
   }
+}
 
-  const workers = new Map<number, WorkerHandle>()
+/**
+ * Run as the primary of `count` workers.
+ *
+ * @param runtime the runtime's name, for the log
+ * @param startWorker how the runtime starts a worker
+ */
+export async function runPrimary(options: {
+  runtime: string
+  startWorker: NonNullable<RuntimeAdapter['startWorker']>
+  count: number
+  argv: readonly string[]
+  host: string
+  port: number
+  logger: Logger
+}): Promise<void> {
+  const { runtime, count, logger } = options
+  let argv = [...options.argv]
+  // Processes that each bind with SO_REUSEPORT must agree on the port beforehand; and cluster
+  // workers share listeners on port 0 by the order of their listen() calls, which differs
+  // between worker 1 (admin first) and the others.
+  if (options.port === 0) {
+    argv = [...argv, '--port', String(await freePort(options.host))]
+  }
+  const start = (id: number): WorkerProcess =>
+    options.startWorker(argv, { ...process.env, [WORKER_ENV]: String(id) })
+
+  const workers = new Map<number, WorkerProcess>()
   let stopping = false
   const launch = (id: number) => {
     const worker = start(id)
@@ -186,7 +185,7 @@ export async function runPrimary(options: {
   for (let id = 1; id <= count; id++) launch(id)
   logger.info('workers started', { workers: count, runtime, pid: process.pid })
 
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (signal: 'SIGTERM' | 'SIGINT') => {
     if (stopping) {
       // A second signal: stop at once.
       for (const worker of workers.values()) worker.kill('SIGKILL')

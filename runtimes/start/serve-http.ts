@@ -8,7 +8,7 @@ import type { WebSocketRoute } from '../../src/edge/websocket.ts'
 import { createHttp1Server, type Http1Limits } from '../../src/http1/server.ts'
 import { createUpgradeHandler } from '../../src/http1/upgrade.ts'
 import type { RuntimeAdapter } from '../adapter.ts'
-import type { TlsMaterial } from './certs.ts'
+import type { TlsMaterial } from '../tls/certs.ts'
 
 /** A request handler, as the engine (and the runtime's HTTP/2 server) calls it. */
 export type Handler = (request: Request, env: unknown) => Response | Promise<Response>

@@ -1,13 +1,10 @@
 /**
- * Node's TLS server options: Mozilla "intermediate", SNI over every configured certificate, ALPN
- * h2 with HTTP/1.1 fallback, and certificates swapped at run time without dropping connections.
+ * Node's TLS server options: Mozilla "intermediate", SNI over every configured certificate, and
+ * certificates swapped at run time without dropping connections.
  */
-import type { Http2Session } from 'node:http2'
-import type { Server } from 'node:net'
-import { createSecureContext, type SecureContext, type TLSSocket, type TlsOptions } from 'node:tls'
-import type { CertifiedKey, TlsMaterial } from './certs.ts'
-import { selectCertificate } from './certs.ts'
-import { INTERMEDIATE_CIPHERS, INTERMEDIATE_CURVES } from './tls-profile.ts'
+import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls'
+import { selectCertificate, type CertifiedKey, type TlsMaterial } from '../tls/certs.ts'
+import { INTERMEDIATE_CIPHERS, INTERMEDIATE_CURVES } from '../tls/profile.ts'
 
 /** The profile's options, for a secure context or a server. */
 export function intermediateOptions(material: TlsMaterial): TlsOptions {
@@ -76,44 +73,6 @@ export function nodeTls(material: TlsMaterial): NodeTls {
     update(next) {
       current = next
       contexts = new Map()
-    },
-  }
-}
-
-/** An HTTP/2 server's connections, so that they can be closed gracefully. */
-export interface Http2Connections {
-  /**
-   * Close them as `server.close()` can't: each HTTP/2 session gets GOAWAY and ends once its
-   * streams are done; each HTTP/1.1 connection closes as soon as no response is in progress.
-   */
-  closeGracefully(): void
-}
-
-/** Track the sessions and HTTP/1.1 connections of an HTTP/2 server with `allowHTTP1`. */
-export function trackHttp2Connections(server: Server): Http2Connections {
-  const sessions = new Set<Http2Session>()
-  const http1 = new Set<TLSSocket>()
-  server.on('session', (session: Http2Session) => {
-    sessions.add(session)
-    session.once('close', () => sessions.delete(session))
-  })
-  server.on('secureConnection', (socket: TLSSocket) => {
-    if (socket.alpnProtocol === 'h2') return
-    http1.add(socket)
-    socket.once('close', () => http1.delete(socket))
-  })
-  return {
-    closeGracefully() {
-      for (const session of sessions) session.close()
-      const sweep = () => {
-        for (const socket of http1) {
-          // `_httpMessage` is the response in progress on an HTTP/1.1 connection.
-          if (!(socket as { _httpMessage?: unknown })._httpMessage) socket.destroy()
-        }
-        if (http1.size === 0) clearInterval(timer)
-      }
-      const timer = setInterval(sweep, 50)
-      sweep()
     },
   }
 }

@@ -12,6 +12,9 @@ import { createH1Fetch } from '../../src/http1/client.ts'
 import { watchUpstreamBody } from '../../src/http1/body.ts'
 import type { RuntimeDeps } from '../../src/types.ts'
 import type { RuntimeAdapter } from '../adapter.ts'
+import { loadTlsMaterial, TlsFileError, type TlsMaterial } from '../tls/certs.ts'
+import { enableCertificateReload } from '../tls/reload.ts'
+import { tcpConnect } from '../upstream/tcp-probe.ts'
 import {
   configFileOf,
   configure,
@@ -23,7 +26,6 @@ import {
   reconfigure,
   usageError,
 } from './bootstrap.ts'
-import { loadTlsMaterial, TlsFileError, type TlsMaterial } from './certs.ts'
 import {
   dnsResolver,
   memoryUsage,
@@ -31,14 +33,8 @@ import {
   writeFileAtomic,
   type AccessLogSink,
 } from './control-deps.ts'
-import {
-  closeWebSocketsOnShutdown,
-  enableCertificateReload,
-  startRedirectListener,
-  warnTlsLimits,
-} from './edge-listeners.ts'
+import { closeWebSocketsOnShutdown, startRedirectListener, warnTlsLimits } from './edge.ts'
 import { serveHttp, type Handler, type RunningServer } from './serve-http.ts'
-import { tcpConnect } from './tcp.ts'
 import { broadcastAdminChanges, replayAdminChanges, runPrimary, workerId } from './workers.ts'
 
 export type { Handler, RunningServer } from './serve-http.ts'
@@ -77,16 +73,16 @@ export async function startFulcrum(
   // --workers N: this process only starts and watches the workers (see workers.ts).
   const worker = workerId()
   if (config.workers > 1 && worker === undefined) {
-    if (runtime.name !== 'node' && !runtime.workerArgs) {
+    if (!runtime.startWorker) {
       usageError(`--workers: Not supported on ${runtime.name}; run one process per core instead`)
     }
     return runPrimary({
       runtime: runtime.name,
+      startWorker: runtime.startWorker,
       count: config.workers,
       argv,
       host: config.listen.host,
       port: config.listen.port,
-      execArgs: runtime.workerArgs?.() ?? [],
       logger,
     })
   }
@@ -196,7 +192,7 @@ export async function startFulcrum(
   const redirect = await startRedirectListener(runtime, config, server.port, logger)
   closeWebSocketsOnShutdown(balancer.webSockets, config.shutdownGrace)
   if (tls) {
-    warnTlsLimits(runtime, config.tls, tls, logger)
+    warnTlsLimits(runtime, config.tls, logger)
     enableCertificateReload(config.tls, server, logger)
   }
   keepServingOnStrayErrors(logger.error)

@@ -9,7 +9,7 @@ import { pipeline, Readable } from 'node:stream'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import { UpstreamConnectError } from '../../src/errors.ts'
 import type { UpstreamFetch } from '../../src/types.ts'
-import { classifyUpstreamError } from './upstream-errors.ts'
+import { classifyUpstreamError } from './errors.ts'
 import { toWebStream } from './web-stream.ts'
 
 /** Options for {@link createNodeHttpFetch}. */

@@ -1,0 +1,131 @@
+/**
+ * A header field list for the forwarding path: what `Headers` offers for reading and editing
+ * (names case-insensitive, `get` joining duplicates with `, `, RFC 9110 §5.3), kept as two plain
+ * arrays in arrival order. The engine's parser has already refused every malformed name and
+ * value, so nothing is validated again, nothing is sorted, and a request or response crosses
+ * fulcrum without a `Headers` built for it: a head comes in, the same list is edited, a head
+ * goes out.
+ */
+export class FieldList {
+  /** Lower-cased names. */
+  readonly #names: string[]
+  readonly #values: string[]
+
+  private constructor(names: string[], values: string[]) {
+    this.#names = names
+    this.#values = values
+  }
+
+  /** From raw field lines `[name, value, name, value, …]` (a parsed head's `fields`). */
+  static ofFields(fields: readonly string[]): FieldList {
+    const names: string[] = []
+    const values: string[] = []
+    for (let i = 0; i < fields.length; i += 2) {
+      names.push(fields[i]!.toLowerCase())
+      values.push(fields[i + 1]!)
+    }
+    return new FieldList(names, values)
+  }
+
+  /** From anything `Headers` iterates like (a `Headers`, a list of pairs). */
+  static from(init: Iterable<readonly [string, string]>): FieldList {
+    const names: string[] = []
+    const values: string[] = []
+    for (const [name, value] of init) {
+      names.push(name.toLowerCase())
+      values.push(value)
+    }
+    return new FieldList(names, values)
+  }
+
+  get(name: string): string | null {
+    const key = name.toLowerCase()
+    const names = this.#names
+    let value: string | null = null
+    for (let i = 0; i < names.length; i++) {
+      if (names[i] === key)
+        value = value === null ? this.#values[i]! : `${value}, ${this.#values[i]}`
+    }
+    return value
+  }
+
+  has(name: string): boolean {
+    return this.#names.includes(name.toLowerCase())
+  }
+
+  getSetCookie(): string[] {
+    const out: string[] = []
+    for (let i = 0; i < this.#names.length; i++) {
+      if (this.#names[i] === 'set-cookie') out.push(this.#values[i]!)
+    }
+    return out
+  }
+
+  /** Replace every field of that name by one, where the first one was. */
+  set(name: string, value: string): void {
+    const key = name.toLowerCase()
+    const at = this.#names.indexOf(key)
+    if (at === -1) {
+      this.#names.push(key)
+      this.#values.push(value)
+      return
+    }
+    this.#values[at] = value
+    this.#remove(key, at + 1)
+  }
+
+  append(name: string, value: string): void {
+    this.#names.push(name.toLowerCase())
+    this.#values.push(value)
+  }
+
+  delete(name: string): void {
+    this.#remove(name.toLowerCase(), 0)
+  }
+
+  #remove(key: string, from: number): void {
+    const names = this.#names
+    for (let i = names.length - 1; i >= from; i--) {
+      if (names[i] === key) {
+        names.splice(i, 1)
+        this.#values.splice(i, 1)
+      }
+    }
+  }
+
+  /**
+   * Each name once, in the order it first came, with its values joined; `Set-Cookie` lines one
+   * by one (RFC 6265 §3), as `Headers` iterates them (though not sorted).
+   */
+  *entries(): IterableIterator<[string, string]> {
+    const names = this.#names
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!
+      if (name === 'set-cookie') yield [name, this.#values[i]!]
+      else if (names.indexOf(name) === i) {
+        yield [name, names.indexOf(name, i + 1) === -1 ? this.#values[i]! : this.get(name)!]
+      }
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries()
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [name] of this.entries()) yield name
+  }
+
+  *values(): IterableIterator<string> {
+    for (const [, value] of this.entries()) yield value
+  }
+
+  forEach(callback: (value: string, name: string, parent: FieldList) => void): void {
+    for (const [name, value] of this.entries()) callback(value, name, this)
+  }
+
+  /** This list where a `Headers` is expected (it offers every method fulcrum uses). */
+  asHeaders(): Headers {
+    return this as unknown as Headers
+  }
+}
