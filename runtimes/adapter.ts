@@ -69,8 +69,9 @@ export interface ListenOptions {
   reusePort?: boolean
   /**
    * Milliseconds a TLS handshake may take; a client still shaking hands then is dropped (the
-   * engine's header deadline starts once it has the connection). Node and Deno; Bun has no hook
-   * before the handshake ends.
+   * engine's header deadline starts once it has the connection). Node only in effect: Deno
+   * cannot close a TLS connection before its handshake ends (denoland/deno#14547), and Bun has
+   * no hook before the handshake ends.
    * @default 10_000
    */
   handshakeTimeout?: number

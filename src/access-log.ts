@@ -3,7 +3,7 @@
  * to the runtime's sink in batches (on a timer, or when the buffer fills), so that the request path
  * never waits for a write.
  */
-import type { RequestRecord } from './observer.ts'
+import type { RequestRecord } from './request-record.ts'
 
 /** Options for {@link AccessLog}. */
 export interface AccessLogOptions {

@@ -1,9 +1,9 @@
 /**
- * Strict input: the requests fulcrum refuses whatever the runtime's HTTP/1 parser let through
- * (llhttp on Node, picohttpparser on Bun, hyper on Deno), so that all three behave alike and no
- * ambiguous request reaches a backend. Where the runtime keeps the raw head (Node), duplicates and
- * the raw target are checked on it; elsewhere on the `Request` the runtime built, where
- * duplicates arrive merged into one comma-separated value and fail the same checks.
+ * Strict input: the semantic checks on a request that fulcrum's HTTP/1.1 parser
+ * (src/http1/parser.ts) has framed, or that a runtime's HTTP/2 server has decoded: limits, Host,
+ * the target's form, methods, expectations. HTTP/1.1 heads are checked raw (duplicates and the
+ * target as sent); HTTP/2 requests on the `Request` the runtime built, where duplicates arrive
+ * merged into one comma-separated value and fail the same checks.
  */
 import type { RawRequestHead } from '../types.ts'
 

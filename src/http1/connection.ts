@@ -9,8 +9,7 @@ import { bodySource, Http1Env, toRequest, type BodySource } from './request.ts'
 import { HttpParseError, RequestParser, type RequestHead } from './parser.ts'
 import { plainAnswer, writeResponse } from './response.ts'
 import type { Socket, SocketEvents } from './socket.ts'
-import type { Tunnel } from './upgrade.ts'
-import type { ServerState } from './server.ts'
+import type { ServerState, Tunnel } from './server-state.ts'
 
 /** Pipelined bytes kept while a request is answered; beyond, the socket stops reading. */
 const PIPELINE_HIGH_WATER = 64 * 1024

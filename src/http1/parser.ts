@@ -52,6 +52,10 @@ for (let b = 0x5d; b <= 0x7e; b++) QDTEXT[b] = 1
 for (let b = 0x80; b <= 0xff; b++) QDTEXT[b] = 1
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
+const SLASH = 0x2f
+const STAR = 0x2a
+const QUESTION = 0x3f
+const HASH = 0x23
 const COLON = 0x3a
 const SEMICOLON = 0x3b
 const EQUALS = 0x3d
@@ -188,6 +192,19 @@ const TRAILERS = 5
 const STOPPED = 6
 const FAILED = 7
 
+/** The parts of an incomplete head, as {@link RequestParser}'s check of its bytes is in them. */
+const PART_METHOD = 0
+const PART_TARGET = 1
+const PART_VERSION = 2
+/** At the start of a field line, or of the final empty line. */
+const PART_LINE = 3
+const PART_NAME = 4
+const PART_OWS = 5
+const PART_VALUE = 6
+const PART_VALUE_CR = 7
+/** After the CR of the final empty line. */
+const PART_END = 8
+
 /**
  * The strict HTTP/1.1 request parser (RFC 9112), fed with the bytes of one connection. It reports
  * one message at a time and stops at its end, keeping what follows (a pipelined request, or an
@@ -215,10 +232,18 @@ export class RequestParser {
   /** Inputs not in `#buf` yet, in order, and their total size. */
   #queue: Uint8Array[] = []
   #queued = 0
-  /** Bytes from `#pos` already searched for the end of the head or line. */
+  /** Bytes from `#pos` already searched for the end of the line, or checked ({@link #scan}). */
   #scanned = 0
-  /** Whether the request line of the incomplete head has ended (and was found well-formed). */
-  #lineSeen = false
+  /**
+   * Where {@link #scan} is in an incomplete head (a `PART_` constant), and its offsets from
+   * `#pos`: the start of the current part (target, version or field name), the colon and the
+   * value of a field line. `#codings`: a Transfer-Encoding line was seen.
+   */
+  #part = PART_METHOD
+  #start = 0
+  #colon = 0
+  #value = 0
+  #codings = false
   /** Whether a byte of the current message (not a leading CRLF) arrived. */
   #started = false
   /** Body bytes still due: of the Content-Length, or of the current chunk. */
@@ -407,7 +432,6 @@ export class RequestParser {
   #finish(): void {
     this.#state = STOPPED
     this.#started = false
-    this.#lineSeen = false
     this.#scanned = 0
     this.#events.end()
   }
@@ -427,32 +451,135 @@ export class RequestParser {
     const max = this.#maxHead
     const limit = Math.min(len, pos + max)
     // The common case, a whole head in one read, is parsed in one pass at the first try. After
-    // that, the head is parsed again only once its end (or a bare LF, or the limit) is here, so
-    // that a head sent in many pieces costs no more than linear time.
-    if (this.#scanned > 0 && limit - pos < max) {
-      let at = pos + this.#scanned
-      for (;;) {
-        const lf = buf.indexOf(LF, at)
-        if (lf === -1 || lf >= limit) {
-          this.#scanned = limit - pos
-          return max
-        }
-        // The end of the head, a bare LF, or the end of the request line (refused early).
-        if (buf[lf - 1] !== CR || buf[lf - 2] === LF || !this.#lineSeen) break
-        at = lf + 1
-      }
-    }
-    // #head() refuses bytes in the order they come: the verdict does not depend on the pieces.
-    if (this.#head(buf, pos, limit) !== -1) return 0
-    const lf = buf.indexOf(LF, pos)
-    this.#lineSeen = lf !== -1 && lf < limit
+    // that, the bytes are checked as they arrive (#scan: each once, so that a head sent in many
+    // pieces costs linear time), and the head is parsed again as soon as a byte that #head
+    // refuses, or the end of the head, is here. #head alone gives the verdict, refusing bytes in
+    // the order they come: it does not depend on the pieces.
+    if (this.#scanned === 0) {
+      if (this.#head(buf, pos, limit) !== -1) return 0
+      // (#head refused nothing here: the check only catches up, for the bytes to come.)
+      this.#scan(buf, pos, limit)
+    } else if (this.#scan(buf, pos, limit) && this.#head(buf, pos, limit) !== -1) return 0
     if (limit - pos >= max) {
-      throw this.#lineSeen
+      const lf = buf.indexOf(LF, pos)
+      throw lf !== -1 && lf < limit
         ? new HttpParseError(431, 'Request header fields too large')
         : new HttpParseError(414, 'Request line too long')
     }
-    this.#scanned = limit - pos
     return max
+  }
+
+  /**
+   * Check the bytes of an incomplete head that arrived since the last call, byte by byte, as
+   * #head reads them (the same rules, in the same order). Returns true at the first byte #head
+   * refuses (it then names the problem), or at the end of the head; false when all is well so
+   * far and the head goes on (the place is kept for the next bytes).
+   */
+  #scan(buf: Uint8Array, pos: number, limit: number): boolean {
+    if (this.#scanned === 0) {
+      this.#part = PART_METHOD
+      this.#codings = false
+    }
+    let part = this.#part
+    let start = pos + this.#start
+    let colon = pos + this.#colon
+    let value = pos + this.#value
+    let at = pos + this.#scanned
+    // One byte at a time, the runs of a method, target, name or value in a tight loop.
+    scan: for (; at < limit; at++) {
+      let b = buf[at]!
+      switch (part) {
+        case PART_METHOD:
+          // RFC 9112 §3: method = token, then one SP.
+          while (TCHAR[b]) {
+            if (++at === limit) break scan
+            b = buf[at]!
+          }
+          if (b !== SP || at === pos) return true
+          part = PART_TARGET
+          start = at + 1
+          break
+        case PART_TARGET:
+          // RFC 9112 §3.2: visible ASCII, then one SP.
+          while (b > 0x20 && b < 0x7f) {
+            if (++at === limit) break scan
+            b = buf[at]!
+          }
+          if (b !== SP || at === start || backslashBeforePath(buf, start, at)) return true
+          part = PART_VERSION
+          start = at + 1
+          break
+        case PART_VERSION: {
+          // RFC 9112 §2.3: HTTP/1.0 or HTTP/1.1 (505 for another major version), then CRLF.
+          const want = VERSION[at - start]!
+          if (want === -1 ? b < 0x30 || b > 0x39 : b !== want) return true
+          if (b === LF) {
+            if (buf[start + 5] !== 0x31 || buf[start + 7]! > 0x31) return true
+            part = PART_LINE
+          }
+          break
+        }
+        case PART_LINE:
+          // RFC 9112 §5: a field name, or the empty line that ends the head.
+          if (b === CR) part = PART_END
+          else if (TCHAR[b]) {
+            part = PART_NAME
+            start = at
+          } else return true // obs-fold (RFC 9112 §5.2), or not a field name
+          break
+        case PART_END:
+          // The end of the head (then parsed whole), or a bare CR (refused).
+          return true
+        case PART_NAME:
+          while (TCHAR[b]) {
+            if (++at === limit) break scan
+            b = buf[at]!
+          }
+          if (b !== COLON) return true // whitespace before the colon too (RFC 9112 §5.1)
+          part = PART_OWS
+          colon = at
+          break
+        case PART_OWS:
+          if (b === SP || b === HTAB) break
+          part = PART_VALUE
+          value = at
+          at-- // the value's first byte, next
+          break
+        case PART_VALUE:
+          // RFC 9110 §5.5: HTAB, SP, VCHAR, obs-text; then CRLF.
+          while ((b >= 0x20 && b !== 0x7f) || b === HTAB) {
+            if (++at === limit) break scan
+            b = buf[at]!
+          }
+          if (b !== CR) return true
+          part = PART_VALUE_CR
+          break
+        default: {
+          // PART_VALUE_CR: the end of a field line, where #head checks the framing fields.
+          if (b !== LF) return true
+          part = PART_LINE
+          const length = colon - start
+          if (length === 14 && isName(buf, start, CONTENT_LENGTH)) {
+            let end = at - 1
+            while (end > value && (buf[end - 1] === SP || buf[end - 1] === HTAB)) end--
+            try {
+              contentLength(buf, value, end)
+            } catch {
+              return true
+            }
+          } else if (length === 17 && isName(buf, start, TRANSFER_ENCODING)) {
+            if (this.#codings) return true
+            this.#codings = true
+          }
+        }
+      }
+    }
+    this.#part = part
+    this.#start = start - pos
+    this.#colon = colon - pos
+    this.#value = value - pos
+    this.#scanned = limit - pos
+    return false
   }
 
   /**
@@ -470,7 +597,11 @@ export class RequestParser {
     // RFC 9112 §3.2: the target is visible ASCII; exactly one SP separates the parts.
     for (let b = buf[at]!; b > 0x20 && b < 0x7f; b = buf[++at]!);
     if (at >= limit) return -1
-    if (at === targetStart || buf[at] !== SP) {
+    if (
+      at === targetStart ||
+      buf[at] !== SP ||
+      (buf[targetStart] !== SLASH && backslashBeforePath(buf, targetStart, at))
+    ) {
       throw new HttpParseError(400, 'Invalid request target')
     }
     const targetEnd = at++
@@ -735,6 +866,35 @@ export class RequestParser {
     }
     return 0
   }
+}
+
+/**
+ * Whether the request-target `buf[start, end)` has a backslash before its path: in the scheme or
+ * the authority of an absolute-form, or anywhere in an authority-form. RFC 3986 §2 allows no `\`
+ * in a URI, and WHATWG URL (which the edge parses an absolute-form with) reads it as `/`, so that
+ * `http://examp\le.com/a` would be host `examp`. In a path or a query (origin-form, or after the
+ * authority) llhttp in strict mode accepts it, and so does fulcrum; as llhttp, it leaves the
+ * asterisk-form (the edge takes `*` alone).
+ */
+function backslashBeforePath(buf: Uint8Array, start: number, end: number): boolean {
+  const first = buf[start]
+  if (first === SLASH || first === STAR) return false
+  const backslash = buf.indexOf(BACKSLASH, start)
+  if (backslash === -1 || backslash >= end) return false
+  // The authority follows `scheme://` (RFC 3986 §3) and ends at the path, query or fragment.
+  let authority = -1
+  for (let at = start; at + 2 < backslash; at++) {
+    if (buf[at] === COLON && buf[at + 1] === SLASH && buf[at + 2] === SLASH) {
+      authority = at + 3
+      break
+    }
+  }
+  if (authority === -1) return true
+  for (let at = authority; at < backslash; at++) {
+    const b = buf[at]
+    if (b === SLASH || b === QUESTION || b === HASH) return false
+  }
+  return true
 }
 
 /** `HTTP/` DIGIT `.` DIGIT CR LF, as a pattern: a byte, or -1 for a digit. */

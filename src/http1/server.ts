@@ -5,36 +5,16 @@
  * the graceful drain.
  */
 import { ServerConnection } from './connection.ts'
-import type { Http1Env } from './request.ts'
-import type { Accept, Socket } from './socket.ts'
-import type { Tunnel } from './upgrade.ts'
+import type {
+  Http1Handler,
+  Http1Limits,
+  ServerState,
+  Tunnel,
+  UpgradeHandler,
+} from './server-state.ts'
+import type { Accept } from './socket.ts'
 
-/** A request handler, fetch-shaped: the Hono app's `fetch`. */
-export type Http1Handler = (request: Request, env: Http1Env) => Response | Promise<Response>
-
-/**
- * Take over a connection whose request asks for an `Upgrade`: write the answer (a `101` from the
- * backend, or a refusal) to `socket` and return the tunnel, or `undefined` when it was refused.
- * `rest` holds the bytes that followed the request head.
- */
-export type UpgradeHandler = (
-  request: Request,
-  env: Http1Env,
-  socket: Socket,
-  rest: Uint8Array,
-) => Promise<Tunnel | undefined>
-
-/** Limits and deadlines, in bytes and ms. */
-export interface Http1Limits {
-  /** The request line and fields together; beyond, 431 (RFC 6585 §5). */
-  maxHeadBytes: number
-  /** Time to send a whole request head, from its first byte (or the connection's start). */
-  headerTimeout: number
-  /** An idle keep-alive connection is closed after this. */
-  keepAliveTimeout: number
-  /** Open client connections at most; beyond, the oldest idle one goes, or the new one gets 503. */
-  maxConnections: number
-}
+export type { Http1Handler, Http1Limits, UpgradeHandler } from './server-state.ts'
 
 /** Options for {@link createHttp1Server}. */
 export interface Http1ServerOptions {
@@ -48,21 +28,6 @@ export interface Http1ServerOptions {
   onError?: (error: unknown) => void
   /** The clock. @default Date.now */
   now?: () => number
-}
-
-/** What a connection shares with the server. */
-export interface ServerState {
-  readonly handler: Http1Handler
-  readonly upgrade: UpgradeHandler | undefined
-  readonly scheme: 'http' | 'https'
-  readonly limits: Http1Limits
-  readonly draining: boolean
-  now(): number
-  onError(error: unknown): void
-  /** The connection closed, or became a tunnel. */
-  forget(connection: ServerConnection): void
-  /** A tunnel now holds the connection (drain waits for it). */
-  adopt(tunnel: Tunnel): void
 }
 
 /** A running HTTP/1.1 server. */
@@ -118,7 +83,7 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
     now,
     onError: options.onError ?? (() => {}),
     forget(connection) {
-      open.delete(connection)
+      open.delete(connection as ServerConnection)
       if (open.size === 0 && timer !== undefined) {
         clearInterval(timer)
         timer = undefined
@@ -155,7 +120,7 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
         return connection
       }
       if (open.size + tunnels.size >= state.limits.maxConnections) {
-        // Make room by closing the longest-idle keep-alive connection (Set order: oldest first),
+        // Make room by closing the oldest idle keep-alive connection (Set order: oldest first),
         // as nginx reuses idle connections when `worker_connections` run out.
         let freed = false
         for (const other of open) {

@@ -10,25 +10,13 @@ import { encodeLatin1 } from './bytes.ts'
 import { ResponseParser } from './parser.ts'
 import type { Http1Env } from './request.ts'
 import { writeResponse } from './response.ts'
-import type { UpgradeHandler } from './server.ts'
+import type { Tunnel, UpgradeHandler } from './server-state.ts'
 import type { Connect, Socket, SocketEvents } from './socket.ts'
 
 /** How long a tunnel being closed waits for a frame in progress, or for the peers' FIN. */
 const CLOSE_WAIT_MS = 2000
 /** The longest backend handshake answer head. */
 const MAX_HEAD_BYTES = 64 * 1024
-
-/** An open tunnel, as the client connection drives it. */
-export interface Tunnel {
-  fromClient(chunk: Uint8Array): void
-  clientDrained(): void
-  clientEnded(): void
-  clientClosed(): void
-  /** Cut both sides off now. */
-  destroy(): void
-  /** Settles when both sides are closed. */
-  readonly closed: Promise<void>
-}
 
 /** The backend and the fields of a handshake (the shape of the WebSocket router's route). */
 export interface TunnelRoute {

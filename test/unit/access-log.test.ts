@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AccessLog, formatCombined, formatJson } from '../../src/access-log.ts'
-import type { RequestRecord } from '../../src/observer.ts'
+import type { RequestRecord } from '../../src/request-record.ts'
 import { adminBalancer } from './admin-helpers.ts'
 
 const record: RequestRecord = {

@@ -728,6 +728,13 @@ describe('RequestParser heads', () => {
     }
   })
 
+  it('accepts a backslash in a path or a query, as llhttp does (RFC 3986 §2 has none)', () => {
+    for (const target of ['/a\\b', '/\\\\x', '/a?b=\\', 'http://x/a\\b', 'http://x?\\', '*\\']) {
+      const input = u8(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`)
+      expect(heads(expectSplitInvariant(input).log)[0]?.target).toBe(target)
+    }
+  })
+
   it('HTTP/1.0: keep-alive only when asked, no Host needed, Expect ignored', () => {
     const one = heads(requests([u8('GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n')]).log)[0]!
     expect(one).toMatchObject({
@@ -1214,6 +1221,14 @@ const REFUSALS: [string, string, number][] = [
   ['DEL in the target', 'GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n', 400],
   ['a bare CR in the request line', 'GET /\r HTTP/1.1\r\nHost: x\r\n\r\n', 400],
   ['a non-token method', 'GE(T / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+  // RFC 3986 §2: no backslash in a URI; WHATWG URL would read `examp\le.com` as host `examp`.
+  [
+    'a backslash in an authority',
+    'GET http://examp\\le.com/a HTTP/1.1\r\nHost: examp\r\n\r\n',
+    400,
+  ],
+  ['a backslash in a scheme', 'GET http:\\\\x/ HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+  ['a backslash in an authority-form', 'CONNECT x\\y:443 HTTP/1.1\r\nHost: x\r\n\r\n', 400],
   ['obs-text in the method', 'G\xc9T / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
 ]
 
@@ -1270,4 +1285,75 @@ describe('RequestParser refuses a bad request line before the head ends', () => 
     )
     expect(errorOf(log)).toBe(400)
   })
+})
+
+/** Feed `pieces` one by one: which piece was refused, and how; undefined if none was. */
+function refusal(pieces: Uint8Array[]) {
+  const parser = new RequestParser({ head() {}, data() {}, end() {} }, { maxHeadBytes: 8192 })
+  for (let piece = 0; piece < pieces.length; piece++) {
+    try {
+      parser.feed(pieces[piece]!)
+    } catch (error) {
+      if (!(error instanceof HttpParseError)) throw error
+      return { piece, status: error.status, message: error.message }
+    }
+  }
+  return undefined
+}
+
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i)
+
+/**
+ * Unfinished heads refused when fed whole, and the cuts at which, once, the parser waited for
+ * the end of the head instead (the client then got 408 at the header deadline, not 400).
+ */
+const REFUSED_AT_ONCE: [string, string, string, number[]][] = [
+  ['a line of a bare CR', 'GET / HTTP/1.1\r\nHost: x\r\n\r\r\n', 'Invalid field name', []],
+  [
+    'a bare CR then obs-fold',
+    'DELETE /items/7 HTTP/1.1\r\nHost: x\r\nConnection: close\r \r\n \r\n',
+    'Invalid character in a field value',
+    [34],
+  ],
+  [
+    'DEL in a value',
+    'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n',
+    'Invalid character in a field value',
+    range(16, 31),
+  ],
+  ['a colon in the method', 'PATC:H /a H', 'Invalid method', range(1, 4)],
+  [
+    'a bad Content-Length in a head not ended',
+    'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1a\r\n',
+    'Invalid Content-Length',
+    range(1, 40),
+  ],
+  [
+    'a second Transfer-Encoding in a head not ended',
+    'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n',
+    'Duplicate Transfer-Encoding',
+    range(1, 60),
+  ],
+  ['HTTP/2.0 before the head ends', 'GET / HTTP/2.0\r\n', 'HTTP version not supported', [6]],
+]
+
+describe('RequestParser refuses a head at the byte that breaks it, however it comes', () => {
+  for (const [name, text, message, cuts] of REFUSED_AT_ONCE) {
+    it(name, () => {
+      const input = u8(text)
+      const whole = refusal([input])
+      expect(whole).toEqual({ piece: 0, status: whole!.status, message })
+      // The byte that breaks it: the end of the shortest prefix refused when fed whole.
+      let breaks = 1
+      while (!refusal([input.subarray(0, breaks)])) breaks++
+      // Byte by byte: refused at that very byte, the same way; no further byte is needed.
+      const bytewise = range(0, input.length - 1).map((i) => input.subarray(i, i + 1))
+      expect(refusal(bytewise)).toEqual({ ...whole, piece: breaks - 1 })
+      for (const at of cuts) {
+        const split = refusal([input.subarray(0, at), input.subarray(at)])
+        expect(split, `cut at ${at}`).toEqual({ ...whole, piece: at < breaks ? 1 : 0 })
+      }
+    })
+  }
 })

@@ -1,5 +1,5 @@
 /**
- * The layout of runtimes/ (DESIGN.md, issue 11):
+ * The layout of runtimes/ (issue 11, "Reorganise runtimes/"):
  * - what differs between runtimes is said through the contract (runtimes/adapter.ts), so no file
  *   outside `runtimes/node/`, `runtimes/deno/` and `runtimes/bun/` compares a runtime's name or
  *   names the `Deno` and `Bun` globals (the entry points may name their own);

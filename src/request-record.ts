@@ -1,0 +1,34 @@
+/** One finished request, as the metrics and the access log see it. */
+
+/**
+ * The sticky layer's verdict on a request: `none` (sticky sessions off), `hit` (the pinned backend
+ * served it), `new` (no valid cookie: one was issued), `moved` (the pinned backend could not take
+ * it: a new cookie pins the backend that did).
+ */
+export type StickyVerdict = 'none' | 'hit' | 'new' | 'moved'
+
+/** One finished client request, as the access log writes it. */
+export interface RequestRecord {
+  /** When the request arrived, in ms since the epoch. */
+  readonly time: number
+  readonly requestId: string
+  readonly client: string | undefined
+  readonly method: string
+  /** The raw path and query. */
+  readonly target: string
+  readonly host: string | undefined
+  readonly status: number
+  /** Response body bytes sent. */
+  readonly bytes: number
+  /** The backend that answered, if any did. */
+  readonly backend: string | undefined
+  /** Time to the answering backend's response headers, in ms. */
+  readonly upstreamMs: number | undefined
+  /** From arrival to the last body byte, in ms. */
+  readonly totalMs: number
+  /** Attempts after the first. */
+  readonly retries: number
+  readonly sticky: StickyVerdict
+  readonly userAgent: string | undefined
+  readonly referer: string | undefined
+}
