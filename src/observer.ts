@@ -8,7 +8,6 @@ import type { Metrics } from './metrics.ts'
 import type { RequestRecord } from './request-record.ts'
 import type { Backend } from './types.ts'
 
-
 /** Hooks the public app calls; each must be cheap. */
 export interface RequestObserver {
   /** An attempt got response headers from `backend` after `ms`. */
