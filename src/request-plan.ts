@@ -7,7 +7,6 @@
 import type { Config } from './config.ts'
 import { clientAddressOf } from './edge/client-address.ts'
 import { FieldList } from './http1/fields.ts'
-import { FieldHeaders } from './http1/request.ts'
 import { acceptableRequestId, addForwardingHeaders, stripHopByHop } from './headers.ts'
 import { createAddressMatcher } from './net.ts'
 import type { StickyVerdict } from './request-record.ts'
@@ -126,7 +125,7 @@ export function createRequestPlanner(options: RequestPlannerOptions): RequestPla
       const host = fields.get('host') ?? undefined
       // The one copy of the client's fields; edited in place from here on.
       const headers = (
-        fields instanceof FieldHeaders ? fields.toFieldList() : FieldList.from(fields)
+        fields instanceof FieldList ? fields.clone() : FieldList.from(fields)
       ).asHeaders()
       // Strip first, so that a client can't use `Connection` to strip fulcrum's own fields.
       stripHopByHop(headers)

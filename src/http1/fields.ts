@@ -38,6 +38,11 @@ export class FieldList {
     return new FieldList(names, values)
   }
 
+  /** A copy to edit: the forwarded fields are made from the client's without changing them. */
+  clone(): FieldList {
+    return new FieldList([...this.#names], [...this.#values])
+  }
+
   get(name: string): string | null {
     const key = name.toLowerCase()
     const names = this.#names

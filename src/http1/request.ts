@@ -114,107 +114,9 @@ export function requestUrl(head: RequestHead, scheme: string): string | undefine
 }
 
 /**
- * Request fields read straight from the parsed head: the `Headers` interface for reading (names
- * case-insensitive, duplicates joined with `, `, iteration sorted and lower-cased, as the Fetch
- * standard has it), without building a `Headers` per request. Changing it builds one.
- */
-export class FieldHeaders {
-  readonly #fields: readonly string[]
-  #lower: string[] | undefined
-  #copy: Headers | undefined
-
-  constructor(fields: readonly string[]) {
-    this.#fields = fields
-  }
-
-  #names(): string[] {
-    if (this.#lower) return this.#lower
-    const fields = this.#fields
-    const lower: string[] = []
-    for (let i = 0; i < fields.length; i += 2) lower.push(fields[i]!.toLowerCase())
-    return (this.#lower = lower)
-  }
-
-  get(name: string): string | null {
-    if (this.#copy) return this.#copy.get(name)
-    const key = name.toLowerCase()
-    const names = this.#names()
-    let value: string | null = null
-    for (let i = 0; i < names.length; i++) {
-      if (names[i] !== key) continue
-      const next = this.#fields[2 * i + 1]!
-      value = value === null ? next : `${value}, ${next}`
-    }
-    return value
-  }
-
-  has(name: string): boolean {
-    if (this.#copy) return this.#copy.has(name)
-    return this.#names().includes(name.toLowerCase())
-  }
-
-  getSetCookie(): string[] {
-    if (this.#copy) return this.#copy.getSetCookie()
-    const names = this.#names()
-    return names.flatMap((n, i) => (n === 'set-cookie' ? [this.#fields[2 * i + 1]!] : []))
-  }
-
-  /** The fields as `Headers` iterate them: sorted by lower-cased name, duplicates joined. */
-  *entries(): IterableIterator<[string, string]> {
-    if (this.#copy) return yield* this.#copy.entries()
-    const names = [...new Set(this.#names())].sort()
-    for (const name of names) {
-      if (name === 'set-cookie') for (const value of this.getSetCookie()) yield [name, value]
-      else yield [name, this.get(name)!]
-    }
-  }
-
-  [Symbol.iterator](): IterableIterator<[string, string]> {
-    return this.entries()
-  }
-
-  *keys(): IterableIterator<string> {
-    for (const [name] of this.entries()) yield name
-  }
-
-  *values(): IterableIterator<string> {
-    for (const [, value] of this.entries()) yield value
-  }
-
-  forEach(callback: (value: string, name: string, parent: this) => void): void {
-    for (const [name, value] of this.entries()) callback(value, name, this)
-  }
-
-  set(name: string, value: string): void {
-    this.#mutable().set(name, value)
-  }
-
-  append(name: string, value: string): void {
-    this.#mutable().append(name, value)
-  }
-
-  delete(name: string): void {
-    this.#mutable().delete(name)
-  }
-
-  /** An editable copy: the one list the request's forwarded fields are made from. */
-  toFieldList(): FieldList {
-    return this.#copy ? FieldList.from(this.#copy) : FieldList.ofFields(this.#fields)
-  }
-
-  #mutable(): Headers {
-    if (this.#copy) return this.#copy
-    const copy = new Headers()
-    const fields = this.#fields
-    for (let i = 0; i < fields.length; i += 2) copy.append(fields[i]!, fields[i + 1]!)
-    return (this.#copy = copy)
-  }
-}
-
-/**
  * The `Request` the app sees, built from the parsed head without a `Request` or a `Headers`
  * object (each costs microseconds on the hot path, and the app reads a handful of fields): the
- * method and target as sent, the fields through {@link FieldHeaders}, the body stream. It is a
+ * method and target as sent, the fields as a {@link FieldList}, the body stream. It is a
  * `Request` to `instanceof`; reading the body (`text()`, `json()`, …) works as on one, and
  * `signal` is made on first use, aborting when the client goes away. Like @hono/node-server's
  * request, with the head parsed by fulcrum's own parser.
@@ -222,7 +124,7 @@ export class FieldHeaders {
 export class EngineRequest {
   readonly method: string
   readonly url: string
-  readonly headers: FieldHeaders
+  readonly headers: FieldList
   readonly body: ReadableStream<Uint8Array> | null
   readonly #gone: LightSignal
   #signal: AbortSignal | undefined
@@ -235,7 +137,7 @@ export class EngineRequest {
   ) {
     this.method = head.method
     this.url = url
-    this.headers = new FieldHeaders(head.fields)
+    this.headers = FieldList.ofFields(head.fields)
     this.body = body
     this.#gone = gone
   }

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { FieldList } from '../../../src/http1/fields.ts'
+
+const raw = ['Host', 'x', 'Accept', 'a', 'Set-Cookie', 'a=1', 'ACCEPT', 'b', 'set-cookie', 'b=2']
+
+describe('FieldList', () => {
+  it('reads case-insensitively and joins duplicates with ", " (RFC 9110 §5.3)', () => {
+    const fields = FieldList.ofFields(raw)
+    expect(fields.get('accept')).toBe('a, b')
+    expect(fields.get('HOST')).toBe('x')
+    expect(fields.get('missing')).toBe(null)
+    expect(fields.has('Set-Cookie')).toBe(true)
+    expect(fields.getSetCookie()).toEqual(['a=1', 'b=2'])
+  })
+
+  it('iterates each name once in arrival order, Set-Cookie line by line (RFC 6265 §3)', () => {
+    expect([...FieldList.ofFields(raw)]).toEqual([
+      ['host', 'x'],
+      ['accept', 'a, b'],
+      ['set-cookie', 'a=1'],
+      ['set-cookie', 'b=2'],
+    ])
+  })
+
+  it('sets in place of the first field, appends at the end, deletes every field of a name', () => {
+    const fields = FieldList.ofFields(raw)
+    fields.set('Accept', 'c')
+    fields.append('Via', '1.1 fulcrum')
+    fields.delete('set-cookie')
+    expect([...fields]).toEqual([
+      ['host', 'x'],
+      ['accept', 'c'],
+      ['via', '1.1 fulcrum'],
+    ])
+  })
+
+  it('clones: editing the copy leaves the original as it was', () => {
+    const original = FieldList.ofFields(raw)
+    const copy = original.clone()
+    copy.delete('host')
+    expect(original.get('host')).toBe('x')
+    expect(copy.has('host')).toBe(false)
+  })
+
+  it('reads the pairs of a Headers, and a Response takes it as its fields', () => {
+    const fields = FieldList.from(new Headers({ 'X-A': '1' }))
+    expect(fields.get('x-a')).toBe('1')
+    const response = new Response(null, { headers: fields.asHeaders() })
+    expect(response.headers.get('x-a')).toBe('1')
+  })
+})
