@@ -216,7 +216,9 @@ describe.each(MODES)('200 MiB streams on %s over %s (%s client)', (runtime, sche
   beforeAll(async () => {
     backend = await startBackend('transfer', transferBackend(log))
     const tls = scheme === 'https'
-    fulcrum = await startFulcrum(runtime, ['--backend', backend.url, ...(tls ? ['--tls'] : [])], {
+    // The default body limit is 100 MiB (limits.maxBodySize): this test sends twice that.
+    const args = ['--backend', backend.url, '--max-body-size', '256m', ...(tls ? ['--tls'] : [])]
+    fulcrum = await startFulcrum(runtime, args, {
       cwd: tls ? tlsDir : undefined,
     })
     // Warm up (JIT, buffers, connection pools), then take the baseline.
