@@ -5,18 +5,28 @@
  * recording backend, a refused request must not reach it at all, and the process must survive.
  *
  * Every runtime serves HTTP/1.1 through fulcrum's own engine and its one strict parser
- * (src/http1/parser.ts), so every case has one expected answer on all three, and a last test
- * compares the three verdict tables case by case.
+ * (src/http1/parser.ts), over plain TCP and over TLS alike, so every case has one expected
+ * answer on all three runtimes and both schemes, and the last tests compare the verdict tables
+ * case by case: the three runtimes per scheme, and HTTP with HTTPS per runtime.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type TestBackend } from '../helpers/backends.ts'
+import { send } from '../helpers/client.ts'
+import { RUNTIMES, startFulcrum, type FulcrumProcess } from '../helpers/fulcrum.ts'
+import { exchange, rawConnect, whenConnected } from '../helpers/raw-http.ts'
 import {
-  RUNTIMES,
-  startFulcrum,
-  type FulcrumProcess,
-  type RuntimeName,
-} from '../helpers/fulcrum.ts'
-import { exchange } from '../helpers/raw-http.ts'
+  RUNTIME_SCHEMES,
+  SCHEMES,
+  makeTlsMaterial,
+  schemeArgs,
+  type TlsMaterial,
+} from '../helpers/tls-material.ts'
+
+let material: TlsMaterial
+beforeAll(async () => {
+  material = await makeTlsMaterial()
+})
+afterAll(() => material?.remove())
 
 const SMUGGLED = 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n'
 const CANARY = 'GET /canary HTTP/1.1\r\nHost: x\r\n\r\n'
@@ -236,16 +246,22 @@ const CASES: Case[] = [
   },
 ]
 
-/** Each runtime's verdicts, case by case: the first answer's status (0: none). */
-const verdicts = new Map<RuntimeName, number[]>()
+/** The verdicts of each runtime over each scheme, case by case: the first answer's status (0: none). */
+const verdicts = new Map<string, number[]>()
+const tableName = (runtime: string, scheme: string) => `${runtime} over ${scheme}`
 
-describe.each(RUNTIMES)('strict input on %s', (runtime) => {
+describe.each(RUNTIME_SCHEMES)('strict input on %s over %s', (runtime, scheme) => {
   let backend: TestBackend
   let fulcrum: FulcrumProcess
+  const tls = scheme === 'https'
 
   beforeAll(async () => {
     backend = await startBackend('a')
-    fulcrum = await startFulcrum(runtime, ['--backend', backend.url])
+    fulcrum = await startFulcrum(runtime, [
+      '--backend',
+      backend.url,
+      ...schemeArgs(scheme, material),
+    ])
   })
   afterAll(async () => {
     await fulcrum?.stop()
@@ -255,12 +271,13 @@ describe.each(RUNTIMES)('strict input on %s', (runtime) => {
   it('refuses or normalises every case, smuggles nothing, and survives', async () => {
     const failures: string[] = []
     const table: number[] = []
-    verdicts.set(runtime, table)
+    verdicts.set(tableName(runtime, scheme), table)
     for (const [index, c] of CASES.entries()) {
       const path = `/attack-${index}`
       const before = backend.requests.length
       const result = await exchange(fulcrum.port, c.request.replaceAll('PATH', path) + CANARY, {
         timeoutMs: 2000,
+        tls,
       })
       const first = result.responses[0]?.status ?? 0
       table.push(first)
@@ -285,16 +302,16 @@ describe.each(RUNTIMES)('strict input on %s', (runtime) => {
     expect(backend.requests.filter((r) => r.url.includes('smuggled'))).toEqual([])
     // The process is alive and still serves.
     expect(fulcrum.child.exitCode).toBe(null)
-    const response = await fetch(`${fulcrum.url}/after`)
+    const response = await send(fulcrum.url, { path: '/after', ca: material.cert })
     expect(response.status).toBe(200)
-    expect(await response.text()).toBe('a')
+    expect(response.body.toString()).toBe('a')
   })
 
   it('closes the connection after a framing error (RFC 9112 §6.3)', async () => {
     const result = await exchange(
       fulcrum.port,
       post('Content-Length: 3\r\nContent-Length: 3\r\n', 'abc').replace('PATH', '/close') + CANARY,
-      { timeoutMs: 2000 },
+      { timeoutMs: 2000, tls },
     )
     expect(result.responses[0]?.status).toBe(400)
     expect(result.responses[0]?.headers.connection).toBe('close')
@@ -303,11 +320,10 @@ describe.each(RUNTIMES)('strict input on %s', (runtime) => {
   })
 
   it('answers Expect: 100-continue, then forwards the body without the expectation', async () => {
-    const { connect } = await import('node:net')
-    const socket = connect(fulcrum.port, '127.0.0.1')
+    const socket = rawConnect(fulcrum.port, tls)
     let raw = ''
     socket.on('data', (chunk: Buffer) => (raw += chunk.toString('latin1')))
-    await new Promise((resolve) => socket.once('connect', resolve))
+    await whenConnected(socket)
     socket.write(
       'POST /expect HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n',
     )
@@ -328,16 +344,30 @@ describe.each(RUNTIMES)('strict input on %s', (runtime) => {
   })
 })
 
-describe('strict input on every runtime', () => {
-  it('gives the same verdict, case by case, on Node, Deno and Bun', () => {
-    const tables = RUNTIMES.map((runtime) => verdicts.get(runtime))
-    expect(tables.every((table) => table?.length === CASES.length)).toBe(true)
-    const differences = CASES.flatMap((c, index) => {
-      const answers = RUNTIMES.map((runtime, at) => `${runtime} ${tables[at]![index]}`)
-      return new Set(tables.map((table) => table![index])).size === 1
-        ? []
-        : [`${c.name}: ${answers.join(', ')}`]
-    })
-    expect(differences).toEqual([])
+/** The cases where the tables named differ, with each one's answer. */
+function differences(names: readonly string[]): string[] {
+  const tables = names.map((name) => verdicts.get(name))
+  expect(tables.every((table) => table?.length === CASES.length)).toBe(true)
+  return CASES.flatMap((c, index) => {
+    const answers = names.map((name, at) => `${name} ${tables[at]![index]}`)
+    return new Set(tables.map((table) => table![index])).size === 1
+      ? []
+      : [`${c.name}: ${answers.join(', ')}`]
   })
+}
+
+describe('strict input on every runtime and scheme', () => {
+  it.each(SCHEMES)(
+    'gives the same verdict, case by case, on Node, Deno and Bun over %s',
+    (scheme) => {
+      expect(differences(RUNTIMES.map((runtime) => tableName(runtime, scheme)))).toEqual([])
+    },
+  )
+
+  it.each(RUNTIMES)(
+    'gives the same verdict, case by case, over HTTP and HTTPS on %s',
+    (runtime) => {
+      expect(differences(SCHEMES.map((scheme) => tableName(runtime, scheme)))).toEqual([])
+    },
+  )
 })

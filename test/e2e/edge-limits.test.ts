@@ -1,43 +1,71 @@
 /**
  * Edge limits on the real entry points: rate limiting (429 with Retry-After and RateLimit-*),
  * IP allow/deny lists through trusted proxies, body size and body deadline, the connection cap,
- * and a slowloris cut at the header deadline while a normal client keeps being served.
+ * and a slowloris cut at the header deadline while a normal client keeps being served. The body
+ * and connection limits, slowloris and slow POST among them, hold over HTTP and HTTPS alike.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startBackend, type TestBackend } from '../helpers/backends.ts'
+import { send } from '../helpers/client.ts'
 import { RUNTIMES, startFulcrum, type FulcrumProcess } from '../helpers/fulcrum.ts'
-import { exchange, parseResponses } from '../helpers/raw-http.ts'
+import {
+  exchange,
+  parseResponses,
+  rawConnect,
+  whenConnected,
+  type RawTls,
+} from '../helpers/raw-http.ts'
+import {
+  RUNTIME_SCHEMES,
+  makeTlsMaterial,
+  schemeArgs,
+  type TlsMaterial,
+} from '../helpers/tls-material.ts'
 
 let dir: string
-beforeAll(() => {
+let material: TlsMaterial
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fulcrum-edge-'))
+  material = await makeTlsMaterial()
 })
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true })
+  material?.remove()
+})
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** A raw connection that records what it receives (latin1) and when it closed (0: still open). */
-async function watchedConnection(port: number) {
-  const socket = connect(port, '127.0.0.1')
+/**
+ * A raw connection, plain or TLS, that records what it receives (latin1) and when it closed
+ * (0: still open).
+ */
+async function watchedConnection(port: number, tls: RawTls) {
+  const socket = rawConnect(port, tls)
   const seen = { raw: '', closedAt: 0 }
   socket.on('data', (chunk: Buffer) => (seen.raw += chunk.toString('latin1')))
   socket.on('error', () => {})
   socket.on('close', () => (seen.closedAt = Date.now()))
-  await new Promise((resolve) => socket.once('connect', resolve))
+  await whenConnected(socket)
   return { socket, seen }
 }
 
-/** A normal client meanwhile: sequential GETs `pauseMs` apart while `more()`; their statuses. */
-async function normalClient(url: string, more: () => boolean, pauseMs: number): Promise<number[]> {
+/**
+ * A normal client meanwhile: sequential GETs of `path` on `base` (trusting `ca` over HTTPS),
+ * `pauseMs` apart while `more()`; their statuses.
+ */
+async function normalClient(
+  base: string,
+  path: string,
+  ca: string,
+  more: () => boolean,
+  pauseMs: number,
+): Promise<number[]> {
   const statuses: number[] = []
   while (more()) {
-    const response = await fetch(url)
-    await response.arrayBuffer()
-    statuses.push(response.status)
+    statuses.push((await send(base, { path, ca })).status)
     await sleep(pauseMs)
   }
   return statuses
@@ -120,9 +148,13 @@ describe.each(RUNTIMES)('rate limit and access lists on %s', (runtime) => {
   })
 })
 
-describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
+describe.each(RUNTIME_SCHEMES)('body and connection limits on %s over %s', (runtime, scheme) => {
   let backend: TestBackend
   let fulcrum: FulcrumProcess
+  const tls = scheme === 'https'
+  /** GET or POST through fulcrum on a fresh connection, trusting the test certificate. */
+  const request = (path: string, options: { method?: string; body?: string } = {}) =>
+    send(fulcrum.url, { path, ca: material.cert, ...options })
 
   beforeAll(async () => {
     // Reads the whole body before answering; /slow answers after 1.5 s.
@@ -135,12 +167,18 @@ describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
         setTimeout(() => res.end(`b:${Buffer.concat(chunks).length}`), wait)
       })
     })
-    const config = writeConfig(`limits-${runtime}`, {
+    const config = writeConfig(`limits-${runtime}-${scheme}`, {
       healthCheck: { enabled: false },
       timeouts: { clientHeaders: '1s' },
       limits: { maxBodySize: '64k', bodyTimeout: '1500ms', maxConnections: 4 },
     })
-    fulcrum = await startFulcrum(runtime, ['--backend', backend.url, '--config', config])
+    fulcrum = await startFulcrum(runtime, [
+      '--backend',
+      backend.url,
+      '--config',
+      config,
+      ...schemeArgs(scheme, material),
+    ])
   })
   afterAll(async () => {
     await fulcrum?.stop()
@@ -149,7 +187,7 @@ describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
 
   // First, while no other connection counts against Node's maxConnections.
   it('cuts a slowloris at the header deadline while a normal client is served', async () => {
-    const { socket, seen } = await watchedConnection(fulcrum.port)
+    const { socket, seen } = await watchedConnection(fulcrum.port, tls)
     const startedAt = Date.now()
     socket.write('GET / HTTP/1.1\r\nHost: x\r\n')
     // One header byte every 200 ms: never idle, never done.
@@ -157,7 +195,9 @@ describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
     // The engine follows clientHeaders (1 s) on every runtime; a few seconds past it show it.
     const limit = 5000
     const normal = await normalClient(
-      `${fulcrum.url}/normal`,
+      fulcrum.url,
+      '/normal',
+      material.cert,
       () => seen.closedAt === 0 && Date.now() - startedAt < limit,
       200,
     )
@@ -178,27 +218,31 @@ describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
     const result = await exchange(
       fulcrum.port,
       `POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
-      { expect: 1, timeoutMs: 5000 },
+      { expect: 1, timeoutMs: 5000, tls },
     )
     expect(result.responses[0]?.status).toBe(413)
     // Within the limit passes whole.
-    const small = await fetch(`${fulcrum.url}/small`, { method: 'POST', body: 'y'.repeat(60_000) })
-    expect(await small.text()).toBe('b:60000')
+    const small = await request('/small', { method: 'POST', body: 'y'.repeat(60_000) })
+    expect(small.body.toString()).toBe('b:60000')
   })
 
   it('answers a slow POST with 408 at the body deadline while a normal client is served', async () => {
-    const { socket, seen } = await watchedConnection(fulcrum.port)
+    const { socket, seen } = await watchedConnection(fulcrum.port, tls)
     const startedAt = Date.now()
     socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n')
     const drip = setInterval(() => socket.writable && socket.write('z'), 100)
     const normal = await normalClient(
-      `${fulcrum.url}/normal`,
+      fulcrum.url,
+      '/normal',
+      material.cert,
       () => parseResponses(seen.raw).length === 0 && Date.now() - startedAt < 8000,
       100,
     )
     clearInterval(drip)
     const answeredAt = Date.now()
     const answer = parseResponses(seen.raw)[0]
+    // The close follows the answer by a few milliseconds: the loop may have seen the one first.
+    while (seen.closedAt === 0 && Date.now() - answeredAt < 1000) await sleep(10)
     socket.destroy()
     expect(answer?.status).toBe(408)
     // The deadline is 1.5 s; generous margins for a loaded machine.
@@ -213,8 +257,8 @@ describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
   it('refuses connections or answers 503 beyond maxConnections, and keeps serving', async () => {
     const before = backend.requests.length
     const slow = Array.from({ length: 4 }, () =>
-      fetch(`${fulcrum.url}/slow`).then(
-        async (r) => r.status,
+      request('/slow').then(
+        (r) => r.status,
         () => 0,
       ),
     )
@@ -229,12 +273,13 @@ describe.each(RUNTIMES)('body and connection limits on %s', (runtime) => {
     const extra = await exchange(fulcrum.port, 'GET /extra HTTP/1.1\r\nHost: x\r\n\r\n', {
       expect: 1,
       timeoutMs: 3000,
+      tls,
     })
     const status = extra.responses[0]?.status
     expect(status).toBe(503)
     expect(extra.responses[0]!.headers['retry-after']).toBe('1')
     expect(await Promise.all(slow)).toEqual([200, 200, 200, 200])
     expect(fulcrum.child.exitCode).toBe(null)
-    expect((await fetch(`${fulcrum.url}/after`)).status).toBe(200)
+    expect((await request('/after')).status).toBe(200)
   })
 })

@@ -1,8 +1,8 @@
 /**
- * WebSocket proxying on the real entry points: echo (text and binary), every subprotocol,
- * extensions, close codes and reasons both ways, ping/pong, a backend that dies, open
- * WebSockets counting as load for least-connections, drain and shutdown closing with 1001, and
- * handshakes refused at the edge.
+ * WebSocket proxying on the real entry points, over ws:// and wss://: echo (text and binary),
+ * every subprotocol, extensions, close codes and reasons both ways, ping/pong, a backend that
+ * dies, open WebSockets counting as load for least-connections, drain and shutdown closing with
+ * 1001, and handshakes refused at the edge.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
@@ -10,8 +10,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { send } from '../helpers/client.ts'
 import { RUNTIMES, startFulcrum, type FulcrumProcess } from '../helpers/fulcrum.ts'
 import { exchange } from '../helpers/raw-http.ts'
+import {
+  RUNTIME_SCHEMES,
+  makeTlsMaterial,
+  schemeArgs,
+  type TlsMaterial,
+} from '../helpers/tls-material.ts'
 import { startWsBackend, type WsBackend } from '../helpers/ws-backend.ts'
 
 interface Client {
@@ -23,9 +30,10 @@ interface Client {
   next(): Promise<{ data: Buffer; binary: boolean }>
 }
 
+/** Open a WebSocket to `url`; over wss://, trusting the test certificate. */
 function connect(url: string, protocols: string[] = []): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols, { perMessageDeflate: true })
+    const ws = new WebSocket(url, protocols, { perMessageDeflate: true, ca: material.cert })
     const messages: Client['messages'] = []
     const waiters: ((m: Client['messages'][number]) => void)[] = []
     let upgrade: IncomingMessage['headers'] = {}
@@ -67,12 +75,18 @@ const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
   ])
 
 let dir: string
-beforeAll(() => {
+let material: TlsMaterial
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fulcrum-ws-'))
+  material = await makeTlsMaterial()
 })
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true })
+  material?.remove()
+})
 
-describe.each(RUNTIMES)('WebSockets on %s', (runtime) => {
+describe.each(RUNTIME_SCHEMES)('WebSockets on %s over %s', (runtime, scheme) => {
+  const tls = scheme === 'https'
   let a: WsBackend
   let b: WsBackend
   let fulcrum: FulcrumProcess
@@ -82,7 +96,7 @@ describe.each(RUNTIMES)('WebSockets on %s', (runtime) => {
   beforeAll(async () => {
     a = await startWsBackend('a')
     b = await startWsBackend('b')
-    const config = join(dir, `${runtime}.json`)
+    const config = join(dir, `${runtime}-${scheme}.json`)
     writeFileSync(
       config,
       JSON.stringify({
@@ -92,8 +106,8 @@ describe.each(RUNTIMES)('WebSockets on %s', (runtime) => {
         backends: [a.url, b.url],
       }),
     )
-    fulcrum = await startFulcrum(runtime, ['--config', config])
-    base = `ws://127.0.0.1:${fulcrum.port}`
+    fulcrum = await startFulcrum(runtime, ['--config', config, ...schemeArgs(scheme, material)])
+    base = `${tls ? 'wss' : 'ws'}://127.0.0.1:${fulcrum.port}`
   })
   afterAll(async () => {
     if (fulcrum?.child.exitCode === null) await fulcrum.stop()
@@ -211,7 +225,9 @@ describe.each(RUNTIMES)('WebSockets on %s', (runtime) => {
     held.ws.send('who')
     const [busy] = (await held.next()).data.toString().split(':')
     const answers: string[] = []
-    for (let i = 0; i < 6; i++) answers.push(await (await fetch(`${fulcrum.url}/plain`)).text())
+    for (let i = 0; i < 6; i++) {
+      answers.push((await send(fulcrum.url, { path: '/plain', ca: material.cert })).body.toString())
+    }
     // While one WebSocket is open on `busy`, every request goes to the other backend.
     expect(answers.every((name) => name !== busy)).toBe(true)
     held.ws.close()
@@ -223,7 +239,7 @@ describe.each(RUNTIMES)('WebSockets on %s', (runtime) => {
       exchange(
         fulcrum.port,
         `GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${fields}\r\n`,
-        { expect: 1 },
+        { expect: 1, tls },
       )
     const old = await handshake(
       'Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n',

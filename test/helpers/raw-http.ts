@@ -3,7 +3,7 @@
  * the answers as they came back out, and whether the server closed the connection.
  */
 import { connect as connectTcp, type Socket } from 'node:net'
-import { connect as connectTls, type ConnectionOptions } from 'node:tls'
+import { connect as connectTls, TLSSocket, type ConnectionOptions } from 'node:tls'
 
 /** One response as read off the wire. */
 export interface WireResponse {
@@ -77,8 +77,51 @@ export interface ExchangeOptions {
   expect?: number
   /** Give up after this long. @default 3000 */
   timeoutMs?: number
-  /** Connect with TLS (any certificate accepted). */
-  tls?: ConnectionOptions
+  /** Connect with TLS: see {@link RawTls}. */
+  tls?: RawTls
+}
+
+/**
+ * How a raw connection speaks: plain TCP (`false`, `undefined`), or TLS (`true`, or options on
+ * top of {@link RAW_TLS_DEFAULTS}).
+ */
+export type RawTls = ConnectionOptions | boolean | undefined
+
+/**
+ * What a raw TLS client sends unless told otherwise: any certificate accepted (the tests' own
+ * are self-signed), SNI `localhost`, and only HTTP/1.1 offered by ALPN, as a client that speaks
+ * nothing else does.
+ */
+export const RAW_TLS_DEFAULTS: ConnectionOptions = {
+  rejectUnauthorized: false,
+  servername: 'localhost',
+  ALPNProtocols: ['http/1.1'],
+}
+
+/**
+ * A connection to `127.0.0.1:port`, plain or TLS. Listen on it at once; {@link whenConnected}
+ * tells when it can carry bytes.
+ */
+export function rawConnect(port: number, tls?: RawTls): Socket {
+  if (!tls) return connectTcp(port, '127.0.0.1')
+  return connectTls({ port, host: '127.0.0.1', ...RAW_TLS_DEFAULTS, ...(tls === true ? {} : tls) })
+}
+
+/** Resolves once `socket` is connected (TCP) or its TLS handshake is done; rejects on error. */
+export function whenConnected(socket: Socket): Promise<void> {
+  const ready = socket instanceof TLSSocket ? 'secureConnect' : 'connect'
+  return new Promise((resolve, reject) => {
+    const onReady = () => {
+      socket.off('error', onError)
+      resolve()
+    }
+    const onError = (error: Error) => {
+      socket.off(ready, onReady)
+      reject(error)
+    }
+    socket.once(ready, onReady)
+    socket.once('error', onError)
+  })
 }
 
 /**
@@ -92,9 +135,7 @@ export function exchange(
 ): Promise<Exchange> {
   const expect = options.expect ?? 2
   return new Promise((resolve) => {
-    const socket: Socket = options.tls
-      ? connectTls({ port, host: '127.0.0.1', rejectUnauthorized: false, ...options.tls })
-      : connectTcp(port, '127.0.0.1')
+    const socket = rawConnect(port, options.tls)
     let raw = ''
     let closed = false
     let settled = false
@@ -118,8 +159,9 @@ export function exchange(
       closed = true
       done()
     })
-    socket.once(options.tls ? 'secureConnect' : 'connect', () =>
-      socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data),
+    whenConnected(socket).then(
+      () => socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data),
+      () => {},
     )
   })
 }
