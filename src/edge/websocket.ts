@@ -1,9 +1,8 @@
 /**
- * WebSocket proxying, the runtime-neutral half: the handshake checks (RFC 6455 §4.2.1), the
- * backend choice (the same strategy, sticky cookie and health state as HTTP), the handshake
- * fields for the backend, and the registry of open WebSockets that drain and shutdown close
- * with 1001. Each runtime relays the frames: Node tunnels the upgraded socket, Deno and Bun
- * bridge their server WebSocket to a client WebSocket.
+ * WebSocket proxying, the app's half: the handshake checks (RFC 6455 §4.2.1), the backend choice
+ * (the same strategy, sticky cookie and health state as HTTP), the handshake fields for the
+ * backend, and the registry of open WebSockets that drain and shutdown close with 1001. The
+ * engine's tunnel (src/http1/upgrade.ts) relays the bytes on every runtime.
  */
 import { errorResponse } from '../errors.ts'
 import {

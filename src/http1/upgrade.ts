@@ -5,7 +5,7 @@
  * extensions such as permessage-deflate are negotiated end to end (RFC 6455 §9). The frame
  * boundaries are followed only to close a tunnel cleanly: drain, shutdown, a side gone.
  */
-import { closeFrame, FrameTracker } from '../edge/ws-frames.ts'
+import { closeFrame, FrameTracker } from './ws-frames.ts'
 import { encodeLatin1 } from './bytes.ts'
 import { ResponseParser } from './parser.ts'
 import type { Http1Env } from './request.ts'

@@ -8,7 +8,7 @@ import {
   type WebSocketRoute,
 } from '../../src/edge/websocket.ts'
 import { silentLogger } from '../../src/log.ts'
-import { closeFrame, FrameTracker } from '../../src/edge/ws-frames.ts'
+import { closeFrame, FrameTracker } from '../../src/http1/ws-frames.ts'
 
 /** A frame header and payload as a client (masked) or server would send it. */
 function frame(opcode: number, length: number, masked: boolean): Uint8Array {
