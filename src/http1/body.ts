@@ -13,6 +13,7 @@
  * around a watched body.
  */
 import { UpstreamTimeoutError } from '../errors.ts'
+import { concatAll } from './bytes.ts'
 import { watchBody, type BodyEnd, type WatchBodyOptions } from '../stream.ts'
 
 /** Bytes queued before the client is asked to pause the upstream socket. */
@@ -447,17 +448,6 @@ export class UpstreamResponse {
   async text(): Promise<string> {
     return new TextDecoder().decode(await this.arrayBuffer())
   }
-}
-
-/** `chunks` (of `length` bytes in all) in one new array. */
-function concatAll(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length)
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.byteLength
-  }
-  return out
 }
 
 /** What {@link bareResponse} holds: a response's status line and fields. */

@@ -87,9 +87,37 @@ export function indexOfHeadEnd(bytes: Uint8Array, from = 0, to = bytes.length): 
 }
 
 /** `a` then `b`, in one new array. */
-export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(a.length + b.length)
   out.set(a, 0)
   out.set(b, a.length)
   return out
 }
+
+/** `chunks` in one new array; `length` is their total size when the caller knows it. */
+export function concatAll(
+  chunks: readonly Uint8Array[],
+  length = chunks.reduce((n, chunk) => n + chunk.byteLength, 0),
+): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const chunk of chunks) {
+    out.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return out
+}
+
+/** `data` as one chunk (RFC 9112 §7.1): its size in hex, CRLF, the data, CRLF; in one array. */
+export function frameChunk(data: Uint8Array): Uint8Array {
+  const size = `${data.byteLength.toString(16)}\r\n`
+  const out = new Uint8Array(size.length + data.byteLength + 2)
+  for (let i = 0; i < size.length; i++) out[i] = size.charCodeAt(i)
+  out.set(data, size.length)
+  out[out.length - 2] = CR
+  out[out.length - 1] = LF
+  return out
+}
+
+/** RFC 9112 §7.1: the last chunk, and no trailers. */
+export const LAST_CHUNK = encodeLatin1('0\r\n\r\n')

@@ -16,7 +16,7 @@ import type { AbortSignalLike } from '../abort.ts'
 import { UpstreamConnectError } from '../errors.ts'
 import type { UpstreamFetch } from '../types.ts'
 import { UpstreamBody, UpstreamResponse } from './body.ts'
-import { concatBytes, encodeLatin1 } from './bytes.ts'
+import { concatBytes, encodeLatin1, frameChunk, LAST_CHUNK } from './bytes.ts'
 import { ResponseParser, type ResponseHead } from './parser.ts'
 import type { Connect, Socket, SocketEvents } from './socket.ts'
 
@@ -449,7 +449,7 @@ class Exchange {
         if (this.#finished) return void reader.cancel().catch(() => {})
         if (done) break
         if (value.byteLength === 0) continue
-        let bytes = chunked ? chunk(value) : value
+        let bytes = chunked ? frameChunk(value) : value
         if (head) bytes = concatBytes(head, bytes)
         head = undefined
         if (!socket.write(bytes)) await new Promise<void>((resolve) => (this.#drained = resolve))
@@ -466,18 +466,4 @@ class Exchange {
       this.fail(error)
     }
   }
-}
-
-/** RFC 9112 §7.1: the last chunk, and no trailers. */
-const LAST_CHUNK = encodeLatin1('0\r\n\r\n')
-
-/** `data` as one chunk (RFC 9112 §7.1): its size in hex, CRLF, the data, CRLF; in one array. */
-function chunk(data: Uint8Array): Uint8Array {
-  const size = `${data.byteLength.toString(16)}\r\n`
-  const out = new Uint8Array(size.length + data.byteLength + 2)
-  for (let i = 0; i < size.length; i++) out[i] = size.charCodeAt(i)
-  out.set(data, size.length)
-  out[out.length - 2] = 13
-  out[out.length - 1] = 10
-  return out
 }

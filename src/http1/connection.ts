@@ -5,6 +5,7 @@
  * 100-continue` (RFC 9110 §10.1.1), bodies with backpressure both ways, refusals of malformed
  * input before anything reaches the app, and the switch to a byte tunnel after an `Upgrade`.
  */
+import { encodeLatin1 } from './bytes.ts'
 import { bodySource, Http1Env, toRequest, type BodySource } from './request.ts'
 import { HttpParseError, RequestParser, type RequestHead } from './parser.ts'
 import { plainAnswer, writeResponse } from './response.ts'
@@ -14,9 +15,8 @@ import type { ServerState, Tunnel } from './server-state.ts'
 /** Pipelined bytes kept while a request is answered; beyond, the socket stops reading. */
 const PIPELINE_HIGH_WATER = 64 * 1024
 
-const CONTINUE = new Uint8Array([
-  ...'HTTP/1.1 100 Continue\r\n\r\n'.split('').map((c) => c.charCodeAt(0)),
-])
+/** RFC 9110 §15.2.1: the interim answer to `Expect: 100-continue`. */
+const CONTINUE = encodeLatin1('HTTP/1.1 100 Continue\r\n\r\n')
 
 /** Methods whose body fulcrum never forwards (RFC 9110 §9.3.1, §9.3.2): it is read and dropped. */
 const BODYLESS = new Set(['GET', 'HEAD'])
@@ -180,7 +180,7 @@ export class ServerConnection implements SocketEvents {
 
   #onHead(head: RequestHead): void {
     this.#setDeadline(Deadline.None, 0)
-    const env = new Http1Env(head, this.#socket.remoteAddress, this.#socket.encrypted)
+    const env = new Http1Env(head, this.#socket.remoteAddress)
     const hasBody = head.framing !== 'none' && !BODYLESS.has(head.method)
     const exchange: Exchange = {
       head,
@@ -211,10 +211,6 @@ export class ServerConnection implements SocketEvents {
     if (!exchange) return
     exchange.requestEnded = true
     exchange.body?.end()
-    if (exchange.head.upgrade !== undefined && this.#state.upgrade && !exchange.refusal) {
-      // Whatever follows the head belongs to the tunnel.
-      return
-    }
     if (exchange.responseDone) this.#next(exchange)
   }
 
@@ -228,16 +224,10 @@ export class ServerConnection implements SocketEvents {
     this.#exchange = exchange
     if (exchange.refusal !== undefined) {
       exchange.responseStarted = true
-      void this.#finishWith(exchange, plainAnswer(exchange.refusal))
-      return
+      return this.#finishWith(exchange, plainAnswer(exchange.refusal))
     }
     const { head, env } = exchange
     const request = toRequest(head, this.#state.scheme, exchange.body?.stream ?? null, env.signal)
-    if (!request) {
-      exchange.responseStarted = true
-      void this.#finishWith(exchange, plainAnswer(400))
-      return
-    }
     if (
       head.upgrade !== undefined &&
       this.#state.upgrade &&
@@ -293,7 +283,6 @@ export class ServerConnection implements SocketEvents {
       return this.#finishWith(exchange, plainAnswer(exchange.refusal))
     }
     exchange.responseStarted = true
-    // A body the app did not read to its end: the connection cannot find the next request.
     const keepAlive = !exchange.close && !this.#state.draining
     const written = await writeResponse(
       this.#socket,
@@ -312,7 +301,8 @@ export class ServerConnection implements SocketEvents {
     this.#next(exchange)
   }
 
-  async #finishWith(exchange: Exchange, bytes: Uint8Array): Promise<void> {
+  /** Answer with the engine's own bytes (a refusal), then close. */
+  #finishWith(exchange: Exchange, bytes: Uint8Array): void {
     exchange.close = true
     exchange.responseDone = true
     exchange.env.signal.abort(new Error('Refused'))
@@ -326,13 +316,14 @@ export class ServerConnection implements SocketEvents {
     if (this.#exchange !== exchange || this.#closed) return
     this.#exchange = undefined
     if (exchange.close || this.#state.draining || this.#peerEnded) return this.#closeSoon()
-    this.#setDeadline(Deadline.Idle, this.#state.limits.keepAliveTimeout)
+    // A pipelined request already begun is due by the header deadline; else the idle wait.
+    const { limits } = this.#state
+    if (this.#parser.buffered > 0) this.#setDeadline(Deadline.Head, limits.headerTimeout)
+    else this.#setDeadline(Deadline.Idle, limits.keepAliveTimeout)
     if (this.#pausedForPipeline) {
       this.#pausedForPipeline = false
       this.#socket.resume()
     }
-    if (this.#parser.buffered > 0)
-      this.#setDeadline(Deadline.Head, this.#state.limits.headerTimeout)
     try {
       this.#parser.next()
     } catch (error) {
@@ -344,7 +335,7 @@ export class ServerConnection implements SocketEvents {
   #parseError(error: unknown): void {
     const status = error instanceof HttpParseError ? error.status : 400
     const exchange = this.#pending ?? this.#exchange
-    if (exchange && exchange.head) {
+    if (exchange) {
       // Malformed body framing: the request is refused (its body fails, so nothing of it goes
       // upstream that was not sent already), unless its answer is under way.
       exchange.refusal = status

@@ -18,7 +18,6 @@ export class Http1Env {
     readonly head: RequestHead,
     /** The connection's peer address. */
     readonly remoteAddress: string | undefined,
-    readonly encrypted: boolean,
   ) {}
 
   /** The head as received, for the edge's strict input checks (`RuntimeDeps.rawHead`). */
@@ -98,16 +97,13 @@ export function bodySource(onPull: () => void, lazy = false): BodySource {
 }
 
 /**
- * The URL of a request: an origin-form target under the Host (RFC 9112 §3.3), or an absolute-form
- * target as it is. `undefined` when neither makes a URL.
+ * The URL of a request: an origin-form target under the Host (RFC 9112 §3.3), an absolute-form
+ * target as it is, and the root of the Host for the asterisk and authority forms.
  */
-export function requestUrl(head: RequestHead, scheme: string): string | undefined {
+export function requestUrl(head: RequestHead, scheme: string): string {
   const target = head.target
-  if (target.charCodeAt(0) === 47 /* / */) {
-    const host = head.host
-    if (host === undefined || host === '') return `${scheme}://localhost${target}`
-    return `${scheme}://${host}${target}`
-  }
+  // An HTTP/1.0 request may come without a Host (RFC 9112 §3.2): the edge decides on it.
+  if (target.charCodeAt(0) === 47 /* / */) return `${scheme}://${head.host || 'localhost'}${target}`
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return target
   // Asterisk-form (OPTIONS *) and authority-form (CONNECT): no path to route by.
   return `${scheme}://${head.host || 'localhost'}/`
@@ -188,14 +184,12 @@ export class EngineRequest {
 }
 Object.setPrototypeOf(EngineRequest.prototype, Request.prototype)
 
-/** Build the request the app sees; `undefined` when the head makes no URL. */
+/** Build the request the app sees. */
 export function toRequest(
   head: RequestHead,
   scheme: string,
   body: ReadableStream<Uint8Array> | null,
   gone: LightSignal,
-): Request | undefined {
-  const url = requestUrl(head, scheme)
-  if (url === undefined) return undefined
-  return new EngineRequest(head, url, body, gone) as unknown as Request
+): Request {
+  return new EngineRequest(head, requestUrl(head, scheme), body, gone) as unknown as Request
 }

@@ -5,7 +5,7 @@
  * there is: the upstream body's own queue, one buffer, or a Web stream.
  */
 import { rawBodyOf, type UpstreamBody } from './body.ts'
-import { concatBytes, encodeLatin1 } from './bytes.ts'
+import { concatAll, concatBytes, encodeLatin1, frameChunk, LAST_CHUNK } from './bytes.ts'
 import type { Socket } from './socket.ts'
 
 /** RFC 9110 §15 reason phrases, for responses that carry none. */
@@ -95,9 +95,6 @@ export interface Written {
   complete: boolean
 }
 
-const CRLF = new Uint8Array([13, 10])
-const LAST_CHUNK = new Uint8Array([48, 13, 10, 13, 10])
-
 /**
  * Write `response` to `socket` and resolve once its last byte is handed to the socket.
  * `waitDrain` resolves when the socket's queue has room again (or the socket is gone).
@@ -176,7 +173,7 @@ export async function writeResponse(
   const send = (value: Uint8Array): boolean => {
     bytes += value.byteLength
     let out: Uint8Array = value
-    if (chunked) out = concat3(encodeLatin1(`${value.byteLength.toString(16)}\r\n`), value, CRLF)
+    if (chunked) out = frameChunk(value)
     if (pending) {
       out = concatBytes(pending, out)
       pending = undefined
@@ -230,14 +227,7 @@ async function readEarly(reader: Reader): Promise<Early> {
     const result = await Promise.race([read, tick()])
     if (result === TICK || size > 65_536) return { done: false, chunks, pending: read }
     if (result.done) {
-      if (chunks.length === 1) return { done: true, bytes: chunks[0]! }
-      const bytes = new Uint8Array(size)
-      let at = 0
-      for (const chunk of chunks) {
-        bytes.set(chunk, at)
-        at += chunk.byteLength
-      }
-      return { done: true, bytes }
+      return { done: true, bytes: chunks.length === 1 ? chunks[0]! : concatAll(chunks, size) }
     }
     if (result.value.byteLength === 0) continue
     chunks.push(result.value)
@@ -253,12 +243,4 @@ export function plainAnswer(status: number, extra = ''): Uint8Array {
       `cache-control: no-store\r\n${extra}connection: close\r\ndate: ${httpDate()}\r\n` +
       `content-length: ${body.length}\r\n\r\n${body}`,
   )
-}
-
-function concat3(a: Uint8Array, b: Uint8Array, c: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength + c.byteLength)
-  out.set(a, 0)
-  out.set(b, a.byteLength)
-  out.set(c, a.byteLength + b.byteLength)
-  return out
 }

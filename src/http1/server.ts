@@ -64,6 +64,7 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
   const open = new Set<ServerConnection>()
   const tunnels = new Set<Tunnel>()
   const now = options.now ?? Date.now
+  let limits = options.limits
   let draining = false
   let drained: (() => void) | undefined
   let timer: ReturnType<typeof setInterval> | undefined
@@ -76,7 +77,9 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
     handler: options.handler,
     upgrade: options.upgrade,
     scheme: options.scheme,
-    limits: options.limits,
+    get limits() {
+      return limits
+    },
     get draining() {
       return draining
     },
@@ -110,8 +113,8 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
     get connections() {
       return open.size + tunnels.size
     },
-    configure(limits) {
-      ;(state as { limits: Http1Limits }).limits = limits
+    configure(next) {
+      limits = next
     },
     accept(socket) {
       const connection = new ServerConnection(state, socket)
@@ -119,7 +122,7 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
         connection.refuse(503, 'retry-after: 1\r\n')
         return connection
       }
-      if (open.size + tunnels.size >= state.limits.maxConnections) {
+      if (open.size + tunnels.size >= limits.maxConnections) {
         // Make room by closing the oldest idle keep-alive connection (Set order: oldest first),
         // as nginx reuses idle connections when `worker_connections` run out.
         let freed = false
@@ -137,7 +140,7 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
       }
       open.add(connection)
       if (timer === undefined) {
-        timer = setInterval(sweep, sweepInterval(state.limits))
+        timer = setInterval(sweep, sweepInterval(limits))
         ;(timer as { unref?: () => void }).unref?.()
       }
       return connection

@@ -1,8 +1,7 @@
 /**
  * The small socket interface the HTTP/1.1 engine runs on. Each runtime implements it over its own
- * sockets (`node:net`/`node:tls`, `Deno.listen`/`Deno.listenTls`/`Deno.connect`, `Bun.listen`/
- * `Bun.connect`); the engine (server connections, the upstream client, the Upgrade tunnel) sees
- * nothing else of the runtime.
+ * TCP and TLS sockets (runtimes/<runtime>/sockets.ts); the engine (server connections, the
+ * upstream client, the Upgrade tunnel) sees nothing else of the runtime.
  */
 
 /** A connected byte stream, as the engine drives it. */

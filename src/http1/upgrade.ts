@@ -6,7 +6,7 @@
  * boundaries are followed only to close a tunnel cleanly: drain, shutdown, a side gone.
  */
 import { closeFrame, FrameTracker } from './ws-frames.ts'
-import { encodeLatin1 } from './bytes.ts'
+import { concatAll, concatBytes, decodeLatin1, encodeLatin1, indexOfHeadEnd } from './bytes.ts'
 import { ResponseParser } from './parser.ts'
 import type { Http1Env } from './request.ts'
 import { writeResponse } from './response.ts'
@@ -153,17 +153,13 @@ class Handshake implements SocketEvents {
     if (this.next) return this.next.data(chunk)
     if (this.#settled) return
     if (this.#refusal) return this.#feedRefusal(chunk)
-    const bytes = new Uint8Array(this.#bytes.byteLength + chunk.byteLength)
-    bytes.set(this.#bytes)
-    bytes.set(chunk, this.#bytes.byteLength)
-    this.#bytes = bytes
+    const bytes = (this.#bytes = concatBytes(this.#bytes, chunk))
     const end = indexOfHeadEnd(bytes)
     if (end === -1) {
       if (bytes.byteLength > MAX_HEAD_BYTES) this.fail(new Error('Handshake answer too large'))
       return
     }
-    let text = ''
-    for (let i = 0; i < end; i++) text += String.fromCharCode(bytes[i]!)
+    const text = decodeLatin1(bytes, 0, end)
     const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)
     if (!status) return this.fail(new Error('Invalid handshake answer'))
     if (status[1] === '101') {
@@ -199,17 +195,10 @@ class Handshake implements SocketEvents {
   #refused(): void {
     if (this.#settled) return
     this.#settled = true
+    // The engine's writer frames it anew: its own Content-Length and `Connection: close`.
     const { status, statusText, headers } = this.#refusal!
-    for (const name of ['connection', 'keep-alive', 'transfer-encoding', 'content-length']) {
-      headers.delete(name)
-    }
-    const size = this.#body.reduce((n, b) => n + b.byteLength, 0)
-    const body = new Uint8Array(size)
-    let at = 0
-    for (const part of this.#body) {
-      body.set(part, at)
-      at += part.byteLength
-    }
+    const body = concatAll(this.#body)
+    const size = body.byteLength
     this.#resolve({
       status,
       head: '',
@@ -238,16 +227,6 @@ class Handshake implements SocketEvents {
     if (this.next) return this.next.close(error)
     this.fail(error ?? new Error('Backend closed during the handshake'))
   }
-}
-
-/** CRLFCRLF in `bytes`, or -1. */
-function indexOfHeadEnd(bytes: Uint8Array): number {
-  for (let i = 3; i < bytes.length; i++) {
-    if (bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13) {
-      return i - 3
-    }
-  }
-  return -1
 }
 
 /** Relay both ways until either side goes; close cleanly, at frame boundaries, when asked. */
