@@ -173,10 +173,9 @@ export async function startFulcrum(
 
   // Once shutdown begins, the engine tells every keep-alive client to go (RFC 9112 §9.6), so
   // that no new request arrives on a connection that is about to close.
-  const handler: Handler = (request, env) => balancer.fetch(request, env)
   try {
     server = await serveHttp(runtime, {
-      handler,
+      handler: balancer.fetch,
       host: config.listen.host,
       port: config.listen.port,
       tls,
