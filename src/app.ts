@@ -4,6 +4,11 @@
  */
 import { Hono } from 'hono'
 import type { Config } from './config.ts'
+import type { HeaderEdits } from './config-routes.ts'
+import type { RateLimit } from './edge/schema.ts'
+import type { TokenBuckets } from './edge/rate-limit.ts'
+import { compressResponse } from './routes/compress.ts'
+import type { Route } from './routes/table.ts'
 import { UpstreamTimeoutError, errorResponse } from './errors.ts'
 import { sendUpstream, toClientResponse } from './forward.ts'
 import { http1Env } from './http1/request.ts'
@@ -20,6 +25,8 @@ import type { Backend, Logger, RuntimeDeps } from './types.ts'
 
 /** What the public app needs from the balancer. */
 export interface ProxyContext {
+  /** The pool's name, for the access log. @default default */
+  name?: string
   /** The config in force; it may be replaced at run time (a reload), and is read per request. */
   config: Config
   deps: RuntimeDeps
@@ -57,8 +64,12 @@ function* lookAgain(plan: RequestPlan, pool: BackendPool): Generator<Backend> {
   yield* pool.standby()
 }
 
+/** Forward one request to a pool's backends, by the rules of the route that took it. */
+export type Proxy = (request: Request, env: unknown, route?: Route) => Promise<Response>
+
 /**
- * Build the public app.
+ * The public app of one pool, for a balancer with no routes to choose between (tests, the
+ * simulator): every request goes to `ctx.pool`.
  *
  * @example
  * ```ts
@@ -67,6 +78,22 @@ function* lookAgain(plan: RequestPlan, pool: BackendPool): Generator<Backend> {
  * ```
  */
 export function createApp(ctx: ProxyContext): Hono {
+  const proxy = createProxy(ctx)
+  const app = new Hono()
+  app.all('*', (c) => proxy(c.req.raw, c.env))
+  app.onError((error) => {
+    ctx.logger.error('internal error', { error: String(error) })
+    return errorResponse(500, 'Internal error', crypto.randomUUID())
+  })
+  return app
+}
+
+/**
+ * Build the proxy of one pool: select a backend, forward, answer; retries, the queue, sticky
+ * sessions and the route's own rules (prefix, header edits, timeouts, retries, rate limit,
+ * compression) included.
+ */
+export function createProxy(ctx: ProxyContext): Proxy {
   const { deps, pool, logger } = ctx
   const queue = (ctx.queue ??= new RequestQueue(ctx.config.queue))
   const budget = (ctx.budget ??= new RetryBudget(ctx.config.retries))
@@ -106,16 +133,24 @@ export function createApp(ctx: ProxyContext): Hono {
     queue.wake()
   }
 
-  async function proxy(request: Request, env: unknown): Promise<Response> {
-    const { config, retryStatuses } = current()
+  return async function proxy(request: Request, env: unknown, route?: Route): Promise<Response> {
+    const settings = current()
+    const { config } = settings
+    let { retryStatuses } = settings
     const startedAt = pool.now()
     const url = request.url
     const pathAt = url.indexOf('/', url.indexOf('//') + 2)
-    const target = pathAt === -1 ? '/' : url.slice(pathAt)
+    const rule = route?.config
+    const target = stripPrefix(pathAt === -1 ? '/' : url.slice(pathAt), rule?.stripPrefix)
     // Aborts when the client goes away before its response has been sent.
     const clientSignal = deps.clientSignal?.(request, env) ?? request.signal
     const method = request.method
-    const { retries, timeouts } = config
+    let { retries, timeouts } = config
+    if (rule?.timeouts) timeouts = { ...timeouts, ...rule.timeouts }
+    if (rule?.retries) {
+      retries = { ...retries, ...rule.retries }
+      if (rule.retries.statuses) retryStatuses = new Set(rule.retries.statuses)
+    }
     // The body is offered to each attempt through a small replay buffer (DESIGN: retries).
     const body =
       BODYLESS.has(method) || request.body === null
@@ -133,6 +168,7 @@ export function createApp(ctx: ProxyContext): Hono {
     const planned = planner.plan(request, target, deps.clientAddress(request, env))
     const plan = planned instanceof Promise ? await planned : planned
     const { requestId, client, headers } = plan
+    if (rule?.requestHeaders) editHeaders(headers, rule.requestHeaders)
 
     const { observer } = ctx
     // One record per request, for the metrics and the access log, when the response has ended.
@@ -155,7 +191,18 @@ export function createApp(ctx: ProxyContext): Hono {
         sticky: plan.stickyVerdict(backend),
         userAgent: request.headers.get('user-agent') ?? undefined,
         referer: request.headers.get('referer') ?? undefined,
+        route: route?.name,
+        pool: ctx.name,
       })
+    }
+
+    if (route?.buckets) {
+      const limited = routeRateLimit(route.buckets, rule!.rateLimit!, request, client, requestId)
+      if (limited) {
+        void body?.cancel()
+        finish(429, 0)
+        return limited
+      }
     }
 
     // Sticky sessions (DESIGN): the pinned backend first, then the strategy's candidates.
@@ -219,12 +266,14 @@ export function createApp(ctx: ProxyContext): Hono {
         },
         timeouts.upstreamIdle,
         deps.watchBody,
-        // The engine writes the upstream body as it is: no Response, no Web stream around it.
-        http1Env(env) !== undefined,
+        // The engine writes the upstream body as it is: no Response, no Web stream around it
+        // (unless the route compresses it).
+        http1Env(env) !== undefined && !rule?.compress,
       )
       // Appended, so that the backend's own Set-Cookie fields stay (RFC 6265 §3).
       if (setCookie) response.headers.append('set-cookie', setCookie)
-      return response
+      if (rule?.responseHeaders) editHeaders(response.headers, rule.responseHeaders)
+      return rule?.compress ? compressResponse(request, response) : response
     }
 
     let attempts = 0
@@ -373,12 +422,44 @@ export function createApp(ctx: ProxyContext): Hono {
     finish(502, 0)
     return errorResponse(502, 'Upstream failed', requestId)
   }
+}
 
-  const app = new Hono()
-  app.all('*', (c) => proxy(c.req.raw, c.env))
-  app.onError((error) => {
-    logger.error('internal error', { error: String(error) })
-    return errorResponse(500, 'Internal error', crypto.randomUUID())
+/**
+ * The target without the route's prefix: `/v1/users?id=7` with `/v1` is `/users?id=7`. Only a
+ * whole segment is stripped (`/v1x` keeps its path), and an empty path becomes `/`.
+ */
+export function stripPrefix(target: string, prefix: string | undefined): string {
+  if (prefix === undefined || prefix === '/' || !target.startsWith(prefix)) return target
+  const rest = target.slice(prefix.length)
+  if (rest === '') return '/'
+  const next = rest.charCodeAt(0)
+  if (next === 0x2f) return rest // '/'
+  if (next === 0x3f) return '/' + rest // '?'
+  return target
+}
+
+/** A route's header edits: `remove` first, then `set`. */
+function editHeaders(headers: Headers, edits: HeaderEdits): void {
+  for (const name of edits.remove) headers.delete(name)
+  for (const name in edits.set) headers.set(name, edits.set[name]!)
+}
+
+/** A route's own rate limit: a 429 with the RateLimit fields, or `undefined` to go on. */
+function routeRateLimit(
+  buckets: TokenBuckets,
+  limit: RateLimit,
+  request: Request,
+  client: string | undefined,
+  requestId: string,
+): Response | undefined {
+  const header = limit.key.startsWith('header:') ? request.headers.get(limit.key.slice(7)) : null
+  const decision = buckets.take(header ? `h:${header}` : `ip:${client ?? ''}`)
+  if (decision.allowed) return undefined
+  return errorResponse(429, 'Too many requests', requestId, {
+    'ratelimit-policy': `${limit.requests};w=${Math.max(1, Math.round(limit.per / 1000))}`,
+    'ratelimit-limit': String(decision.limit),
+    'ratelimit-remaining': String(decision.remaining),
+    'ratelimit-reset': String(decision.reset),
+    'retry-after': String(decision.retryAfter),
   })
-  return app
 }

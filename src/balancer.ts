@@ -1,31 +1,34 @@
 /**
- * `createBalancer` wires the pool, the strategy, the health checker and the public app together.
- * The runtime entry points call it and serve `app.fetch`.
+ * `createBalancer` wires the pools, the route table, the control plane and the public app together.
+ * The runtime entry points call it and serve `fetch`.
  */
 import type { Hono } from 'hono'
 import { AccessLog } from './access-log.ts'
 import { createAdminApp } from './admin/app.ts'
-import { ControlPlane, type ConfigChanges } from './admin/control.ts'
-import { createApp, type ProxyContext } from './app.ts'
+import { canonicalJson, ControlPlane, type ConfigChanges } from './admin/control.ts'
+import { DEFAULT_POOL } from './config-routes.ts'
+import { poolConfigOf, type Config } from './config.ts'
 import { createEdge, type Edge } from './edge/edge.ts'
-import { WebSocketRouter } from './edge/websocket.ts'
-import type { Config, StrategyName, StrategyOptions } from './config.ts'
-import { createHealthChecker } from './health/checker.ts'
-import { httpProbe, tcpProbe } from './health/probe.ts'
-import type { ProbeScheduler } from './health/scheduler.ts'
+import type { WebSocketRouting } from './edge/websocket.ts'
+import { errorResponse } from './errors.ts'
 import { createJsonLogger } from './log.ts'
-import { BackendPool } from './pool.ts'
-import { recordLoadMetrics } from './load-metrics.ts'
+import type { BackendPool } from './pool.ts'
 import { Metrics } from './metrics.ts'
 import { createObserver } from './observer.ts'
-import { bindSelector, strategies, type Selector } from './strategies/index.ts'
-import { base64url, createStickySessions, type StickySessions } from './sticky.ts'
+import { createRouterApp } from './router-app.ts'
+import { RouteTable } from './routes/table.ts'
+import { ServicePool } from './service-pool.ts'
+import { base64url, type StickySessions } from './sticky.ts'
 import type { Logger, RuntimeDeps } from './types.ts'
 
 /** A running balancer's parts. */
 export interface Balancer {
   /** The public app, without the edge: tests drive it with `app.request()`. */
   readonly app: Hono
+  /** The route table in force. */
+  readonly routes: RouteTable
+  /** The pools in service, by name; `default` is always there. */
+  readonly pools: ReadonlyMap<string, ServicePool>
   /** What the public listener serves: the edge (limits, access, rate limit), then the app. */
   readonly fetch: (request: Request, env: unknown) => Response | Promise<Response>
   /** The edge in front of the app. */
@@ -34,7 +37,7 @@ export interface Balancer {
    * WebSocket handshakes: the backend choice (same strategy, sticky and health as HTTP) and the
    * open WebSockets, which count as load and which drain and shutdown close with 1001.
    */
-  readonly webSockets: WebSocketRouter
+  readonly webSockets: WebSocketRouting
   /**
    * The admin app (REST API, metrics, dashboard): serve it on its own listener, never on the
    * public one. `undefined` when `admin.enabled` is false.
@@ -47,13 +50,14 @@ export interface Balancer {
   /** Every change at run time goes through it: the admin API, leases, discovery, reloads. */
   readonly control: ControlPlane
   readonly metrics: Metrics
+  /** The pool `default`'s backend set. */
   readonly pool: BackendPool
-  /** The sticky-session layer, when `sticky.enabled`. */
+  /** The pool `default`'s sticky-session layer, when `sticky.enabled`. */
   readonly sticky: StickySessions | undefined
   /** The effective config: as started, with every change made since. */
   readonly config: Config
   readonly logger: Logger
-  /** Start the active health checks and DNS discovery. */
+  /** Start the active health checks and DNS discovery of every pool. */
   start(): void
   /**
    * Stop the health checks and discovery, flush the access log, write the state file; in-flight
@@ -84,13 +88,6 @@ export interface Balancer {
  */
 export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
   const logger = deps.logger ?? createJsonLogger()
-  const { healthCheck } = config
-  const pool = new BackendPool(config.backends, {
-    rise: healthCheck.rise,
-    fall: healthCheck.fall,
-    logger,
-    latencyDecay: config.strategyOptions.leastTime.decay,
-  })
   const metrics = new Metrics()
   const accessLog = config.accessLog.enabled
     ? new AccessLog({
@@ -100,86 +97,102 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
         bufferSize: config.accessLog.bufferSize,
       })
     : undefined
-  pool.watchTransitions((t) => {
-    if (t.to === 'ejected') metrics.backend(t.id).ejections++
-    else if (t.to === 'removed') metrics.forget(t.id)
-  })
-
-  // Rebuilt only when the eligible set changes; load-aware selectors hear of each load change.
-  // A strategy swapped at run time unbinds the old selector.
-  let unbind = new AbortController()
-  let currentSelector: () => Selector = () => {
-    throw new Error('No selector')
-  }
+  const observer = createObserver(metrics, accessLog)
   // The edge reads the config in force (a reload replaces it) and re-creates some requests, so
-  // the app asks the edge for their client address.
-  const edge = createEdge({ config: () => ctx.config, deps, logger })
-  const ctx: ProxyContext = {
-    config,
-    deps: { ...deps, clientAddress: edge.clientAddress },
-    pool,
-    logger,
-    selector: () => currentSelector(),
-    sticky: config.sticky.enabled ? createStickySessions(config.sticky, logger) : undefined,
-    observer: createObserver(metrics, accessLog),
-  }
-  const setStrategy = (name: StrategyName, options: StrategyOptions) => {
-    unbind.abort()
-    unbind = new AbortController()
-    const strategy = strategies[name]
-    currentSelector = bindSelector(pool, strategy, options, unbind.signal)
-    ctx.loadMetrics = strategy.needs?.utilisation === true
-  }
-  setStrategy(config.strategy, config.strategyOptions)
-  const app = createApp(ctx)
-  const webSockets = new WebSocketRouter({
-    config: () => ctx.config,
-    pool,
-    selector: () => currentSelector(),
-    sticky: () => ctx.sticky,
-    edge,
-    logger,
-  })
-
+  // the pools ask the edge for their client address.
+  const edge = createEdge({ config: () => control.config, deps, logger })
+  const poolDeps: RuntimeDeps = { ...deps, clientAddress: edge.clientAddress }
+  const pools = new Map<string, ServicePool>()
+  let table = new RouteTable(config.routes)
   let started = false
-  const createChecker = (healthCheck: Config['healthCheck']): ProbeScheduler | undefined => {
-    if (!healthCheck.enabled) return undefined
-    const probe =
-      healthCheck.type === 'tcp'
-        ? tcpProbe(deps.tcpConnect)
-        : httpProbe(deps.fetch, {
-            path: healthCheck.path,
-            expectStatus: healthCheck.expectStatus,
-            // Backends may report their load on health responses too (ORCA out-of-band style).
-            onResponse: (backend, response) => {
-              if (ctx.loadMetrics) recordLoadMetrics(pool, backend, response.headers)
-            },
-          })
-    return createHealthChecker(pool, probe, healthCheck)
-  }
-  let checker = createChecker(healthCheck)
 
   const control = new ControlPlane({
     config,
     deps,
     logger,
     core: {
-      pool,
-      setStrategy,
+      openPool(name, settings) {
+        const service = new ServicePool({
+          name,
+          config: settings,
+          deps: poolDeps,
+          logger,
+          edge,
+          observer,
+        })
+        service.pool.watchTransitions((t) => {
+          if (t.to === 'ejected') metrics.backend(t.id).ejections++
+          else if (t.to === 'removed') metrics.forget(t.id)
+        })
+        pools.set(name, service)
+        if (started) service.start()
+        return service.pool
+      },
       reconfigure(previous, next) {
-        ctx.config = next
-        if (JSON.stringify(previous.sticky) !== JSON.stringify(next.sticky)) {
-          ctx.sticky = next.sticky.enabled ? createStickySessions(next.sticky, logger) : undefined
+        for (const [name, service] of [...pools]) {
+          const settings = poolConfigOf(next, name)
+          if (settings) {
+            service.configure(settings)
+          } else {
+            pools.delete(name)
+            void service.retire()
+          }
         }
-        if (JSON.stringify(previous.healthCheck) !== JSON.stringify(next.healthCheck)) {
-          const old = checker
-          checker = createChecker(next.healthCheck)
-          void old?.stop()
-          if (started) checker?.start()
+        if (canonicalJson(previous.routes) !== canonicalJson(next.routes)) {
+          table = new RouteTable(next.routes, table)
         }
       },
     },
   })
+  const defaultPool = () => pools.get(DEFAULT_POOL)!
+
+  const app = createRouterApp({
+    routes: () => table,
+    pool: (name) => pools.get(name),
+    logger,
+    onUnrouted: (request, requestId) => {
+      observer.done({
+        time: Date.now(),
+        requestId,
+        client: edge.clientAddress(request, undefined),
+        method: request.method,
+        target: request.url.slice(request.url.indexOf('/', request.url.indexOf('//') + 2)),
+        host: request.headers.get('host') ?? undefined,
+        status: 404,
+        bytes: 0,
+        backend: undefined,
+        upstreamMs: undefined,
+        totalMs: 0,
+        retries: 0,
+        sticky: 'none',
+        userAgent: request.headers.get('user-agent') ?? undefined,
+        referer: request.headers.get('referer') ?? undefined,
+      })
+    },
+  })
+
+  // WebSocket handshakes take the same routes as HTTP requests.
+  const webSockets: WebSocketRouting = {
+    get size() {
+      let open = 0
+      for (const service of pools.values()) open += service.webSockets.size
+      return open
+    },
+    async open(request, env) {
+      const route = table.match(request)
+      const service = route && pools.get(route.pool())
+      if (!service) {
+        const requestId = crypto.randomUUID()
+        return errorResponse(404, 'No route', requestId)
+      }
+      return service.webSockets.open(request, env)
+    },
+    closeAll(code, reason) {
+      let closed = 0
+      for (const service of pools.values()) closed += service.webSockets.closeAll(code, reason)
+      return closed
+    },
+  }
 
   const configuredToken = config.admin.token
   const adminToken = config.admin.enabled
@@ -191,17 +204,29 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
       : createAdminApp({
           token: adminToken,
           control,
-          pool,
+          pool: defaultPool().pool,
+          pools: () => pools,
+          routes: () => table,
           metrics,
           deps,
           logger,
-          selection: () => ({ config: control.config, sticky: ctx.sticky }),
-          // The request queue, where the app keeps one.
-          queueDepth: () => (ctx as { queue?: { length: number } }).queue?.length ?? 0,
+          selection: () => ({ config: control.config, sticky: defaultPool().sticky }),
+          // The request queues the pools keep.
+          queueDepth: () => {
+            let depth = 0
+            for (const service of pools.values()) depth += service.queueDepth
+            return depth
+          },
         })
 
   return {
-    app,
+    get app() {
+      return app
+    },
+    get routes() {
+      return table
+    },
+    pools,
     edge,
     webSockets,
     fetch: (request, env) => edge.handle(request, env, app.fetch),
@@ -210,32 +235,36 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
     adminTokenGenerated: adminToken !== undefined && configuredToken === undefined,
     control,
     metrics,
-    pool,
+    get pool() {
+      return defaultPool().pool
+    },
     get sticky() {
-      return ctx.sticky
+      return defaultPool().sticky
     },
     get config() {
       return control.config
     },
     logger,
     start() {
-      if (pool.size === 0 && control.config.discovery.length === 0) {
+      const empty = [...pools.values()].every((service) => service.pool.size === 0)
+      const discovering = [...pools.values()].some((s) => s.config.discovery.length > 0)
+      if (empty && !discovering) {
         logger.warn('no backends configured: answering 503 until backends are added', {})
       }
       started = true
-      checker?.start()
+      for (const service of pools.values()) service.start()
       control.start()
     },
     async stop() {
       started = false
-      await Promise.all([checker?.stop(), control.stop()])
+      await Promise.all([...[...pools.values()].map((s) => s.stop()), control.stop()])
       accessLog?.flush()
     },
     restoreState: () => control.restore(),
     reload: (next) => control.applyConfig(next),
     inflight() {
       let total = 0
-      for (const state of pool.states()) total += state.inflight
+      for (const service of pools.values()) total += service.inflight()
       return total
     },
   }

@@ -12,6 +12,8 @@ import {
   LimitsSchema,
   RateLimitSchema,
 } from './edge/schema.ts'
+import { DEFAULT_POOL, PoolName, RouteSchema, type RouteConfig } from './config-routes.ts'
+import { findShadowed } from './routes/shadow.ts'
 
 /** The strategy names, as typed on the command line. `src/strategies/index.ts` is keyed by it. */
 export const StrategyName = z.enum([
@@ -529,8 +531,194 @@ const sticky = z
     })
   })
 
+/** The upstream timeouts: what a pool (or a route) may set for itself. */
+const upstreamTimeouts = timeouts.pick({ connect: true, responseHeaders: true, upstreamIdle: true })
+
+/** The settings every pool carries. At the top level they describe the pool `default`. */
+const poolFields = {
+  backends: z.array(BackendSchema).default([]),
+  /** DNS service discovery: backends that follow a name's A/AAAA or SRV records. */
+  discovery: z.array(DnsDiscoverySchema).default([]),
+  strategy: StrategyName.default('round-robin'),
+  strategyOptions: StrategyOptionsSchema.prefault({}),
+  healthCheck: healthCheck.prefault({}),
+  sticky: sticky.prefault({ enabled: false }),
+  outlierDetection: outlierDetection.prefault({}),
+  circuitBreaker: circuitBreaker.prefault({}),
+  retries: retries.prefault({}),
+  slowStart: slowStart.prefault({}),
+  queue: queue.prefault({}),
+}
+
+type PoolFieldsOutput = {
+  backends: z.output<typeof poolFields.backends>
+  healthCheck: z.output<typeof healthCheck>
+}
+
+/** Refuse a backend listed twice (by URL or id), and a probe timeout beyond its interval. */
+function checkPoolFields(pool: PoolFieldsOutput, ctx: z.RefinementCtx, at: PropertyKey[]): void {
+  const seen = new Map<string, number>()
+  pool.backends.forEach((b, index) => {
+    // The URL first: a repeated URL also repeats its derived id; report it once.
+    for (const key of [`url:${b.url}`, `id:${b.id}`]) {
+      const first = seen.get(key)
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'backends', index],
+          message: `Duplicate backend ${key.slice(0, key.indexOf(':'))} (same as backends.${first})`,
+        })
+        break
+      }
+      seen.set(key, index)
+    }
+  })
+  const { timeout, interval } = pool.healthCheck
+  if (timeout !== undefined && timeout > interval) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [...at, 'healthCheck', 'timeout'],
+      message: 'The probe timeout must not exceed the interval',
+    })
+  }
+}
+
+/** The probe timeout filled in: 2 s, or the interval when shorter. */
+function withProbeTimeout<T extends { healthCheck: z.output<typeof healthCheck> }>(pool: T) {
+  const probe = pool.healthCheck
+  return {
+    ...pool,
+    healthCheck: { ...probe, timeout: probe.timeout ?? Math.min(2000, probe.interval) },
+  }
+}
+
+/**
+ * One named pool: a backend set with its strategy, health checks, sticky sessions, retries, queue
+ * and upstream timeouts. A setting it leaves out takes the top-level value, then the default.
+ */
+export const PoolSchema = z
+  .strictObject({ ...poolFields, timeouts: upstreamTimeouts.partial().prefault({}) })
+  .superRefine((pool, ctx) => checkPoolFields(pool, ctx, []))
+  .transform(withProbeTimeout)
+/** A validated pool. */
+export type PoolConfig = z.output<typeof PoolSchema>
+
+/** The keys a pool inherits from the top level. */
+const INHERITED = [
+  'discovery',
+  'strategy',
+  'strategyOptions',
+  'healthCheck',
+  'sticky',
+  'outlierDetection',
+  'circuitBreaker',
+  'retries',
+  'slowStart',
+  'queue',
+  'timeouts',
+] as const
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** `over` laid on `under`, objects merged key by key, anything else replaced. */
+function layer(under: unknown, over: unknown): unknown {
+  if (over === undefined) return under
+  if (!isObject(under) || !isObject(over)) return over
+  const merged: Record<string, unknown> = { ...under }
+  for (const [key, value] of Object.entries(over)) merged[key] = layer(under[key], value)
+  return merged
+}
+
+/**
+ * Each pool's settings laid over the top level's (raw input, before defaults), so that a setting a
+ * pool leaves out takes the top-level value, then the default. Discovery is inherited only by
+ * `default`: a DNS name belongs to one pool.
+ */
+function inheritPoolSettings(input: unknown): unknown {
+  if (!isObject(input) || !isObject(input.pools)) return input
+  const pools: Record<string, unknown> = {}
+  for (const [name, pool] of Object.entries(input.pools)) {
+    if (!isObject(pool)) {
+      pools[name] = pool
+      continue
+    }
+    const merged: Record<string, unknown> = { ...pool }
+    for (const key of INHERITED) {
+      if (key === 'discovery') continue
+      let top = input[key]
+      if (key === 'timeouts' && isObject(top)) {
+        const { connect, responseHeaders, upstreamIdle } = top
+        top = Object.fromEntries(
+          Object.entries({ connect, responseHeaders, upstreamIdle }).filter(
+            ([, v]) => v !== undefined,
+          ),
+        )
+      }
+      merged[key] = layer(top, pool[key])
+    }
+    pools[name] = merged
+  }
+  return { ...input, pools }
+}
+
+/**
+ * Refuse what would make routing wrong: a pool named `default` (the top level is that pool), a
+ * route naming an unknown pool, two routes with one name, and a route an earlier one shadows.
+ */
+function checkRoutes(
+  config: { pools: Record<string, unknown>; routes?: z.output<typeof RouteSchema>[] },
+  ctx: z.RefinementCtx,
+): void {
+  if (DEFAULT_POOL in config.pools) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['pools', DEFAULT_POOL],
+      message: 'The top-level settings are the pool default: give them there',
+    })
+  }
+  const known = (pool: string) => pool === DEFAULT_POOL || pool in config.pools
+  const routes = config.routes ?? []
+  const names = new Map<string, number>()
+  routes.forEach((route, index) => {
+    if (route.pool !== undefined && !known(route.pool)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['routes', index, 'pool'],
+        message: `Unknown pool ${route.pool}`,
+      })
+    }
+    route.pools?.forEach((split, at) => {
+      if (!known(split.pool)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', index, 'pools', at, 'pool'],
+          message: `Unknown pool ${split.pool}`,
+        })
+      }
+    })
+    const name = route.name ?? `route${index}`
+    const first = names.get(name)
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['routes', index, 'name'],
+        message: `Duplicate route name (same as routes.${first})`,
+      })
+    }
+    names.set(name, index)
+  })
+  for (const { index, by } of findShadowed(routes.map((route) => route.match))) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['routes', index, 'match'],
+      message: `Never matches: routes.${by} (${routes[by]!.name ?? `route${by}`}) takes every request it would`,
+    })
+  }
+}
+
 /** The whole configuration file. Every field is optional; the defaults make a working proxy. */
-export const ConfigSchema = z
+const ConfigObjectSchema = z
   .strictObject({
     listen: z
       .strictObject({
@@ -540,24 +728,23 @@ export const ConfigSchema = z
       })
       .prefault({}),
     tls: tls.prefault({}),
-    backends: z.array(BackendSchema).default([]),
-    strategy: StrategyName.default('round-robin'),
-    strategyOptions: StrategyOptionsSchema.prefault({}),
-    healthCheck: healthCheck.prefault({}),
+    ...poolFields,
     timeouts: timeouts.prefault({}),
     forwarding: forwarding.prefault({}),
-    sticky: sticky.prefault({ enabled: false }),
     /** Time in-flight requests get to finish on SIGTERM/SIGINT. @default 10s */
     shutdownGrace: duration.default(10_000),
-    outlierDetection: outlierDetection.prefault({}),
-    circuitBreaker: circuitBreaker.prefault({}),
-    retries: retries.prefault({}),
-    slowStart: slowStart.prefault({}),
-    queue: queue.prefault({}),
     /** Reload the config file whenever it changes (SIGHUP always reloads it). @default false */
     watchConfig: z.boolean().default(false),
-    /** DNS service discovery: backends that follow a name's A/AAAA or SRV records. */
-    discovery: z.array(DnsDiscoverySchema).default([]),
+    /**
+     * Named pools besides `default` (the top-level settings). A pool's settings are laid over the
+     * top level's. @default {}
+     */
+    pools: z.record(PoolName, PoolSchema).default({}),
+    /**
+     * Tried in order, the first match wins; no match is a 404. @default one catch-all route to
+     * the pool `default`
+     */
+    routes: z.array(RouteSchema).optional(),
     admin: admin.prefault({}),
     accessLog: accessLog.prefault({}),
     /** Start three demo backends on loopback and balance across them. */
@@ -583,30 +770,8 @@ export const ConfigSchema = z
         message: 'A certificate and a key go together: give both or neither',
       })
     }
-    const seen = new Map<string, number>()
-    config.backends.forEach((b, index) => {
-      // The URL first: a repeated URL also repeats its derived id; report it once.
-      for (const key of [`url:${b.url}`, `id:${b.id}`]) {
-        const first = seen.get(key)
-        if (first !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['backends', index],
-            message: `Duplicate backend ${key.slice(0, key.indexOf(':'))} (same as backends.${first})`,
-          })
-          break
-        }
-        seen.set(key, index)
-      }
-    })
-    const { timeout, interval } = config.healthCheck
-    if (timeout !== undefined && timeout > interval) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['healthCheck', 'timeout'],
-        message: 'The probe timeout must not exceed the interval',
-      })
-    }
+    checkPoolFields(config, ctx, [])
+    checkRoutes(config, ctx)
   })
   .transform((config) => {
     const tlsEnabled =
@@ -620,17 +785,20 @@ export const ConfigSchema = z
         enabled: config.accessLog.enabled ?? config.accessLog.path !== undefined,
       },
       listen: { ...config.listen, port: config.listen.port ?? (tlsEnabled ? 8443 : 8080) },
-      healthCheck: {
-        ...config.healthCheck,
-        timeout: config.healthCheck.timeout ?? Math.min(2000, config.healthCheck.interval),
-      },
+      healthCheck: withProbeTimeout(config).healthCheck,
+      routes: (config.routes ?? [{ pool: DEFAULT_POOL, compress: false }]).map(
+        (route, index): RouteConfig => ({ ...route, name: route.name ?? `route${index}` }),
+      ),
     }
   })
+
+/** The whole configuration file. Every field is optional; the defaults make a working proxy. */
+export const ConfigSchema = z.preprocess(inheritPoolSettings, ConfigObjectSchema)
 
 /** A validated configuration, with every default filled in. */
 export type Config = z.output<typeof ConfigSchema>
 /** What a config file or the command line may contain. */
-export type ConfigInput = z.input<typeof ConfigSchema>
+export type ConfigInput = z.input<typeof ConfigObjectSchema>
 
 /** A configuration error. The message names each field and why it is wrong. */
 export class ConfigError extends Error {
@@ -688,4 +856,23 @@ export function parseConfig(input: unknown): Config {
   const result = ConfigSchema.safeParse(input)
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
   return result.data
+}
+
+/**
+ * The settings of pool `name` as a whole config: the top-level config with the pool's settings in
+ * place of the top level's (the pool `default` is the top level itself). The proxy, the planner
+ * and the health checks of a pool read their settings from it.
+ *
+ * @returns `undefined` when there is no such pool
+ */
+export function poolConfigOf(config: Config, name: string): Config | undefined {
+  if (name === DEFAULT_POOL) return config
+  const pool = config.pools[name]
+  if (!pool) return undefined
+  return { ...config, ...pool, timeouts: { ...config.timeouts, ...pool.timeouts } }
+}
+
+/** Every pool's name, `default` first. */
+export function poolNames(config: Config): string[] {
+  return [DEFAULT_POOL, ...Object.keys(config.pools)]
 }

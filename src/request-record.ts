@@ -31,4 +31,8 @@ export interface RequestRecord {
   readonly sticky: StickyVerdict
   readonly userAgent: string | undefined
   readonly referer: string | undefined
+  /** The route that took the request, when routes are configured. */
+  readonly route?: string | undefined
+  /** The pool that served it. */
+  readonly pool?: string | undefined
 }

@@ -6,7 +6,7 @@
 import process from 'node:process'
 import type { Config } from '../../src/config.ts'
 import { createRedirectHandler } from '../../src/edge/redirect.ts'
-import type { WebSocketRouter } from '../../src/edge/websocket.ts'
+import type { WebSocketRouting } from '../../src/edge/websocket.ts'
 import { http1Env } from '../../src/http1/request.ts'
 import type { Logger } from '../../src/types.ts'
 import type { RuntimeAdapter } from '../adapter.ts'
@@ -66,7 +66,7 @@ export async function startRedirectListener(
  * On SIGTERM or SIGINT, let open WebSockets run for the shutdown grace period, then close them
  * with 1001 Going Away (RFC 6455 §7.4.1), a second before the process has to be gone.
  */
-export function closeWebSocketsOnShutdown(webSockets: WebSocketRouter, graceMs: number): void {
+export function closeWebSocketsOnShutdown(webSockets: WebSocketRouting, graceMs: number): void {
   let scheduled = false
   const onSignal = () => {
     if (scheduled) return

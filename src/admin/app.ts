@@ -5,33 +5,35 @@
  * schema, and a wrong field is answered 400 with its path.
  */
 import { Hono, type Context } from 'hono'
-import { z } from 'zod'
 import { VERSION } from '../cli.ts'
-import {
-  describeIssues,
-  PatchBackendSchema,
-  RegisterBackendSchema,
-  StrategyName,
-  StrategyOptionsSchema,
-  type Config,
-} from '../config.ts'
+import { StrategyName, type Config } from '../config.ts'
 import type { Metrics } from '../metrics.ts'
+import type { RouteTable } from '../routes/table.ts'
 import type { BackendPool, BackendTransition } from '../pool.ts'
 import type { StickySessions } from '../sticky.ts'
 import type { Logger, RuntimeDeps } from '../types.ts'
 import { adminGuard } from './auth.ts'
 import { AdminError, type ControlPlane } from './control.ts'
+import { backendRoutes } from './api/backends.ts'
+import { flag, parse, readJson, requireMatch } from './api/body.ts'
+import { poolRoutes, StrategyBody } from './api/pools.ts'
+import { routeRoutes } from './api/routes.ts'
 import { DASHBOARD_CSS } from './dashboard/style.ts'
 import { DASHBOARD_HTML } from './dashboard/page.ts'
 import { DASHBOARD_JS } from './dashboard/script.ts'
-import { explain } from './explain.ts'
+import { explain, type ExplainPool } from './explain.ts'
 import { renderPrometheus, StatsSampler, type TelemetrySource } from './telemetry.ts'
 
 /** Options for {@link createAdminApp}. */
 export interface AdminAppOptions {
   readonly token: string
   readonly control: ControlPlane
+  /** The pool `default`'s backend set. */
   readonly pool: BackendPool
+  /** Every pool in service, for `/explain`, the metrics and the dashboard. */
+  readonly pools?: () => ReadonlyMap<string, ExplainPool>
+  /** The route table in force, for `/explain`. */
+  readonly routes?: () => RouteTable
   readonly metrics: Metrics
   readonly deps: Pick<RuntimeDeps, 'memoryUsage' | 'openConnections'>
   readonly logger: Logger
@@ -44,14 +46,6 @@ export interface AdminAppOptions {
   /** @default Date.now */
   readonly now?: () => number
 }
-
-/** Bodies larger than this are refused (413). */
-const MAX_BODY = 1024 * 1024
-
-const StrategyBody = z.strictObject({
-  strategy: StrategyName,
-  strategyOptions: StrategyOptionsSchema.optional(),
-})
 
 const DASHBOARD_CSP = [
   "default-src 'none'",
@@ -123,6 +117,15 @@ export function createAdminApp(options: AdminAppOptions): Hono {
         'PATCH /backends/:id',
         'DELETE /backends/:id[?force=true]',
         'POST /backends/:id/heartbeat',
+        'GET /pools',
+        'GET /pools/:pool',
+        'GET|POST /pools/:pool/backends',
+        'GET|PATCH|DELETE /pools/:pool/backends/:id',
+        'POST /pools/:pool/backends/:id/heartbeat',
+        'PUT /pools/:pool/strategy',
+        'GET /routes',
+        'PUT /routes[?dryRun=true]',
+        'PATCH /routes/:name',
         'GET /strategy',
         'PUT /strategy',
         'GET /config',
@@ -135,38 +138,24 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     }),
   )
 
-  // ---- backends ----
-  app.get('/backends', (c) => c.json({ backends: control.backends() }))
-  app.get('/backends/:id', (c) => {
-    const backend = control.backend(c.req.param('id'))
-    if (!backend) throw new AdminError(404, `No backend ${c.req.param('id')}`)
-    return c.json(backend)
-  })
-  app.post('/backends', async (c) => {
-    const body = parse(RegisterBackendSchema, await readJson(c))
-    const { created, backend } = control.register(body)
-    if (created) c.header('location', `/backends/${encodeURIComponent(backend.id)}`)
-    return c.json(backend, created ? 201 : 200)
-  })
-  app.patch('/backends/:id', async (c) => {
-    const body = parse(PatchBackendSchema, await readJson(c))
-    return c.json(control.patch(c.req.param('id'), body))
-  })
-  app.delete('/backends/:id', (c) => {
-    const force = c.req.query('force')
-    if (force !== undefined && force !== 'true' && force !== 'false') {
-      throw new AdminError(400, 'force: Expected true or false')
-    }
-    const id = c.req.param('id')
-    const result = control.remove(id, force === 'true')
-    return result === 'removed'
-      ? c.json({ id, removed: true })
-      : c.json({ id, removed: false, draining: true, backend: control.backend(id) }, 202)
-  })
-  app.post('/backends/:id/heartbeat', async (c) => {
-    await readJson(c, true)
-    return c.json({ id: c.req.param('id'), lease: control.heartbeat(c.req.param('id')) })
-  })
+  // ---- pools, backends, routes ----
+  // `/backends` is the pool `default`, as before pools existed.
+  app.route(
+    '/backends',
+    backendRoutes(
+      () => control.members(),
+      () => '/backends',
+    ),
+  )
+  app.route(
+    '/pools/:pool/backends',
+    backendRoutes(
+      (c) => control.members(c.req.param('pool')),
+      (c) => `/pools/${encodeURIComponent(c.req.param('pool') ?? '')}/backends`,
+    ),
+  )
+  app.route('/pools', poolRoutes(control))
+  app.route('/routes', routeRoutes(control))
 
   // ---- strategy and config ----
   app.get('/strategy', (c) =>
@@ -189,29 +178,28 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     return c.json(control.configView())
   })
   app.put('/config', async (c) => {
-    const dryRun = c.req.query('dryRun')
-    if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') {
-      throw new AdminError(400, 'dryRun: Expected true or false')
-    }
+    const dryRun = flag(c, 'dryRun')
     // RFC 9110 §13.1.1: the change applies only to the version the writer read.
-    const ifMatch = c.req.header('if-match')
-    if (ifMatch === undefined && dryRun !== 'true') {
-      throw new AdminError(428, 'Send If-Match with the ETag of GET /config (or *)')
-    }
-    if (ifMatch !== undefined && !matches(ifMatch, control.etag())) {
-      c.header('etag', control.etag())
-      throw new AdminError(412, 'The config changed since it was read: GET it again')
-    }
+    requireMatch(c, control.etag(), dryRun, '/config')
     const body = await readJson(c)
-    const changes = control.replaceConfig(body, dryRun === 'true')
+    const changes = control.replaceConfig(body, dryRun)
     c.header('etag', control.etag())
-    return c.json({ dryRun: dryRun === 'true', changes })
+    return c.json({ dryRun, changes })
   })
 
   // ---- observability ----
   app.get('/explain', async (c) => {
     const { config, sticky } = options.selection()
-    return c.json(await explain(new URL(c.req.url).searchParams, { pool, config, sticky }))
+    const pools = options.pools?.()
+    return c.json(
+      await explain(new URL(c.req.url).searchParams, {
+        pool,
+        config,
+        sticky,
+        routes: options.routes?.(),
+        pools: pools && ((name) => pools.get(name)),
+      }),
+    )
   })
   app.get(
     '/metrics',
@@ -245,48 +233,4 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     return c.json({ error: 'Internal error' }, 500)
   })
   return app
-}
-
-/** Validate a body with a zod schema; a wrong field is a 400 naming its path. */
-function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const result = schema.safeParse(body)
-  if (result.success) return result.data
-  const issues = describeIssues(result.error.issues)
-  throw new AdminError(
-    400,
-    issues.map((i) => `${i.path || '(body)'}: ${i.message}`).join('\n'),
-    issues,
-  )
-}
-
-/**
- * The request's JSON body. Only `application/json` is accepted: a cross-site form cannot send it
- * without a CORS preflight, which this API never grants.
- *
- * @param optional an empty body is `{}`
- */
-async function readJson(c: Context, optional = false): Promise<unknown> {
-  if (Number(c.req.header('content-length') ?? 0) > MAX_BODY) {
-    throw new AdminError(413, `The body exceeds ${MAX_BODY} bytes`)
-  }
-  const text = await c.req.text()
-  if (text.length > MAX_BODY) throw new AdminError(413, `The body exceeds ${MAX_BODY} bytes`)
-  if (text.trim() === '' && optional) return {}
-  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
-  if (type !== 'application/json') {
-    throw new AdminError(415, 'Expected Content-Type: application/json')
-  }
-  try {
-    return JSON.parse(text)
-  } catch (error) {
-    throw new AdminError(400, `Invalid JSON: ${(error as Error).message}`)
-  }
-}
-
-/** Whether an If-Match value matches `etag` (RFC 9110 §13.1.1: strong comparison, or `*`). */
-function matches(ifMatch: string, etag: string): boolean {
-  return ifMatch
-    .split(',')
-    .map((tag) => tag.trim())
-    .some((tag) => tag === '*' || tag === etag)
 }

@@ -7,17 +7,24 @@ import ipaddr from 'ipaddr.js'
 import type { Config } from '../config.ts'
 import { createPickInput } from '../pick-input.ts'
 import type { BackendPool } from '../pool.ts'
+import type { RouteTable } from '../routes/table.ts'
 import { keyReader } from '../strategies/consistent-hash.ts'
 import { strategies } from '../strategies/index.ts'
 import type { StickySessions } from '../sticky.ts'
 import type { Backend } from '../types.ts'
-import { AdminError } from './control.ts'
+import { AdminError } from './admin-error.ts'
 
-/** What `GET /explain` needs. */
-export interface ExplainSource {
+/** One pool's parts, as `GET /explain` reads them. */
+export interface ExplainPool {
   readonly pool: BackendPool
   readonly config: Config
   readonly sticky: StickySessions | undefined
+}
+
+/** What `GET /explain` needs: the pool `default`, and the routes and pools when there are any. */
+export interface ExplainSource extends ExplainPool {
+  readonly routes?: RouteTable
+  readonly pools?: (name: string) => ExplainPool | undefined
 }
 
 /** Strategies whose answer depends only on the request and the load, not on a turn or a draw. */
@@ -55,7 +62,6 @@ interface ExplainedBackend {
  * @throws {AdminError} 400 on a malformed parameter
  */
 export async function explain(query: URLSearchParams, src: ExplainSource) {
-  const { pool, config, sticky } = src
   const method = (query.get('method') ?? 'GET').toUpperCase()
   if (!TOKEN.test(method)) throw new AdminError(400, 'method: Expected an HTTP method')
   const target = query.get('path') ?? '/'
@@ -75,14 +81,42 @@ export async function explain(query: URLSearchParams, src: ExplainSource) {
   }
   const cookie = query.get('cookie')
   if (cookie !== null) headers.set('cookie', cookie)
-  headers.set('host', query.get('host') ?? 'explain.invalid')
+  const host = query.get('host') ?? 'explain.invalid'
+  headers.set('host', host)
 
   let request: Request
   try {
-    request = new Request(`http://explain.invalid${target}`, { method, headers })
+    request = new Request(`http://${host}${target}`, { method, headers })
   } catch (error) {
     throw new AdminError(400, `Cannot build the request: ${(error as Error).message}`)
   }
+  const about = { method, path: target, ip: ip ?? null, host }
+
+  // The route first: the one that takes the request, and why each earlier one did not.
+  let source: ExplainPool = src
+  let routing: Record<string, unknown> = {}
+  if (src.routes && src.pools) {
+    const verdicts = src.routes.explain(request)
+    const matched = verdicts.at(-1)?.matched ? src.routes.get(verdicts.at(-1)!.route) : undefined
+    if (!matched) {
+      return { request: about, routes: verdicts, route: null, verdict: 'No route matches: 404' }
+    }
+    // A split: explain its heaviest pool, and show the weights.
+    const shares = matched.split?.shares
+    const poolName = shares
+      ? shares.reduce((a, b) => (b.weight > a.weight ? b : a)).pool
+      : matched.pools()[0]!
+    const picked = src.pools(poolName)
+    if (!picked) throw new AdminError(500, `Route ${matched.name} names no pool in service`)
+    source = picked
+    routing = {
+      routes: verdicts,
+      route: matched.name,
+      pool: poolName,
+      ...(shares ? { split: shares } : {}),
+    }
+  }
+  const { pool, config, sticky } = source
   const input = createPickInput(request, target, ip)
   const strategy = strategies[config.strategy]
   const eligible = pool.eligible()
@@ -130,7 +164,8 @@ export async function explain(query: URLSearchParams, src: ExplainSource) {
   const chosen = new Set(candidates.map((b) => b.id))
   const primaryUp = eligible.some((b) => !b.backup)
   return {
-    request: { method, path: target, ip: ip ?? null, host: headers.get('host') },
+    request: about,
+    ...routing,
     strategy: config.strategy,
     deterministic: DETERMINISTIC.has(config.strategy),
     hashKey: hashKeyOf(config, input),

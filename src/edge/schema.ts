@@ -80,6 +80,8 @@ export const RateLimitSchema = z.strictObject({
   /** Buckets kept at most; the longest idle is dropped first. @default 100000 */
   maxClients: z.number().int().min(1).max(10_000_000).default(100_000),
 })
+/** A validated rate limit. */
+export type RateLimit = z.output<typeof RateLimitSchema>
 
 /**
  * IP allow and deny lists (CIDR, IPv4 and IPv6), checked against the client address: the

@@ -78,6 +78,16 @@ export function relayableCloseCode(code: number | undefined, fallback: number): 
   return fallback
 }
 
+/** What the public listener asks of WebSockets: a route for each handshake, and shutdown. */
+export interface WebSocketRouting {
+  /** Open WebSockets. */
+  readonly size: number
+  /** Check a handshake and choose its backend: the route, or the answer for the client. */
+  open(request: Request, env: unknown): Promise<WebSocketRoute | Response>
+  /** Close every open WebSocket (shutdown). Returns how many there were. */
+  closeAll(code: number, reason: string): number
+}
+
 interface Tracked {
   readonly backendId: string
   readonly close: (code: number, reason: string) => void
@@ -87,7 +97,7 @@ interface Tracked {
  * Routes WebSocket handshakes and keeps the open WebSockets: drain closes a backend's after
  * the shutdown grace period, removal closes them at once, and {@link closeAll} serves shutdown.
  */
-export class WebSocketRouter {
+export class WebSocketRouter implements WebSocketRouting {
   readonly #options: WebSocketRouterOptions
   readonly #open = new Set<Tracked>()
   readonly #planner: RequestPlanner

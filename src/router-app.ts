@@ -1,0 +1,53 @@
+/**
+ * The public Hono app: the route table picks the route (host, path, methods, headers; the first
+ * match wins), the route picks the pool (or its split does), and the pool's proxy forwards. No
+ * route is a JSON 404.
+ */
+import { Hono } from 'hono'
+import { errorResponse } from './errors.ts'
+import { acceptableRequestId } from './headers.ts'
+import type { RouteTable } from './routes/table.ts'
+import type { ServicePool } from './service-pool.ts'
+import type { Logger } from './types.ts'
+
+/** What the app reads per request; getters, so that a reload or an admin change takes effect. */
+export interface RouterAppOptions {
+  routes: () => RouteTable
+  pool: (name: string) => ServicePool | undefined
+  logger: Logger
+  /** Told of each request no route took. */
+  onUnrouted?: (request: Request, requestId: string) => void
+}
+
+/** The id of an answer fulcrum gives itself: the client's `X-Request-Id` when sane, else new. */
+const requestIdOf = (request: Request) =>
+  acceptableRequestId(request.headers.get('x-request-id')) ?? crypto.randomUUID()
+
+/**
+ * Build the public app.
+ *
+ * @example
+ * ```ts
+ * const app = createRouterApp({ routes: () => table, pool: (name) => pools.get(name), logger })
+ * serve({ fetch: app.fetch }) // the runtime's server
+ * ```
+ */
+export function createRouterApp(options: RouterAppOptions): Hono {
+  const app = new Hono()
+  app.all('*', (c) => {
+    const request = c.req.raw
+    const route = options.routes().match(request)
+    const pool = route && options.pool(route.pool())
+    if (!pool) {
+      const requestId = requestIdOf(request)
+      options.onUnrouted?.(request, requestId)
+      return errorResponse(404, 'No route', requestId)
+    }
+    return pool.proxy(request, c.env, route)
+  })
+  app.onError((error) => {
+    options.logger.error('internal error', { error: String(error) })
+    return errorResponse(500, 'Internal error', crypto.randomUUID())
+  })
+  return app
+}

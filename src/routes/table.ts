@@ -1,0 +1,166 @@
+/**
+ * The route table: the config's routes compiled to Hono's router, keyed on host first, then path
+ * (`/api.example.com/v1/*`), so that finding the route costs about the same with one route or a
+ * thousand. Methods and header conditions are checked on the few routes whose host and path
+ * matched; the first route in config order whose conditions all hold wins.
+ */
+import { METHOD_NAME_ALL } from 'hono/router'
+import { getPath } from 'hono/utils/url'
+import { RegExpRouter } from 'hono/router/reg-exp-router'
+import { SmartRouter } from 'hono/router/smart-router'
+import { TrieRouter } from 'hono/router/trie-router'
+import type { RouteConfig } from '../config-routes.ts'
+import { TokenBuckets } from '../edge/rate-limit.ts'
+import {
+  headersMatch,
+  honoPattern,
+  hostMatches,
+  hostOf,
+  methodMatches,
+  routingPath,
+} from './match.ts'
+import { WeightedSplit, type SplitShare } from './split.ts'
+
+/** One compiled route. */
+export class Route {
+  /** The split's state, for a route with `pools`. */
+  readonly split: WeightedSplit | undefined
+  /** The route's own rate-limit buckets, for a route with `rateLimit`. */
+  readonly buckets: TokenBuckets | undefined
+
+  constructor(
+    /** Its position in the table: 0 is tried first. */
+    readonly index: number,
+    readonly config: RouteConfig,
+    previous?: Route,
+  ) {
+    this.split = config.pools && new WeightedSplit(config.pools)
+    const rate = config.rateLimit?.enabled ? config.rateLimit : undefined
+    // The buckets survive a change that leaves the route's limit as it was.
+    this.buckets =
+      previous?.buckets && JSON.stringify(previous.config.rateLimit) === JSON.stringify(rate)
+        ? previous.buckets
+        : rate &&
+          new TokenBuckets({
+            requests: rate.requests,
+            per: rate.per,
+            burst: rate.burst ?? Math.max(1, Math.ceil(rate.requests)),
+            maxClients: rate.maxClients,
+          })
+  }
+
+  get name(): string {
+    return this.config.name
+  }
+
+  /** The pool for the next request: the route's pool, or the split's pick. */
+  pool(): string {
+    return this.split ? this.split.next() : this.config.pool!
+  }
+
+  /** Every pool the route may send to. */
+  pools(): string[] {
+    return this.split ? this.split.shares.map((share) => share.pool) : [this.config.pool!]
+  }
+
+  /** Change a split's weights at run time. */
+  setWeights(shares: readonly SplitShare[]): void {
+    this.split?.setWeights(shares)
+  }
+}
+
+/** Why a route did not take a request, for `/explain`. */
+export interface RouteVerdict {
+  readonly route: string
+  readonly matched: boolean
+  /** The first condition that failed: `host`, `path`, `method` or `headers`. */
+  readonly failed?: 'host' | 'path' | 'method' | 'headers'
+}
+
+/**
+ * The routes in force, compiled once per change.
+ *
+ * @example
+ * ```ts
+ * const table = new RouteTable(config.routes)
+ * const route = table.match(request) // undefined: answer 404
+ * ```
+ */
+export class RouteTable {
+  readonly routes: readonly Route[]
+  readonly #byName: Map<string, Route>
+  readonly #router = new SmartRouter<Route>({ routers: [new RegExpRouter(), new TrieRouter()] })
+  /** The whole table is one catch-all route: nothing to look up. */
+  readonly #only: Route | undefined
+
+  /** @param previous the table this one replaces: unchanged routes keep their rate buckets */
+  constructor(routes: readonly RouteConfig[], previous?: RouteTable) {
+    this.routes = routes.map((config, index) => {
+      const before = previous?.get(config.name)
+      return new Route(index, config, before)
+    })
+    this.#byName = new Map(this.routes.map((route) => [route.name, route]))
+    for (const route of this.routes) {
+      this.#router.add(METHOD_NAME_ALL, honoPattern(route.config.match), route)
+    }
+    const first = this.routes[0]
+    this.#only = this.routes.length === 1 && first!.config.match === undefined ? first : undefined
+  }
+
+  /** The route named `name`. */
+  get(name: string): Route | undefined {
+    return this.#byName.get(name)
+  }
+
+  /** The first route that takes `request`, or `undefined` (404). */
+  match(request: Request): Route | undefined {
+    if (this.#only) return this.#only
+    const [handlers] = this.#router.match(request.method, routingPath(request))
+    let best: Route | undefined
+    for (const [route] of handlers) {
+      if (best && route.index > best.index) continue
+      const match = route.config.match
+      if (
+        methodMatches(match?.methods, request.method) &&
+        headersMatch(match?.headers, request.headers)
+      )
+        best = route
+    }
+    return best
+  }
+
+  /**
+   * Each route in order up to the one that takes `request`, with the first condition that
+   * failed on those that did not.
+   */
+  explain(request: Request): RouteVerdict[] {
+    const host = hostOf(request.url)
+    const chosen = this.match(request)
+    const verdicts: RouteVerdict[] = []
+    for (const route of this.routes) {
+      if (route === chosen) {
+        verdicts.push({ route: route.name, matched: true })
+        break
+      }
+      const match = route.config.match
+      const failed = !hostMatches(match?.host, host)
+        ? 'host'
+        : !pathMatches(route, request)
+          ? 'path'
+          : !methodMatches(match?.methods, request.method)
+            ? 'method'
+            : 'headers'
+      verdicts.push({ route: route.name, matched: false, failed })
+    }
+    return verdicts
+  }
+}
+
+/** Whether a route's path pattern alone takes the request (its host taken as matched). */
+function pathMatches(route: Route, request: Request): boolean {
+  const path = route.config.match?.path
+  if (path === undefined) return true
+  const router = new TrieRouter<true>()
+  router.add(METHOD_NAME_ALL, honoPattern({ path }), true)
+  return router.match(METHOD_NAME_ALL, '/h' + getPath(request))[0].length > 0
+}
