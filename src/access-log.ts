@@ -90,6 +90,8 @@ export function formatJson(record: RequestRecord): string {
       host: record.host ?? null,
       status: record.status,
       bytes: record.bytes,
+      route: record.route ?? null,
+      pool: record.pool ?? null,
       backend: record.backend ?? null,
       upstreamMs: record.upstreamMs === undefined ? null : round(record.upstreamMs),
       totalMs: round(record.totalMs),
@@ -117,7 +119,8 @@ export function formatCombined(record: RequestRecord): string {
   return (
     `${record.client ?? '-'} - - [${time}] "${quote(`${record.method} ${record.target} HTTP/1.1`)}" ` +
     `${record.status} ${record.bytes} "${quote(record.referer ?? '-')}" "${quote(record.userAgent ?? '-')}" ` +
-    `rid=${record.requestId} backend=${record.backend ?? '-'} ` +
+    `rid=${record.requestId} route=${record.route ?? '-'} pool=${record.pool ?? '-'} ` +
+    `backend=${record.backend ?? '-'} ` +
     `upstream_ms=${record.upstreamMs === undefined ? '-' : round(record.upstreamMs)} ` +
     `total_ms=${round(record.totalMs)} retries=${record.retries} sticky=${record.sticky}\n`
   )

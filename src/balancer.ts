@@ -12,8 +12,8 @@ import { createEdge, type Edge } from './edge/edge.ts'
 import type { WebSocketRouting } from './edge/websocket.ts'
 import { errorResponse } from './errors.ts'
 import { createJsonLogger } from './log.ts'
-import type { BackendPool } from './pool.ts'
-import { Metrics } from './metrics.ts'
+import type { BackendPool, BackendTransition } from './pool.ts'
+import { backendKey, Metrics } from './metrics.ts'
 import { createObserver } from './observer.ts'
 import { createRouterApp } from './router-app.ts'
 import { RouteTable } from './routes/table.ts'
@@ -98,6 +98,7 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
       })
     : undefined
   const observer = createObserver(metrics, accessLog)
+  const transitionWatchers = new Set<(pool: string, t: BackendTransition) => void>()
   // The edge reads the config in force (a reload replaces it) and re-creates some requests, so
   // the pools ask the edge for their client address.
   const edge = createEdge({ config: () => control.config, deps, logger })
@@ -118,11 +119,12 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
           deps: poolDeps,
           logger,
           edge,
-          observer,
+          observer: createObserver(metrics, accessLog, name),
         })
         service.pool.watchTransitions((t) => {
-          if (t.to === 'ejected') metrics.backend(t.id).ejections++
-          else if (t.to === 'removed') metrics.forget(t.id)
+          if (t.to === 'ejected') metrics.backend(backendKey(name, t.id)).ejections++
+          else if (t.to === 'removed') metrics.forget(backendKey(name, t.id))
+          for (const watcher of transitionWatchers) watcher(name, t)
         })
         pools.set(name, service)
         if (started) service.start()
@@ -207,6 +209,7 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
           pool: defaultPool().pool,
           pools: () => pools,
           routes: () => table,
+          watchTransitions: (watcher) => transitionWatchers.add(watcher),
           metrics,
           deps,
           logger,

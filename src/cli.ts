@@ -28,6 +28,13 @@ Usage: fulcrum [options]
   --backend URL[=WEIGHT]    a backend origin, repeatable (replaces the config file's list);
                             dns:HOST:PORT or dns+srv:NAME follows a DNS name's A/AAAA or SRV
                             records instead
+  --pool NAME=URL,URL       a named pool and its backends (URL=WEIGHT as for --backend),
+                            repeatable; the top-level flags are the pool "default"
+  --route [HOST][/PATH]=POOL
+                            a route, repeatable and tried in order (replaces the config
+                            file's routes): HOST is exact or *.example.com, PATH a Hono
+                            pattern (/v1/* for a prefix, /users/:id); without --route,
+                            everything goes to the pool "default"
   --strategy NAME           balancing strategy (default round-robin): round-robin,
                             weighted-round-robin, random, least-connections,
                             weighted-least-connections, least-time, power-of-two, resource,
@@ -170,6 +177,30 @@ const VALUE_FLAGS: Record<string, Setter> = {
   '--state': setIn(['admin', 'stateFile']),
   '--access-log': setIn(['accessLog', 'path']),
   '--access-log-format': setIn(['accessLog', 'format']),
+  '--pool': (overrides, value) => {
+    const at = value.indexOf('=')
+    if (at <= 0) throw new ConfigError(`--pool: Expected NAME=URL[,URL…], got "${value}"`)
+    const pools = (overrides.pools ??= {}) as Record<string, { backends: string[] }>
+    const urls = value
+      .slice(at + 1)
+      .split(',')
+      .filter((url) => url !== '')
+    pools[value.slice(0, at)] = { backends: urls }
+  },
+  '--route': (overrides, value) => {
+    const at = value.lastIndexOf('=')
+    if (at <= 0) throw new ConfigError(`--route: Expected [HOST][/PATH]=POOL, got "${value}"`)
+    const where = value.slice(0, at)
+    const slash = where.indexOf('/')
+    const host = slash === -1 ? where : where.slice(0, slash)
+    const path = slash === -1 ? undefined : where.slice(slash)
+    const match = {
+      ...(host === '' || host === '*' ? {} : { host }),
+      ...(path === undefined || path === '/*' ? {} : { path }),
+    }
+    const route = { pool: value.slice(at + 1), ...(Object.keys(match).length ? { match } : {}) }
+    ;((overrides.routes ??= []) as unknown[]).push(route)
+  },
   '--backend': (overrides, value) => {
     // dns: entries are discovered, not fixed; they go to the discovery list.
     const list = value.startsWith('dns:') || value.startsWith('dns+srv:') ? 'discovery' : 'backends'

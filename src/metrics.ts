@@ -99,10 +99,20 @@ const FAILURE_INDEX: Record<FailureKind, number> = { connect: 0, timeout: 1, err
  * metrics.request(200, 0.005)
  * ```
  */
+/**
+ * The key of a backend's counters: its id in the pool `default`, `pool/id` in the others (ids are
+ * unique within a pool; the same server in two pools has two sets of counters).
+ */
+export function backendKey(pool: string | undefined, id: string): string {
+  return pool === undefined || pool === 'default' ? id : `${pool}/${id}`
+}
+
 export class Metrics {
   readonly #backends = new Map<string, BackendCounters>()
   /** Client requests by the status fulcrum answered (fulcrum's own 502/503/504 included). */
   readonly requests = new Float64Array(5)
+  /** The same, by route (`''`: no route took the request). */
+  readonly #routes = new Map<string, Float64Array>()
   /** Total time of client requests, from arrival to the last body byte, in seconds. */
   readonly duration = new Histogram()
   /** Sticky verdicts: a valid cookie honoured, a new pin, a pin that moved. */
@@ -110,7 +120,12 @@ export class Metrics {
   /** Retries over all backends. */
   retries = 0
 
-  /** One backend's counters, created on first use. */
+  /** Client requests by route and status class. */
+  routes(): IterableIterator<[string, Float64Array]> {
+    return this.#routes.entries()
+  }
+
+  /** One backend's counters (by {@link backendKey}), created on first use. */
   backend(id: string): BackendCounters {
     let counters = this.#backends.get(id)
     if (!counters) {
@@ -149,8 +164,12 @@ export class Metrics {
   }
 
   /** A client request ended: fulcrum answered `status` after `seconds`. */
-  request(status: number, seconds: number): void {
-    this.requests[statusIndex(status)]!++
+  request(status: number, seconds: number, route = ''): void {
+    const index = statusIndex(status)
+    this.requests[index]!++
+    let byRoute = this.#routes.get(route)
+    if (!byRoute) this.#routes.set(route, (byRoute = new Float64Array(5)))
+    byRoute[index]!++
     this.duration.observe(seconds)
   }
 }

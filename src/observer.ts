@@ -4,7 +4,7 @@
  */
 import type { AccessLog } from './access-log.ts'
 import { UpstreamConnectError, UpstreamTimeoutError } from './errors.ts'
-import type { Metrics } from './metrics.ts'
+import { backendKey, type Metrics } from './metrics.ts'
 import type { RequestRecord } from './request-record.ts'
 import type { Backend } from './types.ts'
 
@@ -21,21 +21,27 @@ export interface RequestObserver {
 }
 
 /**
- * The observer that feeds `metrics`, and `accessLog` when given.
+ * The observer of one pool's requests: it feeds `metrics`, and `accessLog` when given.
  *
+ * @param pool the pool's name, which keys its backends' counters (see {@link backendKey})
  * @example
  * ```ts
- * const observer = createObserver(new Metrics(), new AccessLog({ write }))
+ * const observer = createObserver(new Metrics(), new AccessLog({ write }), 'api')
  * ```
  */
-export function createObserver(metrics: Metrics, accessLog?: AccessLog): RequestObserver {
+export function createObserver(
+  metrics: Metrics,
+  accessLog?: AccessLog,
+  pool?: string,
+): RequestObserver {
+  const key = (backend: Backend) => backendKey(pool, backend.id)
   return {
     response(backend, status, ms) {
-      metrics.response(backend.id, status, ms / 1000)
+      metrics.response(key(backend), status, ms / 1000)
     },
     failure(backend, error) {
       metrics.failure(
-        backend.id,
+        key(backend),
         error instanceof UpstreamConnectError
           ? 'connect'
           : error instanceof UpstreamTimeoutError
@@ -44,12 +50,14 @@ export function createObserver(metrics: Metrics, accessLog?: AccessLog): Request
       )
     },
     retry(backend) {
-      metrics.retry(backend.id)
+      metrics.retry(key(backend))
     },
     done(record) {
-      metrics.request(record.status, record.totalMs / 1000)
+      metrics.request(record.status, record.totalMs / 1000, record.route)
       if (record.sticky !== 'none') metrics.sticky[record.sticky]++
-      if (record.backend !== undefined) metrics.backend(record.backend).bytes += record.bytes
+      if (record.backend !== undefined) {
+        metrics.backend(backendKey(pool, record.backend)).bytes += record.bytes
+      }
       accessLog?.log(record)
     },
   }

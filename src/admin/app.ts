@@ -34,6 +34,8 @@ export interface AdminAppOptions {
   readonly pools?: () => ReadonlyMap<string, ExplainPool>
   /** The route table in force, for `/explain`. */
   readonly routes?: () => RouteTable
+  /** Hear every pool's health transitions (else only the pool `default`'s are kept). */
+  readonly watchTransitions?: (watcher: (pool: string, t: BackendTransition) => void) => void
   readonly metrics: Metrics
   readonly deps: Pick<RuntimeDeps, 'memoryUsage' | 'openConnections'>
   readonly logger: Logger
@@ -72,13 +74,16 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   const now = options.now ?? Date.now
   const startedAt = now()
   const kept = options.transitionsKept ?? 50
-  let transitions: BackendTransition[] = []
-  pool.watchTransitions((t) => {
+  let transitions: (BackendTransition & { pool?: string })[] = []
+  const keep = (t: BackendTransition & { pool?: string }) => {
     transitions = [t, ...transitions.slice(0, kept - 1)]
-  })
+  }
+  if (options.watchTransitions) options.watchTransitions((name, t) => keep({ ...t, pool: name }))
+  else pool.watchTransitions(keep)
   const telemetry: TelemetrySource = {
     metrics,
     pool,
+    poolOf: (name) => options.pools?.().get(name)?.pool,
     control,
     deps: options.deps,
     queueDepth: options.queueDepth,

@@ -147,6 +147,13 @@ export class ControlPlane {
     }
   }
 
+  /** Every pool's backends, each with its pool's name: pool by pool, in pool order. */
+  allBackends(): (BackendView & { pool: string })[] {
+    return [...this.#members].flatMap(([pool, members]) =>
+      members.backends().map((view) => ({ pool, ...view })),
+    )
+  }
+
   /** The pool `default`'s backends, in pool order. */
   backends(): BackendView[] {
     return this.members().backends()

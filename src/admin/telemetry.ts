@@ -11,6 +11,7 @@ import {
   type Metrics,
   type Sample,
 } from '../metrics.ts'
+import { backendKey } from '../metrics.ts'
 import type { BackendPool, BackendTransition } from '../pool.ts'
 import type { RuntimeDeps } from '../types.ts'
 import type { BackendView, ControlPlane } from './control.ts'
@@ -18,13 +19,16 @@ import type { BackendView, ControlPlane } from './control.ts'
 /** What the telemetry endpoints read. */
 export interface TelemetrySource {
   readonly metrics: Metrics
+  /** The pool `default`'s backend set. */
   readonly pool: BackendPool
+  /** The backend set of pool `name`. @default the pool `default`'s for every name */
+  readonly poolOf?: (name: string) => BackendPool | undefined
   readonly control: ControlPlane
   readonly deps: Pick<RuntimeDeps, 'memoryUsage' | 'openConnections'>
   /** Requests waiting for a backend with room, where there is a queue. */
   readonly queueDepth?: () => number
   /** Recent health transitions, newest first. */
-  readonly transitions: () => readonly BackendTransition[]
+  readonly transitions: () => readonly (BackendTransition & { pool?: string })[]
   readonly version: string
   /** When fulcrum started, in ms since the epoch. */
   readonly startedAt: number
@@ -39,10 +43,13 @@ export function renderPrometheus(src: TelemetrySource): string {
   const out = new PrometheusWriter()
   const { metrics } = src
   const now = (src.now ?? Date.now)()
-  const views = src.control.backends()
-  const counters = views.map((view) => ({ view, c: metrics.backend(view.id) }))
+  const views = src.control.allBackends()
+  const counters = views.map((view) => ({
+    view,
+    c: metrics.backend(backendKey(view.pool, view.id)),
+  }))
   const byBackend = (value: (entry: (typeof counters)[number]) => number): Sample[] =>
-    counters.map((entry) => ({ labels: { backend: entry.view.id }, value: value(entry) }))
+    counters.map((entry) => ({ labels: labelsOf(entry.view), value: value(entry) }))
 
   out.family('fulcrum_info', 'gauge', 'fulcrum version and strategy', [
     { labels: { version: src.version, strategy: src.control.config.strategy }, value: 1 },
@@ -57,7 +64,9 @@ export function renderPrometheus(src: TelemetrySource): string {
     'fulcrum_requests_total',
     'counter',
     'Client requests answered, by status class (fulcrum’s own 502, 503 and 504 included)',
-    STATUS_CLASSES.map((code, i) => ({ labels: { code }, value: metrics.requests[i]! })),
+    [...metrics.routes()].flatMap(([route, counts]) =>
+      STATUS_CLASSES.map((code, i) => ({ labels: { route, code }, value: counts[i]! })),
+    ),
   )
   out.histogram(
     'fulcrum_request_duration_seconds',
@@ -108,7 +117,12 @@ export function renderPrometheus(src: TelemetrySource): string {
     'gauge',
     'Each backend: its URL, source and role',
     counters.map(({ view }) => ({
-      labels: { backend: view.id, url: view.url, source: view.source, backup: String(view.backup) },
+      labels: {
+        ...labelsOf(view),
+        url: view.url,
+        source: view.source,
+        backup: String(view.backup),
+      },
       value: 1,
     })),
   )
@@ -166,7 +180,7 @@ export function renderPrometheus(src: TelemetrySource): string {
     'Responses from the backend, by status class',
     counters.flatMap(({ view, c }) =>
       STATUS_CLASSES.map((code, i) => ({
-        labels: { backend: view.id, code },
+        labels: { ...labelsOf(view), code },
         value: c.responses[i]!,
       })),
     ),
@@ -177,7 +191,7 @@ export function renderPrometheus(src: TelemetrySource): string {
     'Attempts on the backend that got no response: connect, timeout or other error',
     counters.flatMap(({ view, c }) =>
       FAILURE_KINDS.map((reason, i) => ({
-        labels: { backend: view.id, reason },
+        labels: { ...labelsOf(view), reason },
         value: c.failures[i]!,
       })),
     ),
@@ -185,7 +199,7 @@ export function renderPrometheus(src: TelemetrySource): string {
   out.histogram(
     'fulcrum_backend_response_seconds',
     'Time from sending a request to the backend to its response headers',
-    counters.map(({ view, c }) => ({ labels: { backend: view.id }, histogram: c.latency })),
+    counters.map(({ view, c }) => ({ labels: labelsOf(view), histogram: c.latency })),
   )
   out.family(
     'fulcrum_backend_retries_total',
@@ -210,10 +224,10 @@ export function renderPrometheus(src: TelemetrySource): string {
     'counter',
     'Active health probes, by result',
     counters.flatMap(({ view }) => {
-      const probes = src.pool.get(view.id)?.probes
+      const probes = (src.poolOf?.(view.pool) ?? src.pool).get(view.id)?.probes
       return [
-        { labels: { backend: view.id, result: 'success' }, value: probes?.ok ?? 0 },
-        { labels: { backend: view.id, result: 'failure' }, value: probes?.failed ?? 0 },
+        { labels: { ...labelsOf(view), result: 'success' }, value: probes?.ok ?? 0 },
+        { labels: { ...labelsOf(view), result: 'failure' }, value: probes?.failed ?? 0 },
       ]
     }),
   )
@@ -223,9 +237,14 @@ export function renderPrometheus(src: TelemetrySource): string {
     'Whether the last active probe succeeded (absent before the first probe)',
     counters
       .filter(({ view }) => view.lastProbe !== null)
-      .map(({ view }) => ({ labels: { backend: view.id }, value: view.lastProbe!.ok ? 1 : 0 })),
+      .map(({ view }) => ({ labels: labelsOf(view), value: view.lastProbe!.ok ? 1 : 0 })),
   )
   return out.text()
+}
+
+/** A backend's series labels: its pool, then its id. */
+function labelsOf(view: { pool: string; id: string }): Record<string, string> {
+  return { pool: view.pool, backend: view.id }
 }
 
 /** Counters at one moment, for rates over a window. */
@@ -264,14 +283,26 @@ export interface Stats {
   queueDepth: number
   openConnections: number | null
   memory: { rss: number; heapUsed: number; heapTotal: number } | null
+  /** The pools, `default` first, each with the routes that send to it. */
+  pools: { name: string; strategy: string; routes: string[] }[]
+  /** The routes in match order, with each pool's share. */
+  routes: { name: string; match: object; pools: { pool: string; weight: number }[] }[]
   backends: (BackendView & {
+    pool: string
     responses: Record<string, number>
     failures: Record<string, number>
     retries: number
     ejections: number
     window: (WindowFigures & { share: number }) | null
   })[]
-  transitions: { at: string; id: string; url: string; to: string; reason?: string }[]
+  transitions: {
+    pool?: string
+    at: string
+    id: string
+    url: string
+    to: string
+    reason?: string
+  }[]
 }
 
 /**
@@ -300,7 +331,7 @@ export class StatsSampler {
     if (!last || now - last.at >= 250) this.#snapshots.push(snapshot)
     const seconds = base ? (now - base.at) / 1000 : 0
 
-    const views = src.control.backends()
+    const views = src.control.allBackends()
     const figures = (
       responses: Float64Array,
       failures: number,
@@ -328,8 +359,9 @@ export class StatsSampler {
     }
 
     const backendFigures = views.map((view) => {
-      const c = metrics.backend(view.id)
-      const b = base?.backends.get(view.id)
+      const key = backendKey(view.pool, view.id)
+      const c = metrics.backend(key)
+      const b = base?.backends.get(key)
       return figures(
         c.responses,
         sum(c.failures),
@@ -370,8 +402,14 @@ export class StatsSampler {
       memory: memory
         ? { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal }
         : null,
+      pools: src.control.pools().map(({ name, strategy, routes }) => ({ name, strategy, routes })),
+      routes: src.control.routes().map((route) => ({
+        name: route.name,
+        match: route.match ?? {},
+        pools: route.pools ?? [{ pool: route.pool!, weight: 1 }],
+      })),
       backends: views.map((view, i) => {
-        const c = metrics.backend(view.id)
+        const c = metrics.backend(backendKey(view.pool, view.id))
         const f = backendFigures[i]!
         return {
           ...view,
@@ -386,6 +424,7 @@ export class StatsSampler {
         }
       }),
       transitions: src.transitions().map((t) => ({
+        ...(t.pool === undefined ? {} : { pool: t.pool }),
         at: new Date(t.at).toISOString(),
         id: t.id,
         url: t.url,

@@ -13,6 +13,8 @@ const record: RequestRecord = {
   status: 200,
   bytes: 512,
   backend: 'b1',
+  route: 'shop',
+  pool: 'web',
   upstreamMs: 1.23456,
   totalMs: 2.5,
   retries: 1,
@@ -38,6 +40,8 @@ describe('formats', () => {
       host: 'shop.example',
       status: 200,
       bytes: 512,
+      route: 'shop',
+      pool: 'web',
       backend: 'b1',
       upstreamMs: 1.235,
       totalMs: 2.5,
@@ -61,7 +65,7 @@ describe('formats', () => {
   it('writes the combined format, escaping quotes and control characters, then the extra fields', () => {
     expect(formatCombined({ ...record, userAgent: 'evil"\n' })).toBe(
       '192.0.2.7 - - [05/Mar/2026:07:08:09 +0000] "GET /a b?q=\\x22x\\x22 HTTP/1.1" 200 512 ' +
-        '"-" "evil\\x22\\x0a" rid=req-1 backend=b1 upstream_ms=1.235 total_ms=2.5 retries=1 sticky=hit\n',
+        '"-" "evil\\x22\\x0a" rid=req-1 route=shop pool=web backend=b1 upstream_ms=1.235 total_ms=2.5 retries=1 sticky=hit\n',
     )
   })
 })

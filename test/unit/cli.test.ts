@@ -196,3 +196,47 @@ describe('loadConfig', () => {
     )
   })
 })
+
+describe('pools and routes on the command line', () => {
+  it('--pool makes a named pool and --route a route, in order', async () => {
+    const command = run([
+      '--pool',
+      'api=http://127.0.0.1:9001,http://127.0.0.1:9002=3',
+      '--pool',
+      'web=http://127.0.0.1:9003',
+      '--route',
+      'api.example.com/v1/*=api',
+      '--route',
+      '*.example.com=web',
+      '--route',
+      '/static/*=web',
+      '--route',
+      '*=default',
+    ])
+    const config = await loadConfig(command, files({}))
+    expect(config.pools.api!.backends.map((b) => [b.url, b.weight])).toEqual([
+      ['http://127.0.0.1:9001', 1],
+      ['http://127.0.0.1:9002', 3],
+    ])
+    expect(config.pools.web!.backends.map((b) => b.url)).toEqual(['http://127.0.0.1:9003'])
+    expect(config.routes.map((r) => [r.match, r.pool])).toEqual([
+      [{ host: 'api.example.com', path: '/v1/*' }, 'api'],
+      [{ host: '*.example.com' }, 'web'],
+      [{ path: '/static/*' }, 'web'],
+      [undefined, 'default'],
+    ])
+  })
+
+  it('refuses a malformed flag, and a route to an unknown pool names the field', async () => {
+    expect(parseError(['--pool', 'http://127.0.0.1:9001'])).toMatch(/^--pool: Expected NAME=URL/)
+    expect(parseError(['--route', 'example.com'])).toMatch(/^--route: Expected \[HOST\]/)
+    await expect(loadConfig(run(['--route', '/x/*=nope']), files({}))).rejects.toThrow(
+      'routes.0.pool: Unknown pool nope',
+    )
+  })
+
+  it('--help documents both flags', () => {
+    expect(USAGE).toContain('--pool NAME=URL,URL')
+    expect(USAGE).toContain('--route [HOST][/PATH]=POOL')
+  })
+})
