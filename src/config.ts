@@ -33,19 +33,24 @@ export const StrategyName = z.enum([
 export type StrategyName = z.infer<typeof StrategyName>
 
 /**
- * Normalise a backend address to its origin (`scheme://host:port`). Paths are refused: fulcrum
- * forwards the client's path unchanged.
+ * Normalise a backend address to its origin (`scheme://host:port`): `http:` and `https:` for HTTP
+ * pools, `tcp:` (host and port required) for pools behind TCP listeners. Paths are refused:
+ * fulcrum forwards the client's path unchanged.
  */
 export function normaliseOrigin(raw: string): string {
   const url = new URL(raw)
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`Unsupported scheme ${url.protocol.slice(0, -1)}, expected http or https`)
+  const scheme = url.protocol.slice(0, -1)
+  if (scheme !== 'http' && scheme !== 'https' && scheme !== 'tcp') {
+    throw new Error(`Unsupported scheme ${scheme}, expected http, https or tcp`)
   }
   if (url.username || url.password) throw new Error('Credentials are not allowed in a backend URL')
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
     throw new Error('A backend URL has no path, query or fragment')
   }
-  return url.origin
+  if (scheme !== 'tcp') return url.origin
+  // A non-special scheme: WHATWG URL keeps its host as written and gives no origin.
+  if (!url.hostname || !url.port) throw new Error('A tcp backend needs a host and a port')
+  return `tcp://${new URL(`http://${url.host}`).host}`
 }
 
 const origin = z.string().transform((value, ctx) => {
@@ -242,8 +247,16 @@ const statusRange = z
 const healthCheck = z.strictObject({
   /** Active probing on or off. Passive checks don't depend on it. */
   enabled: z.boolean().default(true),
-  /** `http` sends `GET path`; `tcp` only opens a connection. */
-  type: z.enum(['http', 'tcp']).default('http'),
+  /**
+   * `http` sends `GET path`; `tcp` only opens a connection; `exec` runs `command` (exit 0 is
+   * healthy). @default http, or tcp for a pool behind a TCP listener
+   */
+  type: z.enum(['http', 'tcp', 'exec']).default('http'),
+  /**
+   * `exec`: the program and its arguments, run without a shell; `{host}` and `{port}` are filled
+   * in with the backend's. Its output is kept (bounded) for `/explain` and the log.
+   */
+  command: z.array(z.string().min(1)).min(1).optional(),
   path: z.string().startsWith('/', 'Expected a path starting with /').default('/health'),
   /** @default 5s (HAProxy `inter` 2s, nginx plus 5s, Envoy has no default) */
   interval: duration.default(5000),
@@ -531,6 +544,46 @@ const sticky = z
     })
   })
 
+/**
+ * Accept the PROXY protocol (v1 or v2, detected) from these addresses, to learn the client's
+ * address behind another load balancer. A connection from anywhere else is closed unread.
+ */
+const acceptProxy = z.strictObject({
+  trusted: z.array(cidr).min(1),
+})
+
+/** A layer-4 listener: each connection is relayed, byte for byte, to a backend of `pool`. */
+const TcpListenerSchema = z.strictObject({
+  /** What the metrics, the access log and the admin API call it. */
+  name: PoolName,
+  listen: z.strictObject({
+    /** @default 0.0.0.0 */
+    host: z.string().min(1).default('0.0.0.0'),
+    port,
+  }),
+  /** The pool whose backends (`tcp://host:port`) take the connections. */
+  pool: PoolName,
+  /** Send a PROXY protocol header (HAProxy's spec) first, so that backends see the client. */
+  sendProxy: z.enum(['v1', 'v2']).optional(),
+  acceptProxy: acceptProxy.optional(),
+  /** Terminate TLS with these (or, with `true`, the public listener's) certificates. */
+  tls: z
+    .union([z.literal(true), z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })])
+    .optional(),
+  /**
+   * A connection with no byte either way for this long is closed. @default 10m (nginx
+   * `proxy_timeout`; HAProxy's `timeout client`/`server`)
+   */
+  idleTimeout: duration.default(600_000).refine((ms) => ms > 0, 'Expected a positive duration'),
+  /** Connections open at once at most; beyond, new ones are closed at once. @default 10000 */
+  maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
+})
+/** A validated TCP listener. */
+export type TcpListenerConfig = z.output<typeof TcpListenerSchema>
+
+/** Strategies that read HTTP (a URL, a header, a cookie, a load report): not for TCP pools. */
+const HTTP_ONLY_STRATEGIES = new Set(['url-hash', 'resource'])
+
 /** The upstream timeouts: what a pool (or a route) may set for itself. */
 const upstreamTimeouts = timeouts.pick({ connect: true, responseHeaders: true, upstreamIdle: true })
 
@@ -573,7 +626,15 @@ function checkPoolFields(pool: PoolFieldsOutput, ctx: z.RefinementCtx, at: Prope
       seen.set(key, index)
     }
   })
-  const { timeout, interval } = pool.healthCheck
+  const { timeout, interval, type, command } = pool.healthCheck
+  if (type === 'exec' && command === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [...at, 'healthCheck', 'command'],
+      message:
+        'An exec check needs a command, such as ["pg_isready", "-h", "{host}", "-p", "{port}"]',
+    })
+  }
   if (timeout !== undefined && timeout > interval) {
     ctx.addIssue({
       code: 'custom',
@@ -631,11 +692,40 @@ function layer(under: unknown, over: unknown): unknown {
 }
 
 /**
+ * A pool behind a TCP listener is checked with `tcp` unless it says otherwise: an HTTP probe of a
+ * database makes no sense.
+ */
+function defaultTcpChecks(input: Record<string, unknown>): Record<string, unknown> {
+  if (!Array.isArray(input.tcp)) return input
+  const names = new Set(
+    input.tcp.map((listener) => (isObject(listener) ? listener.pool : undefined)),
+  )
+  const withTcpCheck = (section: Record<string, unknown>) => {
+    const check = isObject(section.healthCheck) ? section.healthCheck : {}
+    const inherited = section === input || !isObject(input.healthCheck) ? {} : input.healthCheck
+    if (check.type !== undefined || inherited.type !== undefined) return section
+    return { ...section, healthCheck: { ...check, type: 'tcp' } }
+  }
+  let next = input
+  if (names.has(DEFAULT_POOL)) next = withTcpCheck(next)
+  if (isObject(input.pools)) {
+    const pools: Record<string, unknown> = { ...input.pools }
+    for (const [name, pool] of Object.entries(pools)) {
+      if (names.has(name) && isObject(pool)) pools[name] = withTcpCheck(pool)
+    }
+    next = { ...next, pools }
+  }
+  return next
+}
+
+/**
  * Each pool's settings laid over the top level's (raw input, before defaults), so that a setting a
  * pool leaves out takes the top-level value, then the default. Discovery is inherited only by
  * `default`: a DNS name belongs to one pool.
  */
 function inheritPoolSettings(input: unknown): unknown {
+  if (!isObject(input)) return input
+  input = defaultTcpChecks(input)
   if (!isObject(input) || !isObject(input.pools)) return input
   const pools: Record<string, unknown> = {}
   for (const [name, pool] of Object.entries(input.pools)) {
@@ -655,7 +745,18 @@ function inheritPoolSettings(input: unknown): unknown {
           ),
         )
       }
-      merged[key] = layer(top, pool[key])
+      // A pool's own sticky key (`secret` or `secrets`) replaces the top level's, whichever it is.
+      const own = pool[key]
+      if (
+        key === 'sticky' &&
+        isObject(top) &&
+        isObject(own) &&
+        (own.secret !== undefined || own.secrets !== undefined)
+      ) {
+        const { secret: _secret, secrets: _secrets, ...rest } = top
+        top = rest
+      }
+      merged[key] = layer(top, own)
     }
     pools[name] = merged
   }
@@ -717,6 +818,92 @@ function checkRoutes(
   }
 }
 
+/**
+ * Refuse a TCP listener on an unknown pool, or on a pool that holds HTTP backends, speaks HTTP
+ * (sticky cookies, HTTP-only strategies and keys, HTTP probes) or is routed to by HTTP routes.
+ */
+/** What {@link checkTcp} reads of a pool. */
+interface TcpPoolFields {
+  backends: { url: string }[]
+  strategy: string
+  strategyOptions: { consistentHash: { key: string } }
+  sticky: { enabled: boolean }
+  healthCheck: { enabled: boolean; type: string }
+  discovery: unknown[]
+}
+
+function checkTcp(
+  config: TcpPoolFields & {
+    tcp: TcpListenerConfig[]
+    pools: Record<string, TcpPoolFields>
+    routes?: z.output<typeof RouteSchema>[]
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const names = new Set<string>()
+  const ports = new Map<number, number>()
+  const poolOf = (name: string) => (name === DEFAULT_POOL ? config : config.pools[name])
+  const tcpPools = new Set(config.tcp.map((listener) => listener.pool))
+  config.tcp.forEach((listener, index) => {
+    const at = ['tcp', index]
+    if (names.has(listener.name)) {
+      ctx.addIssue({ code: 'custom', path: [...at, 'name'], message: 'Duplicate listener name' })
+    }
+    names.add(listener.name)
+    const port = listener.listen.port
+    if (port !== 0 && ports.has(port)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...at, 'listen', 'port'],
+        message: `Port taken by tcp.${ports.get(port)}`,
+      })
+    }
+    ports.set(port, index)
+    const pool = poolOf(listener.pool)
+    if (!pool) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...at, 'pool'],
+        message: `Unknown pool ${listener.pool}`,
+      })
+    }
+  })
+  for (const name of tcpPools) {
+    const pool = poolOf(name)
+    if (!pool) continue
+    const base = name === DEFAULT_POOL ? [] : ['pools', name]
+    const issue = (path: PropertyKey[], message: string) =>
+      ctx.addIssue({ code: 'custom', path: [...base, ...path], message })
+    pool.backends.forEach((b, index) => {
+      if (!b.url.startsWith('tcp://'))
+        issue(['backends', index], 'A pool behind a TCP listener takes tcp://host:port backends')
+    })
+    if (HTTP_ONLY_STRATEGIES.has(pool.strategy)) {
+      issue(['strategy'], `${pool.strategy} reads HTTP: not for a pool behind a TCP listener`)
+    }
+    const key = pool.strategyOptions.consistentHash.key
+    if (pool.strategy === 'consistent-hash' && key !== 'ip') {
+      issue(['strategyOptions', 'consistentHash', 'key'], 'A TCP pool hashes on ip only')
+    }
+    if (pool.sticky.enabled) issue(['sticky'], 'Sticky cookies are HTTP: not for a TCP pool')
+    if (pool.healthCheck.enabled && pool.healthCheck.type === 'http') {
+      issue(['healthCheck', 'type'], 'A TCP pool is checked with tcp or exec, not http')
+    }
+    if (pool.discovery.length > 0) {
+      issue(['discovery'], 'DNS discovery makes http(s) backends: not for a TCP pool yet')
+    }
+    config.routes?.forEach((route, index) => {
+      if (route.pool === name || route.pools?.some((split) => split.pool === name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', index],
+          message: `Pool ${name} is behind a TCP listener: HTTP routes cannot use it`,
+        })
+      }
+    })
+  }
+}
+
 /** The whole configuration file. Every field is optional; the defaults make a working proxy. */
 const ConfigObjectSchema = z
   .strictObject({
@@ -725,6 +912,8 @@ const ConfigObjectSchema = z
         host: z.string().min(1).default('0.0.0.0'),
         /** @default 8080, or 8443 with TLS */
         port: port.optional(),
+        /** Accept the PROXY protocol from these addresses (behind another load balancer). */
+        acceptProxy: acceptProxy.optional(),
       })
       .prefault({}),
     tls: tls.prefault({}),
@@ -745,6 +934,8 @@ const ConfigObjectSchema = z
      * the pool `default`
      */
     routes: z.array(RouteSchema).optional(),
+    /** Layer-4 listeners, each relaying to a pool of `tcp://` backends. @default [] */
+    tcp: z.array(TcpListenerSchema).default([]),
     admin: admin.prefault({}),
     accessLog: accessLog.prefault({}),
     /** Start three demo backends on loopback and balance across them. */
@@ -772,6 +963,7 @@ const ConfigObjectSchema = z
     }
     checkPoolFields(config, ctx, [])
     checkRoutes(config, ctx)
+    checkTcp(config, ctx)
   })
   .transform((config) => {
     const tlsEnabled =
@@ -834,6 +1026,8 @@ function explainIssue(
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => ({ path: [...path, key], message: 'Unknown key' }))
   }
+  // A record's key that failed (a pool's name, a header name): say why, not "Invalid key".
+  if (issue.code === 'invalid_key') return issue.issues.flatMap((i) => explainIssue(i, path))
   if (issue.code === 'invalid_union') {
     const typeMatched = issue.errors.filter(
       (branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0),
