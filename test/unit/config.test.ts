@@ -189,8 +189,8 @@ describe('backends', () => {
   })
 
   it.each([
-    ['ftp://x', 'backends.0.url: Unsupported scheme ftp, expected http or https'],
-    [{ url: 'ftp://x' }, 'backends.0.url: Unsupported scheme ftp, expected http or https'],
+    ['ftp://x', 'backends.0.url: Unsupported scheme ftp, expected http, https or tcp'],
+    [{ url: 'ftp://x' }, 'backends.0.url: Unsupported scheme ftp, expected http, https or tcp'],
     ['not a url', 'backends.0.url: Invalid URL'],
     ['http://127.0.0.1:9001/api', 'backends.0.url: A backend URL has no path, query or fragment'],
     ['http://u:p@127.0.0.1:9001', 'backends.0.url: Credentials are not allowed in a backend URL'],
