@@ -3,6 +3,7 @@
  * through {@link RuntimeDeps}.
  */
 import { Hono } from 'hono'
+import { getPath } from 'hono/utils/url'
 import type { Config } from './config.ts'
 import type { HeaderEdits } from './config-routes.ts'
 import type { RateLimit } from './edge/schema.ts'
@@ -171,6 +172,8 @@ export function createProxy(ctx: ProxyContext): Proxy {
     if (rule?.requestHeaders) editHeaders(headers, rule.requestHeaders)
 
     const { observer } = ctx
+    /** Backends tried so far; `finish` reads it, even for a request refused before any attempt. */
+    let attempts = 0
     // One record per request, for the metrics and the access log, when the response has ended.
     const finish = (status: number, bytes: number, backend?: Backend, upstreamMs?: number) => {
       if (!observer) return
@@ -276,7 +279,6 @@ export function createProxy(ctx: ProxyContext): Proxy {
       return rule?.compress ? compressResponse(request, response) : response
     }
 
-    let attempts = 0
     let retried = false
     let lastError: unknown
     /** A retryable answer kept until another backend takes the request; else it is the answer. */
@@ -426,16 +428,35 @@ export function createProxy(ctx: ProxyContext): Proxy {
 
 /**
  * The target without the route's prefix: `/v1/users?id=7` with `/v1` is `/users?id=7`. Only a
- * whole segment is stripped (`/v1x` keeps its path), and an empty path becomes `/`.
+ * whole segment is stripped (`/v1x` keeps its path), and an empty path becomes `/`. The path is
+ * compared as the router matched it, percent-decoded: `/%761/users` loses its `/%761` too.
  */
 export function stripPrefix(target: string, prefix: string | undefined): string {
-  if (prefix === undefined || prefix === '/' || !target.startsWith(prefix)) return target
-  const rest = target.slice(prefix.length)
-  if (rest === '') return '/'
-  const next = rest.charCodeAt(0)
-  if (next === 0x2f) return rest // '/'
-  if (next === 0x3f) return '/' + rest // '?'
-  return target
+  // `/v1/` is the prefix `/v1`: what follows it starts with `/` anyway.
+  if (prefix?.endsWith('/')) prefix = prefix.slice(0, -1)
+  if (!prefix) return target
+  const end = prefixEnd(target, prefix)
+  if (end === -1) return target
+  const rest = target.slice(end)
+  return rest === '' || rest.charCodeAt(0) === 0x3f ? '/' + rest : rest // '?'
+}
+
+/** Where `prefix` ends in `target`'s path, at a segment boundary; -1 when it does not lead it. */
+function prefixEnd(target: string, prefix: string): number {
+  const query = target.indexOf('?')
+  const pathEnd = query === -1 ? target.length : query
+  if (target.startsWith(prefix)) {
+    const next = target.charCodeAt(prefix.length)
+    return prefix.length === pathEnd || next === 0x2f ? prefix.length : -1 // '/'
+  }
+  if (!target.slice(0, pathEnd).includes('%')) return -1
+  // Each segment boundary in turn, decoded as the router decodes the path (hono's getPath).
+  for (let at = target.indexOf('/', 1); ; at = target.indexOf('/', at + 1)) {
+    const end = at === -1 || at > pathEnd ? pathEnd : at
+    const decoded = getPath({ url: 'http://h' + target.slice(0, end) } as Request)
+    if (decoded === prefix) return end
+    if (end === pathEnd || decoded.length >= prefix.length) return -1
+  }
 }
 
 /** A route's header edits: `remove` first, then `set`. */

@@ -152,11 +152,11 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
     routes: () => table,
     pool: (name) => pools.get(name),
     logger,
-    onUnrouted: (request, requestId) => {
+    onUnrouted: (request, requestId, env) => {
       observer.done({
         time: Date.now(),
         requestId,
-        client: edge.clientAddress(request, undefined),
+        client: edge.clientAddress(request, env),
         method: request.method,
         target: request.url.slice(request.url.indexOf('/', request.url.indexOf('//') + 2)),
         host: request.headers.get('host') ?? undefined,

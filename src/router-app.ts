@@ -15,8 +15,8 @@ export interface RouterAppOptions {
   routes: () => RouteTable
   pool: (name: string) => ServicePool | undefined
   logger: Logger
-  /** Told of each request no route took. */
-  onUnrouted?: (request: Request, requestId: string) => void
+  /** Told of each request no route took, with the runtime's `env` (for the client address). */
+  onUnrouted?: (request: Request, requestId: string, env: unknown) => void
 }
 
 /** The id of an answer fulcrum gives itself: the client's `X-Request-Id` when sane, else new. */
@@ -40,7 +40,7 @@ export function createRouterApp(options: RouterAppOptions): Hono {
     const pool = route && options.pool(route.pool())
     if (!pool) {
       const requestId = requestIdOf(request)
-      options.onUnrouted?.(request, requestId)
+      options.onUnrouted?.(request, requestId, c.env)
       return errorResponse(404, 'No route', requestId)
     }
     return pool.proxy(request, c.env, route)

@@ -5,6 +5,7 @@
  * each are a {@link PoolMembers}), changes routes and strategies, and persists admin changes to
  * the state file.
  */
+import { z } from 'zod'
 import { RouteSchema } from '../config-routes.ts'
 import {
   ConfigError,
@@ -25,6 +26,12 @@ import type { BackendView } from './backend-view.ts'
 import { redactSecrets, restoreSecrets, RESTART_SECTIONS, toConfigInput } from './config-input.ts'
 import { PoolMembers } from './pool-members.ts'
 import { parseStateFile, StateFileWriter, type StateFile } from './state-file.ts'
+
+/**
+ * What `PATCH /routes/:name` may change: a split's weights. (zod refuses `.pick()` on RouteSchema,
+ * which has refinements: the field is taken from its shape.)
+ */
+const RoutePatchSchema = z.strictObject({ pools: RouteSchema.shape.pools })
 
 export { AdminError } from './admin-error.ts'
 export type { BackendSource, BackendView } from './backend-view.ts'
@@ -243,7 +250,7 @@ export class ControlPlane {
   patchRoute(name: string, patch: unknown): Config['routes'][number] {
     const index = this.#config.routes.findIndex((route) => route.name === name)
     if (index === -1) throw new AdminError(404, `No route ${name}`)
-    const parsed = RouteSchema.pick({ pools: true }).strict().safeParse(patch)
+    const parsed = RoutePatchSchema.safeParse(patch)
     if (!parsed.success) throw invalid(describeIssues(parsed.error.issues))
     const route = this.#config.routes[index]!
     if (parsed.data.pools === undefined || route.pools === undefined) {

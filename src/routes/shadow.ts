@@ -24,8 +24,8 @@ function pathCovers(outer: string | undefined, inner: string | undefined): boole
   // `/x/*` matches `/x` and everything under `/x/`; parameters and regexes are not reasoned about.
   if (!outer.endsWith('/*') || /[:*{]/.test(outer.slice(0, -2))) return false
   const base = outer.slice(0, -2)
-  const literal = inner.match(/^[^:*{]*/)![0]
-  return literal === base || literal.startsWith(base + '/')
+  // `/x*` or `/x:y` also take `/xy`: only `/x` itself or a pattern under `/x/` is covered.
+  return inner === base || inner.startsWith(base + '/')
 }
 
 /** Whether every method `inner` allows is allowed by `outer`. */
