@@ -1,9 +1,11 @@
 /**
  * The dashboard in a real browser: Debian's chromium, headless, driven by playwright-core (which
  * never downloads a browser). It signs in with the token, watches the cards move under load,
- * drains a backend by clicking, and saves a screenshot.
+ * drains a backend by clicking, and saves a screenshot. Then, against a fulcrum with three pools
+ * and four routes (one backend id in two pools), it shows one section per pool and the routes in
+ * match order, and a drain clicked in one pool reaches that pool alone.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,14 +27,78 @@ function slowBackend(name: string, ms: number) {
   })
 }
 
+/** The multi-pool config: `api`, `web`, and the canary `web-v2` sharing a backend with `web`. */
+function poolsConfig(b: Record<'api1' | 'api2' | 'web1' | 'shared', TestBackend>) {
+  return {
+    healthCheck: { interval: '1s' },
+    pools: {
+      api: {
+        backends: [
+          { url: b.api1.url, id: 'api-1' },
+          { url: b.api2.url, id: 'api-2' },
+        ],
+        strategy: 'least-time',
+      },
+      web: {
+        backends: [
+          { url: b.web1.url, id: 'web-1' },
+          { url: b.shared.url, id: 'shared' },
+        ],
+        strategy: 'round-robin',
+      },
+      'web-v2': { backends: [{ url: b.shared.url, id: 'shared' }], strategy: 'random' },
+    },
+    routes: [
+      {
+        name: 'api',
+        match: { host: 'api.example.com', path: '/v1/*' },
+        pool: 'api',
+        stripPrefix: '/v1',
+      },
+      {
+        name: 'beta',
+        match: { methods: ['GET', 'HEAD'], headers: { 'x-beta': '1' } },
+        pool: 'web-v2',
+      },
+      {
+        name: 'shop',
+        match: { host: '*.example.com', path: '/shop/*' },
+        pools: [
+          { pool: 'web', weight: 90 },
+          { pool: 'web-v2', weight: 10 },
+        ],
+      },
+      { name: 'site', pool: 'web' },
+    ],
+  }
+}
+
 describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
   let backends: TestBackend[]
   let fulcrum: FulcrumProcess
+  let poolBackends: TestBackend[]
+  let pooled: FulcrumProcess
   let context: BrowserContext
   let page: Page
   let profile: string
 
   beforeAll(async () => {
+    poolBackends = await Promise.all([
+      slowBackend('api-1', 4),
+      slowBackend('api-2', 4),
+      slowBackend('web-1', 4),
+      slowBackend('shared', 8),
+    ])
+    const [api1, api2, web1, shared] = poolBackends as [
+      TestBackend,
+      TestBackend,
+      TestBackend,
+      TestBackend,
+    ]
+    profile = await mkdtemp(join(tmpdir(), 'fulcrum-chromium-'))
+    const configFile = join(profile, 'pools.json')
+    writeFileSync(configFile, JSON.stringify(poolsConfig({ api1, api2, web1, shared })))
+    const pooledStart = startFulcrum('node', ['--config', configFile, '--admin-token', TOKEN])
     backends = await Promise.all([
       slowBackend('web-1', 4),
       slowBackend('web-2', 12),
@@ -55,8 +121,9 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
       })
       expect(response.status).toBe(201)
     }
-    profile = await mkdtemp(join(tmpdir(), 'fulcrum-chromium-'))
-    context = await chromium.launchPersistentContext(profile, {
+    pooled = await pooledStart
+    await mkdir(join(profile, 'chromium'))
+    context = await chromium.launchPersistentContext(join(profile, 'chromium'), {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1360, height: 900 },
@@ -74,8 +141,8 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
 
   afterAll(async () => {
     await context?.close()
-    await fulcrum?.stop()
-    await Promise.all((backends ?? []).map((b) => b.close()))
+    await Promise.all([fulcrum?.stop(), pooled?.stop()])
+    await Promise.all([...(backends ?? []), ...(poolBackends ?? [])].map((b) => b.close()))
     if (profile) await rm(profile, { recursive: true, force: true })
   })
 
@@ -104,6 +171,18 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
       const ids = await cards.evaluateAll((els) => els.map((e) => e.getAttribute('data-backend')))
       expect(ids).toEqual(['web-1', 'web-2', 'web-3'])
       expect(await page.locator('#strategy').inputValue()).toBe('weighted-least-connections')
+      // The flat config is the pool default alone: one section, the strategy control in the
+      // header, and no routes table (its one route is a catch-all).
+      const sections = page.locator('section.pool')
+      expect(
+        await sections.evaluateAll((els) => els.map((e) => e.getAttribute('data-pool'))),
+      ).toEqual(['default'])
+      expect(await page.locator('#kpi-strategy').isVisible()).toBe(true)
+      expect(await sections.locator('.pool-head select').isHidden()).toBe(true)
+      expect(await sections.locator('.pool-head .strategy').textContent()).toBe(
+        'weighted-least-connections',
+      )
+      expect(await page.locator('#routes-panel').isHidden()).toBe(true)
 
       // Under load, every card shows a request rate, and the figures move from poll to poll.
       const rates = () =>
@@ -154,6 +233,139 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
     }
     expect(load.failures).toEqual([])
     expect(load.ok).toBeGreaterThan(100)
+  }, 60_000)
+
+  it('shows each pool and the routes in match order, and drains in the right pool', async () => {
+    const admin = (path: string) =>
+      fetch(`${pooled.adminUrl}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } }).then(
+        (r) => r.json(),
+      )
+    // The catch-all route `site` sends this load to the pool web (web-1 and shared).
+    const load = steadyLoad(`${pooled.url}/`, 4)
+    try {
+      await page.goto(`${pooled.adminUrl}/dashboard`)
+      await page.locator('#login').waitFor({ state: 'visible' })
+      await page.fill('#token', TOKEN)
+      await page.click('#login-form button[type=submit]')
+      await page.locator('#board').waitFor({ state: 'visible' })
+
+      // One section per pool, in config order; the pool default (no backends, no routes) is left
+      // out, and each pool has its own strategy control instead of the header's.
+      const sections = page.locator('section.pool')
+      await expect.poll(() => sections.count(), { timeout: 10_000 }).toBe(3)
+      expect(
+        await sections.evaluateAll((els) => els.map((e) => e.getAttribute('data-pool'))),
+      ).toEqual(['api', 'web', 'web-v2'])
+      expect(await page.locator('#kpi-strategy').isHidden()).toBe(true)
+      const section = (pool: string) => page.locator(`section.pool[data-pool="${pool}"]`)
+      const strategyOf = (pool: string) => section(pool).locator('.pool-head select')
+      await expect.poll(() => strategyOf('api').inputValue()).toBe('least-time')
+      expect(await strategyOf('web').inputValue()).toBe('round-robin')
+      expect(await strategyOf('web-v2').inputValue()).toBe('random')
+      expect(await section('api').locator('.pool-head h2').textContent()).toBe('api')
+
+      // Each section's routes, with the pool's share of a split.
+      const chips = (pool: string) =>
+        section(pool)
+          .locator('.pool-head .chip')
+          .evaluateAll((els) => els.map((e) => e.textContent))
+      expect(await chips('api')).toEqual(['api'])
+      expect(await chips('web')).toEqual(['shop90%', 'site'])
+      expect(await chips('web-v2')).toEqual(['beta', 'shop10%'])
+
+      // Each section's cards: the id `shared` is in two pools, and has a card in each.
+      const cardIds = (pool: string) =>
+        section(pool)
+          .locator('.card')
+          .evaluateAll((els) => els.map((e) => e.getAttribute('data-backend')))
+      expect(await cardIds('api')).toEqual(['api-1', 'api-2'])
+      expect(await cardIds('web')).toEqual(['web-1', 'shared'])
+      expect(await cardIds('web-v2')).toEqual(['shared'])
+      const keys = await page
+        .locator('.card')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-key')))
+      expect(keys).toEqual(['api/api-1', 'api/api-2', 'web/web-1', 'web/shared', 'web-v2/shared'])
+
+      // The routes table, in match order, with each route's conditions and pools.
+      const rows = page.locator('#routes tr')
+      expect(await page.locator('#routes-panel').isVisible()).toBe(true)
+      expect(await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-route')))).toEqual(
+        ['api', 'beta', 'shop', 'site'],
+      )
+      const cells = (route: string, column: string) =>
+        page
+          .locator(`#routes tr[data-route="${route}"] td.${column} :is(code, .any, .chip)`)
+          .evaluateAll((els) => els.map((e) => e.textContent))
+      expect(await cells('api', 'host')).toEqual(['api.example.com'])
+      expect(await cells('api', 'path')).toEqual(['/v1/*'])
+      expect(await cells('api', 'methods')).toEqual(['any'])
+      expect(await cells('api', 'pools')).toEqual(['api'])
+      expect(await cells('beta', 'host')).toEqual(['any'])
+      expect(await cells('beta', 'methods')).toEqual(['GET', 'HEAD'])
+      expect(await cells('beta', 'headers')).toEqual(['x-beta: 1'])
+      expect(await cells('beta', 'pools')).toEqual(['web-v2'])
+      expect(await cells('shop', 'host')).toEqual(['*.example.com'])
+      expect(await cells('shop', 'path')).toEqual(['/shop/*'])
+      expect(await cells('shop', 'pools')).toEqual(['web90%', 'web-v210%'])
+      expect(
+        await page
+          .locator('#routes tr[data-route=shop] .chip')
+          .evaluateAll((els) => els.map((e) => e.getAttribute('title'))),
+      ).toEqual(['weight 90 of 100', 'weight 10 of 100'])
+      for (const column of ['host', 'path', 'methods', 'headers']) {
+        expect(await cells('site', column)).toEqual(['any'])
+      }
+      expect(await cells('site', 'pools')).toEqual(['web'])
+
+      // The figures are the pool's own: shared serves in web, not in web-v2.
+      const webShared = section('web').locator('.card[data-backend=shared]')
+      const v2Shared = section('web-v2').locator('.card[data-backend=shared]')
+      await expect
+        .poll(async () => Number(await webShared.locator('[data-field=rps]').textContent()), {
+          timeout: 15_000,
+        })
+        .toBeGreaterThan(0)
+      expect(await v2Shared.locator('[data-field=rps]').textContent()).toMatch(/^(0(\.0)?|–)$/)
+      await expect
+        .poll(() => page.locator('#chart-rps polyline').count(), { timeout: 5000 })
+        .toBe(5)
+      const lines = await page
+        .locator('#chart-rps polyline')
+        .evaluateAll((els) =>
+          els.map((e) => `${e.getAttribute('data-pool')}/${e.getAttribute('data-backend')}`),
+        )
+      expect(lines).toEqual(keys)
+
+      // Drain shared in web-v2 with its button: web-v2's copy drains, web's does not.
+      await v2Shared.locator('button[data-action=drain]').click()
+      await expect
+        .poll(() => v2Shared.getAttribute('data-state'), { timeout: 5000 })
+        .toBe('draining')
+      expect(await v2Shared.locator('button[data-action=drain]').textContent()).toBe('Undrain')
+      expect((await admin('/pools/web-v2/backends/shared')).draining).toBe(true)
+      expect((await admin('/pools/web/backends/shared')).draining).toBe(false)
+      expect(await webShared.getAttribute('data-state')).not.toBe('draining')
+      expect(await webShared.locator('button[data-action=drain]').textContent()).toBe('Drain')
+      await expect
+        .poll(() => page.locator('#transitions li', { hasText: 'web-v2/shared' }).count())
+        .toBeGreaterThan(0)
+
+      // Undrain it again from the dashboard.
+      await v2Shared.locator('button[data-action=drain]').click()
+      await expect
+        .poll(() => v2Shared.getAttribute('data-state'), { timeout: 5000 })
+        .not.toBe('draining')
+      expect((await admin('/pools/web-v2/backends/shared')).draining).toBe(false)
+
+      await mkdir(join(ROOT, 'test-results'), { recursive: true })
+      const shot = join(ROOT, 'test-results', 'dashboard-pools.png')
+      await page.screenshot({ path: shot, fullPage: true })
+      expect(existsSync(shot)).toBe(true)
+    } finally {
+      await load.stop()
+    }
+    expect(load.failures).toEqual([])
+    expect(load.ok).toBeGreaterThan(50)
   }, 60_000)
 })
 

@@ -1,6 +1,8 @@
 /**
  * The dashboard's page. It holds no data: the script asks for the admin token, keeps it in
- * sessionStorage, and reads everything through the token-protected API.
+ * sessionStorage, and reads everything through the token-protected API. The script fills
+ * `#pools` with one section per pool (its head, then its backend cards) and `#routes` with the
+ * routes in match order.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -16,7 +18,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <header>
   <div class="brand"><span class="logo">&#9878;</span> fulcrum <span id="version" class="muted"></span></div>
   <div class="summary" id="summary" hidden>
-    <div class="kpi"><span class="label">strategy</span>
+    <div class="kpi" id="kpi-strategy"><span class="label">strategy</span>
       <select id="strategy" aria-label="Strategy"></select></div>
     <div class="kpi"><span class="label">req/s</span><span id="kpi-rps" class="value">–</span></div>
     <div class="kpi"><span class="label">p50</span><span id="kpi-p50" class="value">–</span></div>
@@ -56,7 +58,17 @@ export const DASHBOARD_HTML = `<!doctype html>
       </figure>
     </div>
     <p id="status-line" class="muted" role="status"></p>
-    <div id="cards" class="cards"></div>
+    <div id="pools" class="pools"></div>
+    <section id="routes-panel" class="panel" hidden>
+      <h2>Routes, in match order</h2>
+      <div class="table-wrap">
+        <table class="routes">
+          <thead><tr><th>#</th><th>Route</th><th>Host</th><th>Path</th><th>Methods</th>
+            <th>Headers</th><th>Pool</th></tr></thead>
+          <tbody id="routes"></tbody>
+        </table>
+      </div>
+    </section>
     <section class="panel">
       <h2>Recent health transitions</h2>
       <ol id="transitions" class="transitions"></ol>

@@ -1,22 +1,46 @@
 /**
  * The dashboard's script: plain browser JavaScript, no build step and no library. It polls
- * `GET /stats` every second with the bearer token from sessionStorage, and draws the cards, the
- * charts (inline SVG) and the transitions. Buttons call the admin API.
+ * `GET /stats` every second with the bearer token from sessionStorage, and draws one section per
+ * pool (its strategy, the routes that send to it, its backend cards), the routes in match order,
+ * the charts (inline SVG) and the transitions. Buttons call the admin API: `/backends/:id` for
+ * the pool `default`, `/pools/:pool/backends/:id` for the others.
+ *
+ * A backend is keyed by pool and id (`pool/id`): the same id may sit in two pools. With only the
+ * pool `default` (the flat config), the board looks as it did before pools: one section, the
+ * strategy in the header, no routes table.
  */
 export const DASHBOARD_JS = `'use strict'
 ;(function () {
   var TOKEN_KEY = 'fulcrum.adminToken'
   var HISTORY = 120
   var COLOURS = ['#58a6ff', '#3fb950', '#d29922', '#db61a2', '#a371f7', '#f0883e', '#39c5cf', '#f85149']
-  var history = [] // [{ t, rps: {id: n}, p99: {id: n} }]
+  var DEFAULT_POOL = 'default'
+  var history = [] // [{ t, rps: {key: n}, p99: {key: n} }], key = pool/id
   var colourOf = {}
   var nextColour = 0
   var timer = null
   var busy = false
   var strategiesLoaded = false
+  var strategies = null // the names GET /strategy lists
+  var routesDrawn = null // the routes the table shows, as JSON
 
   function $(id) { return document.getElementById(id) }
   function token() { return sessionStorage.getItem(TOKEN_KEY) }
+  function poolOf(b) { return b.pool || DEFAULT_POOL }
+  function keyOf(b) { return poolOf(b) + '/' + b.id }
+  /** A backend's name in messages: its id, prefixed with its pool unless that is default. */
+  function labelOf(pool, id) { return pool === DEFAULT_POOL ? id : pool + '/' + id }
+  function backendPath(pool, id) {
+    return (pool === DEFAULT_POOL ? '' : '/pools/' + encodeURIComponent(pool)) +
+      '/backends/' + encodeURIComponent(id)
+  }
+  /** The child of parent whose data-field is value. */
+  function childWith(parent, field, value) {
+    for (var i = 0; i < parent.children.length; i++) {
+      if (parent.children[i].dataset[field] === value) return parent.children[i]
+    }
+    return null
+  }
 
   function api(method, path, body) {
     var init = { method: method, headers: { authorization: 'Bearer ' + token() }, cache: 'no-store' }
@@ -101,17 +125,25 @@ export const DASHBOARD_JS = `'use strict'
     $('kpi-inflight').textContent = String(s.inflight)
     $('kpi-mem').textContent = s.memory ? fmtBytes(s.memory.rss) : '–'
     $('kpi-uptime').textContent = fmtUptime(s.uptimeSeconds)
+    var routes = s.routes || []
+    var pools = poolsOf(s)
+    // Only the pool default (the flat config): its strategy stays in the header, as before.
+    var single = pools.length === 1 && pools[0].name === DEFAULT_POOL
+    $('kpi-strategy').hidden = !single
     renderStrategy(s.strategy)
     $('status-line').textContent = s.backends.length + ' backend' + (s.backends.length === 1 ? '' : 's') +
+      (single ? '' : ' in ' + pools.length + ' pool' + (pools.length === 1 ? '' : 's') +
+        ' · ' + routes.length + ' route' + (routes.length === 1 ? '' : 's')) +
       ' · ' + s.requests.total + ' requests since start · rates over the last ' + fmt(s.windowSeconds, 1) + ' s' +
       (s.queueDepth ? ' · ' + s.queueDepth + ' queued' : '') +
       (s.openConnections !== null ? ' · ' + s.openConnections + ' client connections' : '')
-    renderCards(s.backends)
-    renderTransitions(s.transitions)
+    renderPools(pools, routes, single)
+    renderRoutes(routes)
+    renderTransitions(s.transitions, single)
     var point = { t: Date.now(), rps: {}, p99: {} }
     s.backends.forEach(function (b) {
-      point.rps[b.id] = b.window ? b.window.requestsPerSecond : null
-      point.p99[b.id] = b.window ? b.window.p99Ms : null
+      point.rps[keyOf(b)] = b.window ? b.window.requestsPerSecond : null
+      point.p99[keyOf(b)] = b.window ? b.window.p99Ms : null
     })
     history.push(point)
     if (history.length > HISTORY) history.shift()
@@ -124,14 +156,191 @@ export const DASHBOARD_JS = `'use strict'
     if (!strategiesLoaded) {
       strategiesLoaded = true
       api('GET', '/strategy').then(function (r) {
-        select.textContent = ''
-        r.available.forEach(function (name) {
-          var o = el('option', '', name); o.value = name; select.appendChild(o)
+        strategies = r.available
+        fillStrategies(select, r.strategy)
+        Array.prototype.forEach.call($('pools').querySelectorAll('select'), function (s) {
+          fillStrategies(s, s.dataset.value)
         })
-        select.value = r.strategy
       })
     }
     if (document.activeElement !== select && select.options.length) select.value = active
+  }
+
+  /** Give select the strategy names once they are known, and show active unless in use. */
+  function fillStrategies(select, active) {
+    if (strategies && !select.options.length) {
+      strategies.forEach(function (name) {
+        var o = el('option', '', name); o.value = name; select.appendChild(o)
+      })
+    }
+    if (document.activeElement !== select && select.options.length) select.value = active
+  }
+
+  function setStrategy(pool, name) {
+    var path = (pool === DEFAULT_POOL ? '' : '/pools/' + encodeURIComponent(pool)) + '/strategy'
+    api('PUT', path, { strategy: name }).then(poll, function (error) {
+      $('status-line').textContent = 'strategy of ' + pool + ': ' + error.message
+    })
+  }
+
+  /**
+   * The pools to show, in /stats order (default first), each with its backends. The pool
+   * default always exists; beside other pools it is left out while it has neither backends
+   * nor routes.
+   */
+  function poolsOf(s) {
+    var list = s.pools && s.pools.length ? s.pools
+      : [{ name: DEFAULT_POOL, strategy: s.strategy, routes: [] }]
+    var members = {}
+    list.forEach(function (p) { members[p.name] = [] })
+    s.backends.forEach(function (b) { if (members[poolOf(b)]) members[poolOf(b)].push(b) })
+    var pools = list.map(function (p) {
+      return {
+        name: p.name, strategy: p.strategy, routes: p.routes || [], backends: members[p.name]
+      }
+    })
+    if (pools.length === 1) return pools
+    return pools.filter(function (p) {
+      return p.name !== DEFAULT_POOL || p.backends.length > 0 || p.routes.length > 0
+    })
+  }
+
+  function createPool(name) {
+    var section = el('section', 'pool')
+    section.dataset.pool = name
+    section.setAttribute('aria-label', 'Pool ' + name)
+    var head = el('div', 'pool-head')
+    head.appendChild(el('span', 'label', 'pool'))
+    head.appendChild(el('h2', 'name', name))
+    head.appendChild(el('span', 'label', 'strategy'))
+    head.appendChild(el('span', 'strategy'))
+    var select = el('select')
+    select.setAttribute('aria-label', 'Strategy of pool ' + name)
+    select.addEventListener('change', function () { setStrategy(name, select.value) })
+    head.appendChild(select)
+    head.appendChild(el('span', 'label', 'routes'))
+    head.appendChild(el('span', 'chips'))
+    section.appendChild(head)
+    section.appendChild(el('div', 'cards'))
+    section.appendChild(el('p', 'empty', 'No backends'))
+    return section
+  }
+
+  function renderPools(pools, routes, single) {
+    var container = $('pools')
+    var byName = {}
+    routes.forEach(function (r) { byName[r.name] = r })
+    var seen = {}
+    pools.forEach(function (pool, i) {
+      seen[pool.name] = true
+      var section = childWith(container, 'pool', pool.name) || createPool(pool.name)
+      if (container.children[i] !== section) {
+        container.insertBefore(section, container.children[i] || null)
+      }
+      // The flat config keeps its strategy control in the header; pools each have their own.
+      var text = section.querySelector('.pool-head .strategy')
+      text.textContent = pool.strategy
+      text.hidden = !single
+      var select = section.querySelector('.pool-head select')
+      select.hidden = single
+      select.dataset.value = pool.strategy
+      fillStrategies(select, pool.strategy)
+      renderPoolRoutes(section.querySelector('.chips'), pool, byName)
+      renderCards(section.querySelector('.cards'), pool.backends)
+      section.querySelector('.empty').hidden = pool.backends.length > 0
+    })
+    Array.prototype.slice.call(container.children).forEach(function (section) {
+      if (!seen[section.dataset.pool]) section.remove()
+    })
+  }
+
+  /** The routes that send to pool, each with the pool's share where the route splits. */
+  function renderPoolRoutes(chips, pool, byName) {
+    var items = pool.routes.map(function (name) {
+      var route = byName[name]
+      var split = route && route.pools.length > 1 ? route.pools : null
+      var total = 0, weight = 0
+      if (split) {
+        split.forEach(function (p) {
+          total += p.weight
+          if (p.pool === pool.name) weight = p.weight
+        })
+      }
+      return { name: name, weight: split ? weight : null, total: total }
+    })
+    var drawn = JSON.stringify(items)
+    if (chips.dataset.drawn === drawn) return
+    chips.dataset.drawn = drawn
+    chips.textContent = ''
+    if (!items.length) chips.appendChild(el('span', 'muted', 'none'))
+    items.forEach(function (item) {
+      var chip = el('span', 'chip', item.name)
+      chip.dataset.route = item.name
+      if (item.weight !== null) {
+        chip.appendChild(el('span', 'weight', sharePct(item.weight, item.total)))
+        chip.title = 'weight ' + item.weight + ' of ' + item.total
+      }
+      chips.appendChild(chip)
+    })
+  }
+
+  function sharePct(weight, total) {
+    var pct = total ? (weight * 100) / total : 0
+    return (pct === Math.round(pct) ? String(pct) : pct.toFixed(1)) + '%'
+  }
+
+  function isCatchAll(route) {
+    return !route.match || Object.keys(route.match).length === 0
+  }
+
+  /** The routes in match order; hidden for the flat config's one catch-all route. */
+  function renderRoutes(routes) {
+    var trivial = routes.length === 0 || (routes.length === 1 && isCatchAll(routes[0]) &&
+      routes[0].pools.length === 1 && routes[0].pools[0].pool === DEFAULT_POOL)
+    $('routes-panel').hidden = trivial
+    var drawn = JSON.stringify(routes)
+    if (trivial || drawn === routesDrawn) return
+    routesDrawn = drawn
+    var tbody = $('routes')
+    tbody.textContent = ''
+    routes.forEach(function (route, i) {
+      var m = route.match || {}
+      var tr = el('tr')
+      tr.dataset.route = route.name
+      tr.appendChild(el('td', 'order', String(i + 1)))
+      tr.appendChild(el('td', 'name', route.name))
+      tr.appendChild(cell('host', m.host ? [code(m.host)] : null))
+      tr.appendChild(cell('path', m.path ? [code(m.path)] : null))
+      tr.appendChild(cell('methods', m.methods ? m.methods.map(code) : null))
+      var headers = m.headers ? Object.keys(m.headers) : []
+      tr.appendChild(cell('headers', headers.length ? headers.map(function (name) {
+        var value = m.headers[name]
+        return code(value === true ? name + ' present' : name + ': ' + value)
+      }) : null))
+      var total = 0
+      route.pools.forEach(function (p) { total += p.weight })
+      var pools = el('span', 'chips')
+      route.pools.forEach(function (p) {
+        var chip = el('span', 'chip', p.pool)
+        chip.dataset.pool = p.pool
+        if (route.pools.length > 1) {
+          chip.appendChild(el('span', 'weight', sharePct(p.weight, total)))
+          chip.title = 'weight ' + p.weight + ' of ' + total
+        }
+        pools.appendChild(chip)
+      })
+      tr.appendChild(cell('pools', [pools]))
+      tbody.appendChild(tr)
+    })
+  }
+
+  function code(text) { return el('code', '', text) }
+  /** A table cell of nodes, or "any" when the route does not look at that part. */
+  function cell(cls, nodes) {
+    var td = el('td', cls)
+    if (!nodes) { td.appendChild(el('span', 'any', 'any')); return td }
+    nodes.forEach(function (n) { td.appendChild(n) })
+    return td
   }
 
   function stat(label, field) {
@@ -151,9 +360,11 @@ export const DASHBOARD_JS = `'use strict'
 
   function createCard(b) {
     var card = el('article', 'card')
+    card.dataset.key = keyOf(b)
+    card.dataset.pool = poolOf(b)
     card.dataset.backend = b.id
     var title = el('div', 'title')
-    var sw = el('span', 'swatch'); sw.style.background = colour(b.id)
+    var sw = el('span', 'swatch'); sw.style.background = colour(keyOf(b))
     title.appendChild(sw)
     title.appendChild(el('span', 'name', b.id))
     var badge = el('span', 'badge state'); title.appendChild(badge)
@@ -174,7 +385,8 @@ export const DASHBOARD_JS = `'use strict'
     actions.appendChild(button('Drain', 'drain', 'warn'))
     actions.appendChild(button('Disable', 'enable'))
     var weight = el('input'); weight.type = 'number'; weight.min = '1'; weight.max = '10000'
-    weight.setAttribute('aria-label', 'Weight of ' + b.id); weight.dataset.field = 'weight-input'
+    weight.setAttribute('aria-label', 'Weight of ' + labelOf(poolOf(b), b.id))
+    weight.dataset.field = 'weight-input'
     actions.appendChild(weight)
     actions.appendChild(button('Set weight', 'weight'))
     actions.appendChild(button('Remove', 'remove', 'danger'))
@@ -189,7 +401,8 @@ export const DASHBOARD_JS = `'use strict'
 
   function act(card, action, btn) {
     var id = card.dataset.backend
-    var path = '/backends/' + encodeURIComponent(id)
+    var label = labelOf(card.dataset.pool, id)
+    var path = backendPath(card.dataset.pool, id)
     var request
     if (action === 'drain') request = api('PATCH', path, { draining: card.dataset.draining !== 'true' })
     else if (action === 'enable') request = api('PATCH', path, { enabled: card.dataset.enabled !== 'true' })
@@ -197,22 +410,21 @@ export const DASHBOARD_JS = `'use strict'
       var value = Number(card.querySelector('[data-field=weight-input]').value)
       request = api('PATCH', path, { weight: value })
     } else if (action === 'remove') {
-      if (!window.confirm('Drain and remove ' + id + '?')) return
+      if (!window.confirm('Drain and remove ' + label + '?')) return
       request = api('DELETE', path)
     } else return
     btn.disabled = true
     request.then(function () { poll() }, function (error) {
-      $('status-line').textContent = action + ' ' + id + ': ' + error.message
+      $('status-line').textContent = action + ' ' + label + ': ' + error.message
     }).then(function () { btn.disabled = false })
   }
 
-  function renderCards(backends) {
-    var container = $('cards')
+  /** One pool's cards, in container. */
+  function renderCards(container, backends) {
     var seen = {}
     backends.forEach(function (b, i) {
-      seen[b.id] = true
-      var card = container.querySelector('[data-backend="' + CSS.escape(b.id) + '"]')
-      if (!card) card = createCard(b)
+      seen[keyOf(b)] = true
+      var card = childWith(container, 'key', keyOf(b)) || createCard(b)
       if (container.children[i] !== card) container.insertBefore(card, container.children[i] || null)
       var state = b.removing ? 'draining' : b.state
       card.dataset.state = state
@@ -242,11 +454,11 @@ export const DASHBOARD_JS = `'use strict'
       if (document.activeElement !== input) input.value = String(b.weight)
     })
     Array.prototype.slice.call(container.children).forEach(function (card) {
-      if (!seen[card.dataset.backend]) card.remove()
+      if (!seen[card.dataset.key]) card.remove()
     })
   }
 
-  function renderTransitions(list) {
+  function renderTransitions(list, single) {
     var ol = $('transitions')
     ol.textContent = ''
     if (!list.length) { ol.appendChild(el('li', 'muted', 'No transitions yet')); return }
@@ -255,7 +467,8 @@ export const DASHBOARD_JS = `'use strict'
       var time = el('time', '', new Date(t.at).toLocaleTimeString()); time.dateTime = t.at
       li.appendChild(time)
       li.appendChild(el('span', 'to to-' + t.to, t.to))
-      li.appendChild(el('span', '', t.id + (t.reason ? ' — ' + t.reason : '')))
+      var who = t.pool && (!single || t.pool !== DEFAULT_POOL) ? t.pool + '/' + t.id : t.id
+      li.appendChild(el('span', '', who + (t.reason ? ' — ' + t.reason : '')))
       ol.appendChild(li)
     })
   }
@@ -264,7 +477,7 @@ export const DASHBOARD_JS = `'use strict'
     var W = 600, H = 160, PAD = 28
     var max = 0
     history.forEach(function (p) {
-      backends.forEach(function (b) { var v = p[key][b.id]; if (v !== null && v > max) max = v })
+      backends.forEach(function (b) { var v = p[key][keyOf(b)]; if (v !== null && v > max) max = v })
     })
     max = max <= 0 ? 1 : niceCeil(max)
     while (svg.firstChild) svg.removeChild(svg.firstChild)
@@ -281,7 +494,7 @@ export const DASHBOARD_JS = `'use strict'
     backends.forEach(function (b) {
       var points = []
       history.forEach(function (p, i) {
-        var v = p[key][b.id]
+        var v = p[key][keyOf(b)]
         if (v === null || v === undefined) return
         // The x axis spans the history kept so far (at least 30 polls), then scrolls.
         var span = Math.max(history.length, 30)
@@ -292,7 +505,8 @@ export const DASHBOARD_JS = `'use strict'
       if (points.length < 2) return
       var pl = document.createElementNS(ns, 'polyline')
       pl.setAttribute('points', points.join(' '))
-      pl.setAttribute('stroke', colour(b.id))
+      pl.setAttribute('stroke', colour(keyOf(b)))
+      pl.dataset.pool = poolOf(b)
       pl.dataset.backend = b.id
       svg.appendChild(pl)
     })

@@ -6,6 +6,7 @@ export const DASHBOARD_CSS = `:root {
   color-scheme: dark;
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; background: var(--bg); color: var(--text);
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
@@ -45,6 +46,31 @@ button.danger { border-color: #6e2b28; }
 #status-line { margin: 10px 2px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 16px;
   margin-bottom: 16px; }
+.pool-head { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px;
+  margin: 0 2px 10px; }
+.pool-head .label { color: var(--muted); font-size: 11px; text-transform: uppercase;
+  letter-spacing: .6px; }
+.pool-head h2 { margin: 0; color: var(--text); font-size: 16px; text-transform: none;
+  letter-spacing: 0; }
+.pool-head select { padding: 2px 6px; font-size: 13px; }
+.pool-head .strategy { font-size: 13px; }
+.chips { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
+.chip { font-size: 12px; padding: 1px 8px; border-radius: 999px; background: #21262d;
+  border: 1px solid var(--line); white-space: nowrap; }
+.chip .weight { color: var(--accent); margin-left: 4px; font-variant-numeric: tabular-nums; }
+.empty { color: var(--muted); font-size: 13px; padding: 4px 2px; }
+#routes-panel { margin-bottom: 16px; }
+.table-wrap { overflow-x: auto; }
+table.routes { width: 100%; border-collapse: collapse; font-size: 13px; }
+.routes th { text-align: left; color: var(--muted); font-weight: 400; font-size: 11px;
+  text-transform: uppercase; letter-spacing: .5px; padding: 2px 12px 6px 0;
+  border-bottom: 1px solid var(--line); }
+.routes td { padding: 6px 12px 6px 0; border-bottom: 1px solid var(--line); vertical-align: top; }
+.routes tbody tr:last-child td { border-bottom: 0; }
+.routes .any, .routes .order { color: var(--muted); }
+.routes .order { font-variant-numeric: tabular-nums; }
+.routes .name { font-weight: 600; }
+.routes td > code + code { margin-left: 6px; }
 .card { position: relative; background: var(--panel); border: 1px solid var(--line);
   border-radius: 10px; padding: 14px 16px; border-top: 4px solid var(--off); }
 .card[data-state=up] { border-top-color: var(--up); }
