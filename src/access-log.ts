@@ -3,7 +3,7 @@
  * to the runtime's sink in batches (on a timer, or when the buffer fills), so that the request path
  * never waits for a write.
  */
-import type { RequestRecord } from './request-record.ts'
+import type { ConnectionRecord, RequestRecord } from './request-record.ts'
 
 /** Options for {@link AccessLog}. */
 export interface AccessLogOptions {
@@ -30,6 +30,7 @@ export interface AccessLogOptions {
 export class AccessLog {
   readonly #write: (lines: string) => void
   readonly #format: (record: RequestRecord) => string
+  readonly #formatConnection: (record: ConnectionRecord) => string
   readonly #flushInterval: number
   readonly #bufferSize: number
   #buffer = ''
@@ -38,13 +39,24 @@ export class AccessLog {
   constructor(options: AccessLogOptions) {
     this.#write = options.write
     this.#format = options.format === 'combined' ? formatCombined : formatJson
+    this.#formatConnection =
+      options.format === 'combined' ? formatConnectionCombined : formatConnectionJson
     this.#flushInterval = options.flushInterval ?? 1000
     this.#bufferSize = options.bufferSize ?? 65_536
   }
 
   /** Queue one request's line. */
   log(record: RequestRecord): void {
-    this.#buffer += this.#format(record)
+    this.#append(this.#format(record))
+  }
+
+  /** Queue one layer-4 connection's line. */
+  logConnection(record: ConnectionRecord): void {
+    this.#append(this.#formatConnection(record))
+  }
+
+  #append(line: string): void {
+    this.#buffer += line
     if (this.#buffer.length >= this.#bufferSize) this.flush()
     else this.#timer ??= setTimeout(() => this.flush(), this.#flushInterval)
   }
@@ -105,17 +117,23 @@ export function formatJson(record: RequestRecord): string {
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 
+/** The combined format's time, `05/Mar/2026:07:08:09 +0000` (always UTC). */
+function combinedTime(time: number): string {
+  const d = new Date(time)
+  const pad = (n: number) => String(n).padStart(2, '0')
+  return (
+    `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`
+  )
+}
+
 /**
  * The combined log format (Apache `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`, as
  * nginx's `combined`), followed by fulcrum's fields as `key=value`. Quoted strings escape `"`,
  * `\` and control characters as `\xHH`, as nginx does.
  */
 export function formatCombined(record: RequestRecord): string {
-  const d = new Date(record.time)
-  const pad = (n: number) => String(n).padStart(2, '0')
-  const time =
-    `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:` +
-    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`
+  const time = combinedTime(record.time)
   return (
     `${record.client ?? '-'} - - [${time}] "${quote(`${record.method} ${record.target} HTTP/1.1`)}" ` +
     `${record.status} ${record.bytes} "${quote(record.referer ?? '-')}" "${quote(record.userAgent ?? '-')}" ` +
@@ -135,4 +153,35 @@ function quote(text: string): string {
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000
+}
+
+/** A TCP connection as one JSON object: `"type": "tcp"` tells it from a request's line. */
+export function formatConnectionJson(record: ConnectionRecord): string {
+  return (
+    JSON.stringify({
+      time: isoTime(record.time),
+      type: 'tcp',
+      listener: record.listener,
+      client: record.client ?? null,
+      pool: record.pool,
+      backend: record.backend ?? null,
+      bytesIn: record.bytesIn,
+      bytesOut: record.bytesOut,
+      connectMs: record.connectMs === undefined ? null : round(record.connectMs),
+      durationMs: round(record.durationMs),
+      reason: record.reason,
+    }) + '\n'
+  )
+}
+
+/** A TCP connection in the combined log's spirit: the client, the time, then `key=value`. */
+export function formatConnectionCombined(record: ConnectionRecord): string {
+  const time = combinedTime(record.time)
+  return (
+    `${record.client ?? '-'} - - [${time}] "TCP ${record.listener}" ` +
+    `pool=${record.pool} backend=${record.backend ?? '-'} bytes_in=${record.bytesIn} ` +
+    `bytes_out=${record.bytesOut} ` +
+    `connect_ms=${record.connectMs === undefined ? '-' : round(record.connectMs)} ` +
+    `duration_ms=${round(record.durationMs)} reason=${record.reason}\n`
+  )
 }

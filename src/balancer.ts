@@ -18,6 +18,7 @@ import { createObserver } from './observer.ts'
 import { createRouterApp } from './router-app.ts'
 import { RouteTable } from './routes/table.ts'
 import { ServicePool } from './service-pool.ts'
+import { TcpService } from './tcp/service.ts'
 import { base64url, type StickySessions } from './sticky.ts'
 import type { Logger, RuntimeDeps } from './types.ts'
 
@@ -29,6 +30,8 @@ export interface Balancer {
   readonly routes: RouteTable
   /** The pools in service, by name; `default` is always there. */
   readonly pools: ReadonlyMap<string, ServicePool>
+  /** The layer-4 listeners' services, one per `tcp` entry: the runtime listens for them. */
+  readonly tcp: readonly TcpService[]
   /** What the public listener serves: the edge (limits, access, rate limit), then the app. */
   readonly fetch: (request: Request, env: unknown) => Response | Promise<Response>
   /** The edge in front of the app. */
@@ -123,7 +126,12 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
         })
         service.pool.watchTransitions((t) => {
           if (t.to === 'ejected') metrics.backend(backendKey(name, t.id)).ejections++
-          else if (t.to === 'removed') metrics.forget(backendKey(name, t.id))
+          else if (t.to === 'removed') {
+            metrics.forget(backendKey(name, t.id))
+            // A removed backend's relayed connections go with it (after its drain).
+            for (const listener of tcp)
+              if (listener.config.pool === name) listener.closeBackend(t.id)
+          }
           for (const watcher of transitionWatchers) watcher(name, t)
         })
         pools.set(name, service)
@@ -147,6 +155,29 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
     },
   })
   const defaultPool = () => pools.get(DEFAULT_POOL)!
+
+  // Layer 4: each listener relays to its pool, read per connection (a reload may replace it).
+  const tcp: TcpService[] = config.tcp.map(
+    (listener) =>
+      new TcpService({
+        config: listener,
+        pool: () => {
+          const service = pools.get(listener.pool)
+          return (
+            service && {
+              name: service.name,
+              pool: service.pool,
+              selector: service.selector,
+              connectTimeout: service.config.timeouts.connect,
+            }
+          )
+        },
+        connect: deps.connect ?? refuseConnect,
+        logger,
+        metrics,
+        accessLog,
+      }),
+  )
 
   const app = createRouterApp({
     routes: () => table,
@@ -230,6 +261,7 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
       return table
     },
     pools,
+    tcp,
     edge,
     webSockets,
     fetch: (request, env) => edge.handle(request, env, app.fetch),
@@ -249,7 +281,8 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
     },
     logger,
     start() {
-      const empty = [...pools.values()].every((service) => service.pool.size === 0)
+      const empty =
+        config.tcp.length === 0 && [...pools.values()].every((service) => service.pool.size === 0)
       const discovering = [...pools.values()].some((s) => s.config.discovery.length > 0)
       if (empty && !discovering) {
         logger.warn('no backends configured: answering 503 until backends are added', {})
@@ -272,3 +305,6 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
     },
   }
 }
+
+/** Without a runtime's `connect`, layer-4 connections fail (unit tests that serve no TCP). */
+const refuseConnect = () => Promise.reject(new Error('This runtime gave no connect'))

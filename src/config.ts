@@ -964,6 +964,26 @@ const ConfigObjectSchema = z
     checkPoolFields(config, ctx, [])
     checkRoutes(config, ctx)
     checkTcp(config, ctx)
+    // The PROXY header comes before a TLS handshake, which the runtime's TLS listener does first.
+    const tlsOn =
+      config.tls.enabled ??
+      (Boolean(config.tls.cert && config.tls.key) || config.tls.certificates.length > 0)
+    if (config.listen.acceptProxy && tlsOn) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen', 'acceptProxy'],
+        message: 'Not supported with TLS: the PROXY header comes before the TLS handshake',
+      })
+    }
+    config.tcp.forEach((listener, index) => {
+      if (listener.acceptProxy && listener.tls) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tcp', index, 'acceptProxy'],
+          message: 'Not supported with tls: the PROXY header comes before the TLS handshake',
+        })
+      }
+    })
   })
   .transform((config) => {
     const tlsEnabled =
@@ -1069,4 +1089,24 @@ export function poolConfigOf(config: Config, name: string): Config | undefined {
 /** Every pool's name, `default` first. */
 export function poolNames(config: Config): string[] {
   return [DEFAULT_POOL, ...Object.keys(config.pools)]
+}
+
+/**
+ * Whether the config has anything for an HTTP listener to serve: a pool not behind a TCP listener
+ * with backends or discovery, or routes of its own. A config of pools and TCP listeners alone
+ * starts no HTTP listener.
+ */
+export function servesHttp(config: Config): boolean {
+  if (config.tcp.length === 0 || config.demo) return true
+  const tcpPools = new Set(config.tcp.map((listener) => listener.pool))
+  return poolNames(config).some((name) => {
+    if (tcpPools.has(name)) return false
+    const pool = poolConfigOf(config, name)!
+    const routed = config.routes.some(
+      (route) => route.pool === name || route.pools?.some((split) => split.pool === name),
+    )
+    return (
+      pool.backends.length > 0 || pool.discovery.length > 0 || (routed && name !== DEFAULT_POOL)
+    )
+  })
 }

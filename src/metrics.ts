@@ -119,6 +119,8 @@ export class Metrics {
   readonly sticky = { hit: 0, new: 0, moved: 0 }
   /** Retries over all backends. */
   retries = 0
+  /** Layer-4 connections, per TCP listener and per backend. */
+  readonly tcp = new TcpMetrics()
 
   /** Client requests by route and status class. */
   routes(): IterableIterator<[string, Float64Array]> {
@@ -259,4 +261,48 @@ function formatNumber(value: number): string {
   if (value === Infinity) return '+Inf'
   if (value === -Infinity) return '-Inf'
   return String(value)
+}
+
+/** One TCP listener's or one backend's layer-4 counters. */
+export class TcpCounters {
+  /** Connections open now. */
+  open = 0
+  /** Connections relayed (or tried) so far. */
+  total = 0
+  /** Bytes from clients to backends. */
+  bytesIn = 0
+  /** Bytes from backends to clients. */
+  bytesOut = 0
+  /** Backend connections that could not be made (each failed attempt). */
+  connectFailures = 0
+  /** Connections closed at once: over `maxConnections`, or no backend could be reached. */
+  refused = 0
+}
+
+/** Layer-4 counters, per TCP listener and per backend (by {@link backendKey}). */
+export class TcpMetrics {
+  readonly #listeners = new Map<string, TcpCounters>()
+  readonly #backends = new Map<string, TcpCounters>()
+
+  /** A listener's counters, created on first use. */
+  listener(name: string): TcpCounters {
+    let counters = this.#listeners.get(name)
+    if (!counters) this.#listeners.set(name, (counters = new TcpCounters()))
+    return counters
+  }
+
+  /** A backend's counters, created on first use. */
+  backend(key: string): TcpCounters {
+    let counters = this.#backends.get(key)
+    if (!counters) this.#backends.set(key, (counters = new TcpCounters()))
+    return counters
+  }
+
+  listeners(): IterableIterator<[string, TcpCounters]> {
+    return this.#listeners.entries()
+  }
+
+  backends(): IterableIterator<[string, TcpCounters]> {
+    return this.#backends.entries()
+  }
 }

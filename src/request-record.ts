@@ -36,3 +36,25 @@ export interface RequestRecord {
   /** The pool that served it. */
   readonly pool?: string | undefined
 }
+
+/** One finished layer-4 connection, as the access log writes it. */
+export interface ConnectionRecord {
+  /** When the connection was accepted, in ms since the epoch. */
+  readonly time: number
+  /** The TCP listener's name. */
+  readonly listener: string
+  readonly client: string | undefined
+  readonly pool: string
+  /** The backend it was relayed to, if one took it. */
+  readonly backend: string | undefined
+  /** Bytes from the client to the backend. */
+  readonly bytesIn: number
+  /** Bytes from the backend to the client. */
+  readonly bytesOut: number
+  /** Time to connect to the backend, in ms. */
+  readonly connectMs: number | undefined
+  /** From accept to close, in ms. */
+  readonly durationMs: number
+  /** Why it ended: done, client-reset, backend-reset, idle-timeout, shutdown, connect-failed, refused. */
+  readonly reason: string
+}

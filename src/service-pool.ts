@@ -8,7 +8,7 @@ import type { Config, StrategyName, StrategyOptions } from './config.ts'
 import type { Edge } from './edge/edge.ts'
 import { WebSocketRouter } from './edge/websocket.ts'
 import { createHealthChecker } from './health/checker.ts'
-import { httpProbe, tcpProbe } from './health/probe.ts'
+import { EXEC_OUTPUT_LIMIT, execProbe, httpProbe, tcpProbe } from './health/probe.ts'
 import type { ProbeScheduler } from './health/scheduler.ts'
 import { recordLoadMetrics } from './load-metrics.ts'
 import type { RequestObserver } from './observer.ts'
@@ -180,14 +180,22 @@ export class ServicePool {
     const probe =
       healthCheck.type === 'tcp'
         ? tcpProbe(this.#deps.tcpConnect)
-        : httpProbe(this.#deps.fetch, {
-            path: healthCheck.path,
-            expectStatus: healthCheck.expectStatus,
-            // Backends may report their load on health responses too (ORCA out-of-band style).
-            onResponse: (backend, response) => {
-              if (this.#ctx.loadMetrics) recordLoadMetrics(this.pool, backend, response.headers)
-            },
-          })
+        : healthCheck.type === 'exec'
+          ? execProbe(this.#deps.exec, {
+              // The schema requires a command for exec checks.
+              command: healthCheck.command ?? [],
+              timeout: healthCheck.timeout,
+              maxOutput: EXEC_OUTPUT_LIMIT,
+              logger: this.#logger,
+            })
+          : httpProbe(this.#deps.fetch, {
+              path: healthCheck.path,
+              expectStatus: healthCheck.expectStatus,
+              // Backends may report their load on health responses too (ORCA out-of-band style).
+              onResponse: (backend, response) => {
+                if (this.#ctx.loadMetrics) recordLoadMetrics(this.pool, backend, response.headers)
+              },
+            })
     return createHealthChecker(this.pool, probe, healthCheck)
   }
 }

@@ -2,6 +2,7 @@
  * Shared types. Everything a runtime supplies reaches `src/` through {@link RuntimeDeps}, so that
  * `src/` itself only ever uses Web APIs.
  */
+import type { Connect } from './http1/socket.ts'
 import type { AbortSignalLike } from './abort.ts'
 
 /** A backend server. Its identity is its normalised origin; weight and meta don't count. */
@@ -59,8 +60,26 @@ export interface RuntimeDeps {
   clientSignal?: (req: Request, env: unknown) => AbortSignalLike
   /** Open a TCP connection to host:port and close it again; rejects if that fails. */
   tcpConnect(host: string, port: number, signal: AbortSignal): Promise<void>
+  /** Open a TCP connection that stays: layer-4 listeners relay to backends through it. */
+  connect?: Connect
   /** Read a UTF-8 text file. */
   readTextFile(path: string): Promise<string>
+  /**
+   * Run a program, for `exec` health checks. Without it, an `exec` check fails every round.
+   *
+   * - `command[0]` is the program (looked up in `PATH`), the rest its arguments, passed as they
+   *   are: no shell, so nothing is split, globbed or expanded. Standard input is empty; the
+   *   environment and working directory are fulcrum's.
+   * - Standard output and standard error are collected together, in the order they arrive, and
+   *   only the last `maxOutput` bytes are kept (the tail: where programs say what went wrong).
+   * - When `timeout` ms pass, or `signal` aborts, the program is killed with SIGKILL, with its
+   *   whole process group where the system has them (so `sh -c 'sleep 9'` leaves no `sleep`).
+   *
+   * Resolves once the program has ended. Rejects only when it could not start: not found
+   * (`code` `ENOENT`), or the runtime may not run programs: {@link ExecDeniedError} (Deno without
+   * `--allow-run`).
+   */
+  exec?: (command: readonly string[], options: ExecOptions) => Promise<ExecResult>
   /** Defaults to a JSON-lines logger on the console. */
   logger?: Logger
   /**
@@ -91,6 +110,39 @@ export interface RuntimeDeps {
     onDone: (bytes: number, end: 'end' | 'error' | 'timeout' | 'cancel') => void,
     options: { idleTimeout?: number },
   ) => ReadableStream<Uint8Array> | Uint8Array
+}
+
+/** Options of {@link RuntimeDeps.exec}. */
+export interface ExecOptions {
+  /** Milliseconds the program may run; then it is killed. */
+  timeout: number
+  /** Kills the program when it aborts (the check was stopped). */
+  signal?: AbortSignalLike
+  /** Bytes of output kept: the last ones. */
+  maxOutput: number
+}
+
+/** How a program run by {@link RuntimeDeps.exec} ended. */
+export interface ExecResult {
+  /** Its exit status; `null` when a signal ended it. */
+  code: number | null
+  /** The signal that ended it (`SIGKILL` when it was killed); `null` when it exited. */
+  signal: string | null
+  /** The tail of its standard output and standard error, as UTF-8. */
+  output: string
+  /** Whether output was dropped from the start to keep `maxOutput`. */
+  truncated: boolean
+  /** Whether it was killed because `timeout` passed. */
+  timedOut: boolean
+}
+
+/**
+ * The runtime may not run programs: Deno without `--allow-run` (or without this program in
+ * `--allow-run=…`), Node with `--permission` and no `--allow-child-process`. The message says
+ * which permission is missing.
+ */
+export class ExecDeniedError extends Error {
+  override readonly name = 'ExecDeniedError'
 }
 
 /** A request head as received on the wire, for the edge's strict input checks. */

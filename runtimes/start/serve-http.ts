@@ -7,6 +7,7 @@ import type { Config } from '../../src/config.ts'
 import type { WebSocketRoute } from '../../src/edge/websocket.ts'
 import { createHttp1Server, type Http1Limits } from '../../src/http1/server.ts'
 import { createUpgradeHandler } from '../../src/http1/upgrade.ts'
+import { acceptProxy } from '../../src/tcp/proxy-accept.ts'
 import type { RuntimeAdapter } from '../adapter.ts'
 import type { TlsMaterial } from '../tls/certs.ts'
 
@@ -40,6 +41,14 @@ export interface ServeOptions {
   websocket?: (request: Request, env: unknown) => Promise<WebSocketRoute | Response>
   /** Offer h2 by ALPN on a TLS listener (where the runtime has an HTTP/2 server). */
   http2?: boolean
+  /**
+   * Read a PROXY protocol header (v1 or v2) at the start of each connection, from these trusted
+   * addresses only; any other peer is closed unread (src/tcp/proxy-accept.ts). Plain listeners
+   * only: the header comes before a TLS handshake, which the runtime's TLS server does first.
+   * @default `config.listen.acceptProxy` on the public listener (the one with `websocket`), else
+   *   none
+   */
+  acceptProxy?: { trusted: readonly string[] } | false
 }
 
 /** The engine's limits from a config. */
@@ -72,6 +81,14 @@ export async function serveHttp(
         })
       : undefined,
   })
+  const proxy = options.acceptProxy ?? (websocket ? config.listen.acceptProxy : undefined)
+  if (proxy && tls) {
+    throw new Error(
+      'listen.acceptProxy: not supported on a TLS listener ' +
+        '(the PROXY header comes before the TLS handshake)',
+    )
+  }
+  const accept = proxy ? acceptProxy(engine.accept, { trusted: proxy.trusted }) : undefined
   const listener = await runtime.listen(
     {
       host: options.host,
@@ -80,7 +97,7 @@ export async function serveHttp(
       http2: tls && options.http2 ? { handler: options.handler } : undefined,
       reusePort: config.workers > 1,
     },
-    engine.accept,
+    accept ?? engine.accept,
   )
   return {
     port: listener.port,
@@ -88,6 +105,7 @@ export async function serveHttp(
     setTls: tls && listener.setTls ? (material) => listener.setTls!(material) : undefined,
     configure: (next) => engine.configure(http1Limits(next)),
     close: async (grace = config.shutdownGrace) => {
+      accept?.close()
       await Promise.all([listener.close(), engine.drain(grace), listener.closeHttp2?.()])
     },
   }

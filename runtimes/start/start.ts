@@ -4,7 +4,7 @@
  */
 import process from 'node:process'
 import { createBalancer } from '../../src/balancer.ts'
-import { BackendSchema, ConfigError, type Config } from '../../src/config.ts'
+import { BackendSchema, ConfigError, servesHttp, type Config } from '../../src/config.ts'
 import { DEMO_NAMES, demoBackend } from '../../src/demo.ts'
 import { createJsonLogger } from '../../src/log.ts'
 import { http1Env } from '../../src/http1/request.ts'
@@ -34,7 +34,9 @@ import {
   type AccessLogSink,
 } from './control-deps.ts'
 import { closeWebSocketsOnShutdown, startRedirectListener, warnTlsLimits } from './edge.ts'
+import { exec } from './exec.ts'
 import { serveHttp, type Handler, type RunningServer } from './serve-http.ts'
+import { serveTcp, type TcpListeners } from './serve-tcp.ts'
 import { broadcastAdminChanges, replayAdminChanges, runPrimary, workerId } from './workers.ts'
 
 export type { Handler, RunningServer } from './serve-http.ts'
@@ -58,7 +60,10 @@ export function runtimeDeps(runtime: RuntimeAdapter, config: Config): RuntimeDep
       http1Env(env)?.signal ?? h2?.clientSignal?.(request, env) ?? request.signal,
     watchBody: watchUpstreamBody,
     tcpConnect,
+    connect: runtime.connect,
     readTextFile,
+    // exec health checks: node:child_process, which all three runtimes implement.
+    exec,
   }
 }
 
@@ -171,6 +176,35 @@ export async function startFulcrum(
     })
   }
 
+  // Layer 4: the TCP listeners, before the HTTP one (a config may have only these).
+  let tcpListeners: TcpListeners | undefined
+  if (balancer.tcp.length > 0) {
+    try {
+      tcpListeners = await serveTcp(runtime, balancer.tcp, config, tls, logger)
+    } catch (error) {
+      fail((error as Error).message, (error as Error).cause)
+    }
+  }
+  if (!servesHttp(config)) {
+    balancer.start()
+    keepServingOnStrayErrors(logger.error)
+    logger.info('serving tcp only: no http listener (no http pool or route)', {
+      runtime: runtime.name,
+      pid: process.pid,
+    })
+    onShutdownSignal(
+      config.shutdownGrace,
+      async () => {
+        await Promise.all([tcpListeners?.close(config.shutdownGrace), adminServer?.close()])
+        await balancer.stop()
+        await accessLogSink?.close()
+        logger.info('stopped', {})
+      },
+      info,
+    )
+    return
+  }
+
   // Once shutdown begins, the engine tells every keep-alive client to go (RFC 9112 §9.6), so
   // that no new request arrives on a connection that is about to close.
   try {
@@ -181,6 +215,7 @@ export async function startFulcrum(
       tls,
       http2: config.tls.http2,
       websocket: (request, env) => balancer.webSockets.open(request, env),
+      acceptProxy: config.listen.acceptProxy ?? false,
       config,
     })
   } catch (error) {
@@ -255,7 +290,12 @@ export async function startFulcrum(
   onShutdownSignal(
     config.shutdownGrace,
     async () => {
-      await Promise.all([server!.close(), adminServer?.close(), redirect?.close()])
+      await Promise.all([
+        server!.close(),
+        adminServer?.close(),
+        redirect?.close(),
+        tcpListeners?.close(config.shutdownGrace),
+      ])
       await balancer.stop()
       await accessLogSink?.close()
       await Promise.all(demos.map((demo) => demo.close()))

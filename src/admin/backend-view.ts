@@ -31,7 +31,8 @@ export interface BackendView {
   /** The peak-EWMA time to response headers, in ms. */
   ewmaMs: number
   utilisation?: number
-  lastProbe: { ok: boolean; at: string; reason?: string } | null
+  /** The last active probe; `output` is what an `exec` check printed (bounded). */
+  lastProbe: { ok: boolean; at: string; reason?: string; output?: string } | null
   lease: { ttl: number; expiresAt: string } | null
 }
 
@@ -80,6 +81,7 @@ export function viewOf(pool: BackendPool, state: BackendState, context: ViewCont
           ok: state.lastProbe.ok,
           at: new Date(state.lastProbe.at).toISOString(),
           ...(state.lastProbe.reason ? { reason: state.lastProbe.reason } : {}),
+          ...(state.lastProbe.output ? { output: state.lastProbe.output } : {}),
         }
       : null,
     lease: lease ? { ttl: lease.ttl, expiresAt: new Date(lease.expiresAt).toISOString() } : null,

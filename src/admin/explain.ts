@@ -6,7 +6,7 @@
 import ipaddr from 'ipaddr.js'
 import type { Config } from '../config.ts'
 import { createPickInput } from '../pick-input.ts'
-import type { BackendPool } from '../pool.ts'
+import type { BackendPool, ProbeResult } from '../pool.ts'
 import type { RouteTable } from '../routes/table.ts'
 import { keyReader } from '../strategies/consistent-hash.ts'
 import { strategies } from '../strategies/index.ts'
@@ -53,6 +53,8 @@ interface ExplainedBackend {
   utilisation?: number
   /** What the strategy orders by, where it orders by load. */
   score?: number
+  /** The last active probe, as `GET /backends` shows it (`output`: what an exec check printed). */
+  lastProbe?: { ok: boolean; at: string; reason?: string; output?: string }
 }
 
 /**
@@ -149,6 +151,7 @@ export async function explain(query: URLSearchParams, src: ExplainSource) {
   const describe = (backend: Backend): ExplainedBackend => {
     const state = pool.get(backend.id)
     const score = scoreOf(config, backend, pool)
+    const probe = state?.lastProbe
     return {
       id: backend.id,
       url: backend.url,
@@ -159,6 +162,7 @@ export async function explain(query: URLSearchParams, src: ExplainSource) {
       ewmaMs: Math.round(pool.latency(backend) * 1000) / 1000,
       ...(state?.utilisation === undefined ? {} : { utilisation: state.utilisation }),
       ...(score === undefined ? {} : { score }),
+      ...(probe ? { lastProbe: probeView(probe) } : {}),
     }
   }
   const chosen = new Set(candidates.map((b) => b.id))
@@ -184,6 +188,16 @@ export async function explain(query: URLSearchParams, src: ExplainSource) {
               ? 'backup: serves only when no primary is up'
               : 'not eligible',
       })),
+  }
+}
+
+/** A probe result for the answer: why a backend is down, and what its check printed. */
+function probeView(probe: ProbeResult): NonNullable<ExplainedBackend['lastProbe']> {
+  return {
+    ok: probe.ok,
+    at: new Date(probe.at).toISOString(),
+    ...(probe.reason ? { reason: probe.reason } : {}),
+    ...(probe.output ? { output: probe.output } : {}),
   }
 }
 

@@ -10,6 +10,7 @@ import {
   STATUS_CLASSES,
   type Metrics,
   type Sample,
+  type TcpCounters,
 } from '../metrics.ts'
 import { backendKey } from '../metrics.ts'
 import type { BackendPool, BackendTransition } from '../pool.ts'
@@ -239,7 +240,49 @@ export function renderPrometheus(src: TelemetrySource): string {
       .filter(({ view }) => view.lastProbe !== null)
       .map(({ view }) => ({ labels: labelsOf(view), value: view.lastProbe!.ok ? 1 : 0 })),
   )
+  renderTcp(out, metrics)
   return out.text()
+}
+
+/** The layer-4 families: per TCP listener, and per backend (by pool) that took connections. */
+function renderTcp(out: PrometheusWriter, metrics: Metrics): void {
+  const listeners = [...metrics.tcp.listeners()]
+  if (listeners.length === 0) return
+  const backends = [...metrics.tcp.backends()].map(([key, counters]) => {
+    const slash = key.indexOf('/')
+    const labels =
+      slash === -1
+        ? { pool: 'default', backend: key }
+        : { pool: key.slice(0, slash), backend: key.slice(slash + 1) }
+    return { labels, counters }
+  })
+  const families: [string, 'gauge' | 'counter', string, keyof TcpCounters][] = [
+    ['open_connections', 'gauge', 'TCP connections open now', 'open'],
+    ['connections_total', 'counter', 'TCP connections relayed', 'total'],
+    ['received_bytes_total', 'counter', 'Bytes from clients to backends', 'bytesIn'],
+    ['sent_bytes_total', 'counter', 'Bytes from backends to clients', 'bytesOut'],
+    ['connect_failures_total', 'counter', 'Backend connections that failed', 'connectFailures'],
+  ]
+  for (const [name, type, help, field] of families) {
+    out.family(
+      `fulcrum_tcp_listener_${name}`,
+      type,
+      `${help}, per TCP listener`,
+      listeners.map(([listener, counters]) => ({ labels: { listener }, value: counters[field] })),
+    )
+    out.family(
+      `fulcrum_tcp_backend_${name}`,
+      type,
+      `${help}, per backend`,
+      backends.map(({ labels, counters }) => ({ labels, value: counters[field] })),
+    )
+  }
+  out.family(
+    'fulcrum_tcp_listener_refused_total',
+    'counter',
+    'TCP connections closed at once: over maxConnections, or no backend reachable',
+    listeners.map(([listener, counters]) => ({ labels: { listener }, value: counters.refused })),
+  )
 }
 
 /** A backend's series labels: its pool, then its id. */

@@ -1,6 +1,6 @@
 /** Active health checking: probe every backend each round and feed the pool's rise/fall state. */
 import type { BackendPool } from '../pool.ts'
-import type { HealthProbe } from './probe.ts'
+import { ProbeFailure, type HealthProbe } from './probe.ts'
 import { ProbeScheduler } from './scheduler.ts'
 
 /** Options for {@link createHealthChecker}. */
@@ -30,14 +30,19 @@ export function createHealthChecker(
         states.map(async ({ backend }) => {
           const { signal, cancel } = deadline(options.timeout, stop)
           try {
-            await probe.check(backend, signal)
-            if (!stop.aborted) pool.recordProbe(backend.id, true)
+            const report = await probe.check(backend, signal)
+            if (!stop.aborted) pool.recordProbe(backend.id, true, undefined, report?.output)
           } catch (error) {
             if (stop.aborted) return
-            const reason = signal.aborted
-              ? `Timed out after ${options.timeout} ms`
-              : describe(error)
-            pool.recordProbe(backend.id, false, reason)
+            // A probe that says why (an exec check: its status and output) is believed first.
+            const reason =
+              error instanceof ProbeFailure
+                ? error.message
+                : signal.aborted
+                  ? `Timed out after ${options.timeout} ms`
+                  : describe(error)
+            const output = error instanceof ProbeFailure ? error.output : undefined
+            pool.recordProbe(backend.id, false, reason, output)
           } finally {
             cancel()
           }

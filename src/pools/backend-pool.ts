@@ -282,11 +282,16 @@ export class BackendPool implements LoadView {
     return isRamping(this.#set.values())
   }
 
-  /** Record an active probe result, applying the rise and fall thresholds. */
-  recordProbe(id: string, ok: boolean, reason?: string): void {
+  /**
+   * Record an active probe result, applying the rise and fall thresholds.
+   *
+   * @param output what the check printed (an `exec` check's output), kept on `lastProbe`
+   */
+  recordProbe(id: string, ok: boolean, reason?: string, output?: string): void {
     const state = this.#set.get(id)
     if (!state) return
-    const flip = this.#health.observe(state, { ok, at: this.#now(), reason })
+    const probe = { ok, at: this.#now(), reason, ...(output === undefined ? {} : { output }) }
+    const flip = this.#health.observe(state, probe)
     if (flip === undefined) return
     if (flip.to === 'up') {
       // Active and passive health are one state: a backend the probes saw come back is no

@@ -14,6 +14,8 @@ export interface ProbeResult {
   readonly ok: boolean
   readonly at: number
   readonly reason?: string
+  /** What the check printed, bounded (an `exec` check's output, 4 KiB by default). */
+  readonly output?: string
 }
 
 /** Mutable state of one backend. */

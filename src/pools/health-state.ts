@@ -87,6 +87,7 @@ export class RiseFall {
       backend: state.backend.id,
       url: state.backend.url,
       reason: probe.reason,
+      ...(probe.output ? { output: probe.output } : {}),
       failures: state.consecutiveFailures,
     })
     return { to: 'down', reason: probe.reason }

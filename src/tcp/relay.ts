@@ -1,0 +1,225 @@
+/**
+ * A layer-4 byte relay between a client and a backend connection (as HAProxy's `mode tcp`,
+ * nginx's `stream`): bytes both ways with backpressure on both sides, half-close (a FIN,
+ * RFC 9293 §3.6) passed through, an idle timeout, and one report when both sides are gone.
+ */
+import type { Socket, SocketEvents } from '../http1/socket.ts'
+
+/** Why a relayed connection ended, for the access log and the metrics. */
+export type CloseReason =
+  | 'done'
+  | 'client-reset'
+  | 'backend-reset'
+  | 'idle-timeout'
+  | 'shutdown'
+  | 'connect-failed'
+  | 'refused'
+
+/** What a relayed connection moved. */
+export interface RelayStats {
+  /** Bytes from the client to the backend. */
+  bytesIn: number
+  /** Bytes from the backend to the client. */
+  bytesOut: number
+  reason: CloseReason
+}
+
+/** The timers a relay uses; fake ones in tests. */
+export interface RelayTimers {
+  now(): number
+  setTimeout(callback: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+const REAL_TIMERS: RelayTimers = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+}
+
+/** Options for {@link Relay}. */
+export interface RelayOptions {
+  /** No byte either way for this long closes both sides. */
+  idleTimeout: number
+  /** Told once, when both sides are closed. */
+  onEnd(stats: RelayStats): void
+  /** Told of each chunk relayed (metrics that count bytes as they flow). */
+  onBytes?(direction: 'in' | 'out', bytes: number): void
+  timers?: RelayTimers
+}
+
+/**
+ * One relayed connection. The client side is attached first (its events are what the listener
+ * hands back on accept) and paused until the backend is attached; bytes that arrive before that
+ * are kept and sent first.
+ *
+ * @example
+ * ```ts
+ * const relay = new Relay({ idleTimeout: 600_000, onEnd: (stats) => log(stats) })
+ * const accept: Accept = (client) => relay.attachClient(client)
+ * relay.attachBackend(await connect(host, port, relay.backendEvents))
+ * ```
+ */
+export class Relay {
+  readonly #options: RelayOptions
+  readonly #timers: RelayTimers
+  #client: Socket | undefined
+  #backend: Socket | undefined
+  /** Client bytes that came before the backend was there. */
+  #early: Uint8Array[] = []
+  #clientEnded = false
+  #clientClosed = false
+  #backendClosed = false
+  #reason: CloseReason | undefined
+  #bytesIn = 0
+  #bytesOut = 0
+  #lastActivity = 0
+  #idleTimer: unknown
+  #reported = false
+
+  constructor(options: RelayOptions) {
+    this.#options = options
+    this.#timers = options.timers ?? REAL_TIMERS
+  }
+
+  /** Bytes relayed so far, and the reason once there is one. */
+  get stats(): RelayStats {
+    return { bytesIn: this.#bytesIn, bytesOut: this.#bytesOut, reason: this.#reason ?? 'done' }
+  }
+
+  /** Take the client connection; returns its events. Reading stops until the backend is there. */
+  attachClient(client: Socket): SocketEvents {
+    this.#client = client
+    client.pause()
+    this.#touch()
+    return this.clientEvents
+  }
+
+  /** The client's events (what a listener's accept returns). */
+  readonly clientEvents: SocketEvents = {
+    data: (chunk) => {
+      this.#bytesIn += chunk.byteLength
+      this.#options.onBytes?.('in', chunk.byteLength)
+      this.#touch()
+      const backend = this.#backend
+      if (!backend) {
+        this.#early.push(chunk)
+        this.#client?.pause()
+      } else if (this.#backendClosed) {
+        // The backend is gone (the client got its FIN): these bytes have nowhere to go.
+      } else if (!backend.write(chunk)) {
+        this.#client?.pause()
+      }
+    },
+    drain: () => this.#backend?.resume(),
+    end: () => {
+      // Half-close: the client has said all it will; the backend may still answer.
+      this.#clientEnded = true
+      if (this.#backend) this.#backend.end()
+      this.#maybeDone()
+    },
+    close: (error) => {
+      this.#clientClosed = true
+      this.#reason ??= error ? 'client-reset' : 'done'
+      // The client can't take more: what the backend still sends has nowhere to go.
+      if (this.#backend && !this.#backendClosed) {
+        if (error || !this.#clientEnded) {
+          // A destroyed socket reports nothing more (its close included).
+          this.#backend.destroy()
+          this.#backendClosed = true
+        } else this.#backend.end()
+      }
+      this.#maybeDone()
+    },
+  }
+
+  /** The backend's events (what the connect call is given). */
+  readonly backendEvents: SocketEvents = {
+    data: (chunk) => {
+      this.#bytesOut += chunk.byteLength
+      this.#options.onBytes?.('out', chunk.byteLength)
+      this.#touch()
+      if (this.#client && !this.#clientClosed && !this.#client.write(chunk)) this.#backend?.pause()
+    },
+    drain: () => this.#client?.resume(),
+    end: () => {
+      this.#client?.end()
+      this.#maybeDone()
+    },
+    close: (error) => {
+      this.#backendClosed = true
+      this.#reason ??= error ? 'backend-reset' : 'done'
+      const client = this.#client
+      if (client && !this.#clientClosed) {
+        // A backend that reset: the client learns at once. One that closed: it gets what was
+        // sent, then a FIN (end), and its own close follows.
+        if (error) {
+          // A destroyed socket reports nothing more (its close included).
+          client.destroy()
+          this.#clientClosed = true
+        } else client.end()
+      }
+      this.#maybeDone()
+    },
+  }
+
+  /** Take the backend connection: the early client bytes go first, then both sides flow. */
+  attachBackend(backend: Socket): void {
+    if (this.#clientClosed) {
+      backend.destroy()
+      this.#backendClosed = true
+      this.#maybeDone()
+      return
+    }
+    this.#backend = backend
+    let flowing = true
+    for (const chunk of this.#early) flowing = backend.write(chunk)
+    this.#early = []
+    if (this.#clientEnded) backend.end()
+    if (flowing) this.#client?.resume()
+    this.#touch()
+  }
+
+  /** No backend could be reached: the client is closed. */
+  fail(): void {
+    this.#reason ??= 'connect-failed'
+    this.#backendClosed = true
+    this.#client?.destroy()
+    this.#clientClosed = true
+    this.#maybeDone()
+  }
+
+  /** Close both sides now (shutdown after the drain timeout). */
+  close(reason: CloseReason): void {
+    this.#reason ??= reason
+    this.#client?.destroy()
+    this.#backend?.destroy()
+    this.#clientClosed = true
+    this.#backendClosed = true
+    this.#maybeDone()
+  }
+
+  /** Activity: the idle deadline moves. The timer is re-armed only when it fires early. */
+  #touch(): void {
+    this.#lastActivity = this.#timers.now()
+    if (this.#idleTimer === undefined) this.#arm(this.#options.idleTimeout)
+  }
+
+  #arm(ms: number): void {
+    this.#idleTimer = this.#timers.setTimeout(() => {
+      this.#idleTimer = undefined
+      if (this.#reported) return
+      const idle = this.#timers.now() - this.#lastActivity
+      if (idle >= this.#options.idleTimeout) this.close('idle-timeout')
+      else this.#arm(this.#options.idleTimeout - idle)
+    }, ms)
+  }
+
+  #maybeDone(): void {
+    if (this.#reported) return
+    if (!this.#clientClosed || !this.#backendClosed) return
+    this.#reported = true
+    if (this.#idleTimer !== undefined) this.#timers.clearTimeout(this.#idleTimer)
+    this.#options.onEnd(this.stats)
+  }
+}
