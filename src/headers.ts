@@ -1,4 +1,5 @@
 /** Header rules for forwarding: hop-by-hop stripping and the proxy's own forwarding headers. */
+import { FieldList } from './http1/fields.ts'
 import { forwardedNode } from './net.ts'
 
 /**
@@ -23,6 +24,10 @@ const HOP_BY_HOP = [
  * strip them.
  */
 export function stripHopByHop(headers: Headers): void {
+  // The engine's field lists (a request or response crossing fulcrum) in one pass.
+  if ((headers as unknown) instanceof FieldList) {
+    return (headers as unknown as FieldList).stripNamed(isHopByHop)
+  }
   const connection = headers.get('connection')
   if (connection) {
     for (const token of connection.split(',')) {
@@ -31,6 +36,28 @@ export function stripHopByHop(headers: Headers): void {
     }
   }
   for (const name of HOP_BY_HOP) headers.delete(name)
+}
+
+/** Whether a lower-case name is in {@link HOP_BY_HOP}: by length first, no hashing. */
+function isHopByHop(name: string): boolean {
+  switch (name.length) {
+    case 2:
+      return name === 'te'
+    case 7:
+      return name === 'trailer' || name === 'upgrade'
+    case 10:
+      return name === 'connection' || name === 'keep-alive'
+    case 16:
+      return name === 'proxy-connection'
+    case 17:
+      return name === 'transfer-encoding'
+    case 18:
+      return name === 'proxy-authenticate'
+    case 19:
+      return name === 'proxy-authorization'
+    default:
+      return false
+  }
 }
 
 /** What the proxy knows about the client side of a request. */

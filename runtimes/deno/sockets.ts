@@ -7,6 +7,7 @@
  * `Deno[Deno.internal].serveHttpOnConnection` (ext/http/00_serve.ts: the hyper server behind
  * `Deno.serve`, not in the public API). Where a Deno lacks it, only HTTP/1.1 is offered.
  */
+import { copyBytes } from '../../src/http1/bytes.ts'
 import type { Accept, Connect, Socket, SocketEvents } from '../../src/http1/socket.ts'
 import type { Http2Handler, ListenOptions, Listener } from '../adapter.ts'
 import { selectCertificate, type TlsMaterial } from '../tls/certs.ts'
@@ -103,8 +104,9 @@ class DenoSocket implements Socket {
         const read = await this.#conn.read(buffer)
         if (this.#done) return
         if (read === null) break
-        // A copy: the buffer is read into again while the engine may keep the chunk.
-        const chunk = buffer.slice(0, read)
+        // A copy (small ones share a slab): the buffer is read into again while the engine may
+        // keep the chunk.
+        const chunk = copyBytes(buffer, 0, read)
         if (read === buffer.byteLength && read < READ_SIZE) buffer = new Uint8Array(read * 2)
         // A read already under way when pause() came: its bytes wait for resume().
         if (this.#paused) await this.#paused.promise

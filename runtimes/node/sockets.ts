@@ -8,6 +8,7 @@
  * `secureConnection` event; every other connection is the engine's.
  */
 import { createAdaptorServer } from '@hono/node-server'
+import { Buffer } from 'node:buffer'
 import { createSecureServer, type Http2Session } from 'node:http2'
 import {
   connect as netConnect,
@@ -19,6 +20,7 @@ import {
   type TcpNetConnectOpts,
 } from 'node:net'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
+import { copyBytes } from '../../src/http1/bytes.ts'
 import type { Accept, Connect, Socket, SocketEvents } from '../../src/http1/socket.ts'
 import type { ListenOptions, Listener } from '../adapter.ts'
 import { trackHttp2Connections } from './http2.ts'
@@ -55,10 +57,13 @@ class NodeSocket implements Socket {
     })
   }
 
-  /** Report `socket`'s events to `events`, from now on. */
-  bind(events: SocketEvents): this {
+  /**
+   * Report `socket`'s events to `events`, from now on; `reading` says that the socket reads
+   * through its own `onread` callback (see {@link connect}), which reports the data itself.
+   */
+  bind(events: SocketEvents, reading = false): this {
     const socket = this.#socket
-    socket.on('data', (chunk: Buffer) => events.data(chunk))
+    if (!reading) socket.on('data', (chunk: Buffer) => events.data(chunk))
     socket.on('drain', () => events.drain())
     socket.on('end', () => events.end())
     socket.once('close', () => {
@@ -234,12 +239,28 @@ export const connect: Connect = (host, port, events) =>
       noDelay: true,
       allowHalfOpen: true,
       highWaterMark: HIGH_WATER_MARK,
+      // Reads go into one shared buffer and straight to the engine, without a Buffer of their
+      // own per read or the stream's `data` machinery; pause() and resume() work as ever.
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (size: number, buffer: Uint8Array) => {
+          // A copy: the next read, on any upstream socket, goes into the same buffer.
+          events.data(copyBytes(buffer, 0, size))
+          return true
+        },
+      },
     }
     const socket = netConnect(options)
     const refused = (error: Error) => reject(error)
     socket.once('error', refused)
     socket.once('connect', () => {
       socket.off('error', refused)
-      resolve(new NodeSocket(socket).bind(events))
+      resolve(new NodeSocket(socket).bind(events, true))
     })
   })
+
+/**
+ * The one read buffer of every upstream socket: each read is copied out in its callback, before
+ * any other socket reads, so one buffer serves them all.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)

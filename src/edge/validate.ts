@@ -5,6 +5,7 @@
  * target as sent); HTTP/2 requests on the `Request` the runtime built, where duplicates arrive
  * merged into one comma-separated value and fail the same checks.
  */
+import { PARSER_FRAMED } from '../http1/request.ts'
 import type { RawRequestHead } from '../types.ts'
 
 /** The limits {@link validateRequest} enforces. */
@@ -93,7 +94,10 @@ export function validateRequest(
   if (method === 'CONNECT') return reject(501, 'CONNECT is not supported')
   if (NOT_ALLOWED.has(method))
     return reject(405, `${method} is not allowed`, false, { allow: ALLOW })
-  if (!TOKEN.test(method)) return reject(400, 'Invalid method', true)
+  // A head the engine's parser framed has token names and methods, field values without
+  // controls and a visible-ASCII target already: only the counts and the semantics remain.
+  const framed = head !== undefined && PARSER_FRAMED in head
+  if (!framed && !TOKEN.test(method)) return reject(400, 'Invalid method', true)
 
   const h2 = head?.version === '2.0'
   let count = 0
@@ -105,8 +109,13 @@ export function validateRequest(
   const checkField = (name: string, value: string): Rejection | undefined => {
     count++
     bytes += name.length + value.length + 4
-    if (!TOKEN.test(name)) return reject(400, 'Invalid header name', true)
-    if (BAD_VALUE.test(value)) return reject(400, `Invalid character in ${name}`, true)
+    if (!framed) {
+      if (!TOKEN.test(name)) return reject(400, 'Invalid header name', true)
+      if (BAD_VALUE.test(value)) return reject(400, `Invalid character in ${name}`, true)
+    }
+    // Only these three names matter here (4, 14 and 17 characters).
+    const size = name.length
+    if (size !== 4 && size !== 14 && size !== 17) return undefined
     const lower = name.toLowerCase()
     if (lower === 'host') hosts++
     else if (lower === 'content-length') lengths++
@@ -193,7 +202,9 @@ function checkTarget(
 ): Rejection | undefined {
   if (target.includes('#')) return reject(400, 'Fragment in request target', true)
   if (head) {
-    if (!TARGET_CHARS.test(target)) return reject(400, 'Invalid request target', true)
+    if (!(PARSER_FRAMED in head) && !TARGET_CHARS.test(target)) {
+      return reject(400, 'Invalid request target', true)
+    }
     // Origin-form as received needs nothing more; asterisk-form only with OPTIONS (§3.2.4).
     if (target[0] === '/') return undefined
     if (!ABSOLUTE_FORM.test(target)) {

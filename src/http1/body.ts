@@ -351,11 +351,16 @@ export function registerRawBody(handed: object, raw: UpstreamBody | Uint8Array):
  * registered value (see {@link registerRawBody}); anything else records nothing.
  */
 export function adoptRawBody(response: Response, watched: unknown): void {
-  if (watched instanceof Uint8Array) rawBodies.set(response, watched)
-  else if (typeof watched === 'object' && watched !== null) {
-    const raw = rawBodies.get(watched)
-    if (raw !== undefined) rawBodies.set(response, raw)
-  }
+  const raw =
+    watched instanceof Uint8Array
+      ? watched
+      : typeof watched === 'object' && watched !== null
+        ? rawBodies.get(watched)
+        : undefined
+  if (raw === undefined) return
+  // A bare response carries it itself (no weak map entry per request).
+  if (RAW in response) (response as unknown as Bare)[RAW] = raw
+  else rawBodies.set(response, raw)
 }
 
 /**
@@ -389,7 +394,7 @@ export function adoptRawBody(response: Response, watched: unknown): void {
  * ```
  */
 export function rawBodyOf(response: Response): UpstreamBody | Uint8Array | undefined {
-  const raw = rawBodies.get(response)
+  const raw = RAW in response ? (response as unknown as Bare)[RAW] : rawBodies.get(response)
   if (raw instanceof UpstreamBody && raw.locked) return undefined
   return raw
 }
@@ -466,5 +471,15 @@ export interface BareInit {
  */
 export function bareResponse(init: BareInit): Response {
   const { status, statusText, headers } = init
-  return { status, statusText, headers, body: null } as unknown as Response
+  const bare: Bare = { status, statusText, headers, body: null, [RAW]: undefined }
+  return bare as unknown as Response
+}
+
+/** Where a bare response keeps its raw body (see {@link adoptRawBody}). */
+const RAW = Symbol('raw body')
+
+/** What {@link bareResponse} makes. */
+interface Bare extends BareInit {
+  body: null
+  [RAW]: UpstreamBody | Uint8Array | undefined
 }

@@ -60,6 +60,55 @@ export function encodeLatin1(text: string): Uint8Array {
   return bytes
 }
 
+/** Allocations up to this size come from a shared slab (see {@link allocate}). */
+const SLAB_MAX = 4 * 1024
+/** The slab's size: a few dozen heads. */
+const SLAB_SIZE = 64 * 1024
+let slab = new ArrayBuffer(0)
+let slabUsed = 0
+
+/**
+ * `size` zeroed bytes of fresh memory, never handed out again. Small ones are views into a shared
+ * slab (as Node's `Buffer.allocUnsafe` pools them, but zeroed): a new `ArrayBuffer` for each
+ * head costs more than writing the head, and a slab is freed once every view into it is gone.
+ * The memory is never reused, so a socket may keep the bytes queued as long as it likes.
+ */
+export function allocate(size: number): Uint8Array<ArrayBuffer> {
+  if (size > SLAB_MAX) return new Uint8Array(size)
+  if (slabUsed + size > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_SIZE)
+    slabUsed = 0
+  }
+  const out = new Uint8Array(slab, slabUsed, size)
+  // The next view starts 8-byte aligned.
+  slabUsed = (slabUsed + size + 7) & ~7
+  return out
+}
+
+/** `bytes[start, end)` copied into memory of its own (see {@link allocate}). */
+export function copyBytes(bytes: Uint8Array, start = 0, end = bytes.length): Uint8Array {
+  const out = allocate(end - start)
+  out.set(bytes.subarray(start, end))
+  return out
+}
+
+/**
+ * `text` as latin1 bytes (see {@link encodeLatin1}) followed by `body`, in one array: a head
+ * and the body that leaves with it in one write.
+ */
+export function encodeHead(text: string, body?: Uint8Array): Uint8Array {
+  const length = text.length
+  const out = allocate(body ? length + body.byteLength : length)
+  // All ASCII when UTF-8 wrote one byte per code unit; otherwise the loop writes it again (and
+  // the body, set last, replaces whatever UTF-8 wrote past the head).
+  const { read, written } = ENCODER.encodeInto(text, out)
+  if (read !== length || written !== length) {
+    for (let i = 0; i < length; i++) out[i] = text.charCodeAt(i)
+  }
+  if (body) out.set(body, length)
+  return out
+}
+
 /** The index of the first CRLF in `bytes[from, to)`, or -1. */
 export function indexOfCrlf(bytes: Uint8Array, from = 0, to = bytes.length): number {
   let at = from

@@ -16,7 +16,8 @@ import type { AbortSignalLike } from '../abort.ts'
 import { UpstreamConnectError } from '../errors.ts'
 import type { UpstreamFetch } from '../types.ts'
 import { UpstreamBody, UpstreamResponse } from './body.ts'
-import { concatBytes, encodeLatin1, frameChunk, LAST_CHUNK } from './bytes.ts'
+import { concatBytes, encodeHead, frameChunk, LAST_CHUNK } from './bytes.ts'
+import { FieldList } from './fields.ts'
 import { ResponseParser, type ResponseHead } from './parser.ts'
 import type { Connect, Socket, SocketEvents } from './socket.ts'
 
@@ -128,18 +129,25 @@ function requestHead(
   let fields = ''
   let host: string | undefined
   let length = false
-  for (const [name, value] of headers) {
-    if (name === 'host') {
-      host = value
-      continue
+  const field = (name: string, value: string) => {
+    if (name === 'host') host = value
+    else {
+      if (name === 'content-length') length = true
+      fields += `${name}: ${value}\r\n`
     }
-    if (name === 'content-length') length = true
-    fields += `${name}: ${value}\r\n`
   }
+  const list = headers as unknown
+  if (list instanceof FieldList) {
+    // The engine's own field list (the client's fields, edited): read in place, no iterator.
+    for (let i = 0; i < list.size; i++) {
+      const value = list.entryAt(i)
+      if (value !== undefined) field(list.nameAt(i), value)
+    }
+  } else for (const [name, value] of headers) field(name, value)
   const chunked = hasBody && !length
   if (chunked) fields += 'transfer-encoding: chunked\r\n'
   const head = `${method} ${path} HTTP/1.1\r\nhost: ${host ?? authority}\r\n${fields}\r\n`
-  return { bytes: encodeLatin1(head), chunked }
+  return { bytes: encodeHead(head), chunked }
 }
 
 /**

@@ -8,7 +8,7 @@
 import { encodeLatin1 } from './bytes.ts'
 import { bodySource, Http1Env, toRequest, type BodySource } from './request.ts'
 import { HttpParseError, RequestParser, type RequestHead } from './parser.ts'
-import { plainAnswer, writeResponse } from './response.ts'
+import { plainAnswer, writeResponse, type Written } from './response.ts'
 import type { Socket, SocketEvents } from './socket.ts'
 import type { ServerState, Tunnel } from './server-state.ts'
 
@@ -243,13 +243,14 @@ export class ServerConnection implements SocketEvents {
     } catch (error) {
       answer = Promise.reject(error)
     }
-    if (answer instanceof Response) void this.#respond(exchange, answer)
+    // A plain object with a status is an answer too (a bare upstream response).
+    if (!(answer instanceof Promise)) this.#respond(exchange, answer)
     else
       answer.then(
         (response) => this.#respond(exchange, response),
         (error) => {
           this.#state.onError(error)
-          void this.#respond(exchange, new Response(null, { status: 500 }))
+          this.#respond(exchange, new Response(null, { status: 500 }))
         },
       )
   }
@@ -273,7 +274,7 @@ export class ServerConnection implements SocketEvents {
     }
   }
 
-  async #respond(exchange: Exchange, response: Response): Promise<void> {
+  #respond(exchange: Exchange, response: Response): void {
     if (this.#closed) {
       response.body?.cancel().catch(() => {})
       return
@@ -284,12 +285,33 @@ export class ServerConnection implements SocketEvents {
     }
     exchange.responseStarted = true
     const keepAlive = !exchange.close && !this.#state.draining
-    const written = await writeResponse(
-      this.#socket,
-      response,
-      { method: exchange.head.method, http10: exchange.head.minor === 0, keepAlive },
-      () => this.#waitDrain(),
+    let written: Written | Promise<Written>
+    try {
+      written = writeResponse(
+        this.#socket,
+        response,
+        { method: exchange.head.method, http10: exchange.head.minor === 0, keepAlive },
+        () => this.#waitDrain(),
+      )
+    } catch (error) {
+      return this.#failedResponse(error)
+    }
+    // A body at hand is written at once: the exchange ends in this very turn.
+    if (!(written instanceof Promise)) return this.#responded(exchange, written)
+    written.then(
+      (done) => this.#responded(exchange, done),
+      (error) => this.#failedResponse(error),
     )
+  }
+
+  /** The response could not be written at all: the connection goes. */
+  #failedResponse(error: unknown): void {
+    this.#state.onError(error)
+    this.#destroy()
+  }
+
+  /** The response has been written (or has failed, `complete` false). */
+  #responded(exchange: Exchange, written: Written): void {
     exchange.responseDone = true
     if (!written.keepAlive || !written.complete) exchange.close = true
     if (!exchange.requestEnded) {
@@ -298,7 +320,10 @@ export class ServerConnection implements SocketEvents {
       exchange.close = true
       exchange.body?.fail(new Error('Answered before the request body ended'))
     }
-    this.#next(exchange)
+    // A pipelined request waits for a microtask, as it did behind an awaited write: answers
+    // the app makes at once must not nest one request inside another, thousands deep.
+    if (this.#parser.buffered > 0) queueMicrotask(() => this.#next(exchange))
+    else this.#next(exchange)
   }
 
   /** Answer with the engine's own bytes (a refusal), then close. */

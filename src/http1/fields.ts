@@ -27,6 +27,11 @@ export class FieldList {
     return new FieldList(names, values)
   }
 
+  /** From names already lower-cased and their values (the lists are taken, not copied). */
+  static ofLowerCase(names: string[], values: string[]): FieldList {
+    return new FieldList(names, values)
+  }
+
   /** From anything `Headers` iterates like (a `Headers`, a list of pairs). */
   static from(init: Iterable<readonly [string, string]>): FieldList {
     const names: string[] = []
@@ -96,6 +101,61 @@ export class FieldList {
         this.#values.splice(i, 1)
       }
     }
+  }
+
+  /** The number of field lines (duplicates counted one by one). */
+  get size(): number {
+    return this.#names.length
+  }
+
+  /** The lower-cased name of field line `i`. */
+  nameAt(i: number): string {
+    return this.#names[i]!
+  }
+
+  /**
+   * What {@link entries} yields for field line `i`: its value, all the values of its name joined
+   * when it is the first of several (`Set-Cookie` aside), and `undefined` for a later duplicate.
+   * Iterating `i` from 0 visits the fields as `entries()` does, without a generator.
+   */
+  entryAt(i: number): string | undefined {
+    const names = this.#names
+    const name = names[i]!
+    if (name === 'set-cookie') return this.#values[i]!
+    for (let j = 0; j < names.length; j++) {
+      if (j === i || names[j] !== name) continue
+      return j < i ? undefined : this.get(name)!
+    }
+    return this.#values[i]!
+  }
+
+  /**
+   * Remove the hop-by-hop fields: those `fixed` says are (it is given lower-case names) and every
+   * field named in `Connection` (RFC 9110 §7.6.1), in one pass.
+   */
+  stripNamed(fixed: (name: string) => boolean): void {
+    const names = this.#names
+    let named: string[] | undefined
+    for (let i = 0; i < names.length; i++) {
+      if (names[i] !== 'connection') continue
+      for (const token of this.#values[i]!.split(',')) {
+        const name = token.trim().toLowerCase()
+        if (name) (named ??= []).push(name)
+      }
+    }
+    let kept = 0
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!
+      if (fixed(name) || named?.includes(name)) continue
+      if (kept !== i) {
+        names[kept] = name
+        this.#values[kept] = this.#values[i]!
+      }
+      kept++
+    }
+    if (kept === names.length) return
+    names.length = kept
+    this.#values.length = kept
   }
 
   /**

@@ -1003,16 +1003,12 @@ const MAX_RESPONSE_HEAD_BYTES = 64 * 1024
 /** The longest chunk-size line (with extensions) or trailer field accepted. */
 const MAX_LINE_BYTES = 4096
 
-/** RFC 9110 §5.6.2 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** RFC 9112 §4 status-line (RFC 9110 §15: 100–599); the reason phrase may be empty. */
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: ([^\r\n]*))?$/
 const DIGITS = /^\d{1,15}$/
 const HEX = /^[0-9A-Fa-f]{1,13}$/
-/** RFC 9110 §5.6.3: optional whitespace at either end of a field value. */
-const OWS = /^[\t ]+|[\t ]+$/g
-/** NUL, CR and LF have no place in a field value (RFC 9110 §5.5). */
-const BAD_RESPONSE_VALUE = /[\0\r\n]/
+/** RFC 9110 §5.6.3: optional whitespace (SP and HTAB only) at either end of a field value. */
+const isOws = (c: number): boolean => c === SP || c === HTAB
 
 /** A response that breaks HTTP/1.1: answered 502 and its connection closed. */
 export class UpstreamProtocolError extends Error {
@@ -1197,30 +1193,46 @@ export class ResponseParser {
   }
 
   #head(text: string): void {
-    const lines = text.split('\r\n')
-    const status = STATUS_LINE.exec(lines[0]!)
+    // Lines end at CRLF (the head's own final CRLF is not in `text`); read in place, by index.
+    const size = text.length
+    let eol = text.indexOf('\r\n')
+    if (eol === -1) eol = size
+    const status = STATUS_LINE.exec(eol === size ? text : text.slice(0, eol))
     if (!status) throw new UpstreamProtocolError('Invalid status line')
     const code = Number(status[2])
-    const fields: string[] = []
+    const names: string[] = []
+    const values: string[] = []
     let length: string | undefined
     let codings: string | undefined
     let connection = ''
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!
-      const colon = line.indexOf(':')
-      const name = colon > 0 ? line.slice(0, colon) : ''
-      // RFC 9112 §5.2: obs-fold is refused here, as a malformed field.
-      if (!TOKEN.test(name)) throw new UpstreamProtocolError('Invalid response header field')
+    for (let at = eol + 2; at <= size; at = eol + 2) {
+      eol = text.indexOf('\r\n', at)
+      if (eol === -1) eol = size
+      // RFC 9112 §5.2: obs-fold is refused here, as a malformed field (a name of tchar only).
+      let colon = at
+      while (colon < eol && TCHAR[text.charCodeAt(colon)] === 1) colon++
+      if (colon === at || colon === eol || text.charCodeAt(colon) !== COLON) {
+        throw new UpstreamProtocolError('Invalid response header field')
+      }
       // RFC 9112 §5.1: the OWS around a value is SP and HTAB; String#trim() would also strip
       // obs-text (0xA0, a byte of the value). RFC 9110 §5.5: no NUL, CR or LF inside.
-      const value = line.slice(colon + 1).replace(OWS, '')
-      if (BAD_RESPONSE_VALUE.test(value)) {
-        throw new UpstreamProtocolError('Invalid response header value')
+      let start = colon + 1
+      let end = eol
+      while (start < end && isOws(text.charCodeAt(start))) start++
+      while (end > start && isOws(text.charCodeAt(end - 1))) end--
+      for (let i = start; i < end; i++) {
+        const c = text.charCodeAt(i)
+        if (c === 0 || c === CR || c === LF) {
+          throw new UpstreamProtocolError('Invalid response header value')
+        }
       }
-      fields.push(name, value)
-      // Only the framing fields matter here: content-length, transfer-encoding, connection.
-      if (name.length !== 14 && name.length !== 17 && name.length !== 10) continue
+      const name = text.slice(at, colon)
+      const value = text.slice(start, end)
       const key = name.toLowerCase()
+      names.push(key)
+      values.push(value)
+      // Only the framing fields matter here: content-length, transfer-encoding, connection.
+      if (key.length !== 14 && key.length !== 17 && key.length !== 10) continue
       if (key === 'content-length') {
         if (length !== undefined && length !== value) {
           throw new UpstreamProtocolError('Conflicting Content-Length')
@@ -1235,9 +1247,12 @@ export class ResponseParser {
       return
     }
     const http10 = status[1] === '0'
-    let keepAlive = http10
-      ? /(^|,)\s*keep-alive\s*(,|$)/.test(connection)
-      : !/(^|,)\s*close\s*(,|$)/.test(connection)
+    let keepAlive =
+      connection === ''
+        ? !http10
+        : http10
+          ? /(^|,)\s*keep-alive\s*(,|$)/.test(connection)
+          : !/(^|,)\s*close\s*(,|$)/.test(connection)
     const hasBody = !this.#noBody && code !== 204 && code !== 304
     if (!hasBody) this.#state = R_DONE
     else if (codings !== undefined) {
@@ -1256,7 +1271,7 @@ export class ResponseParser {
       this.#state = R_UNTIL_CLOSE
       keepAlive = false
     }
-    const headers = FieldList.ofFields(fields).asHeaders()
+    const headers = FieldList.ofLowerCase(names, values).asHeaders()
     this.#events.head({ status: code, statusText: status[3] ?? '', headers, keepAlive, hasBody })
   }
 

@@ -8,6 +8,13 @@ import { FieldList } from './fields.ts'
 import type { RawRequestHead } from '../types.ts'
 import type { RequestHead } from './parser.ts'
 
+/**
+ * Set on the raw heads the engine's strict parser framed (see {@link Http1Env.rawHead}): their
+ * method and field names are tokens, their field values hold no control but HTAB, and their
+ * target is visible ASCII, so the edge need not check those again.
+ */
+export const PARSER_FRAMED = Symbol('parser framed')
+
 /** What the engine passes as the `env` of each request it hands to the app. */
 export class Http1Env {
   /** Aborts when the client goes away before the response has been written. */
@@ -22,11 +29,14 @@ export class Http1Env {
 
   /** The head as received, for the edge's strict input checks (`RuntimeDeps.rawHead`). */
   get rawHead(): RawRequestHead {
-    return (this.#raw ??= {
+    if (this.#raw) return this.#raw
+    const raw: RawRequestHead & { [PARSER_FRAMED]: true } = {
       version: this.head.minor === 1 ? '1.1' : '1.0',
       target: this.head.target,
       headers: this.head.fields,
-    })
+      [PARSER_FRAMED]: true,
+    }
+    return (this.#raw = raw)
   }
 }
 

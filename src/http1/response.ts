@@ -5,7 +5,15 @@
  * there is: the upstream body's own queue, one buffer, or a Web stream.
  */
 import { rawBodyOf, type UpstreamBody } from './body.ts'
-import { concatAll, concatBytes, encodeLatin1, frameChunk, LAST_CHUNK } from './bytes.ts'
+import {
+  concatAll,
+  concatBytes,
+  encodeHead,
+  encodeLatin1,
+  frameChunk,
+  LAST_CHUNK,
+} from './bytes.ts'
+import { FieldList } from './fields.ts'
 import type { Socket } from './socket.ts'
 
 /** RFC 9110 §15 reason phrases, for responses that carry none. */
@@ -96,38 +104,23 @@ export interface Written {
 }
 
 /**
- * Write `response` to `socket` and resolve once its last byte is handed to the socket.
- * `waitDrain` resolves when the socket's queue has room again (or the socket is gone).
+ * Write `response` to `socket`: what was written once its last byte is handed to the socket. A
+ * response whose body is at hand (none, or one buffer: the common case) is written at once and
+ * the answer is not a promise; a streamed body resolves at its end. `waitDrain` resolves when the
+ * socket's queue has room again (or the socket is gone).
  */
-export async function writeResponse(
+export function writeResponse(
   socket: Socket,
   response: Response,
   plan: ResponsePlan,
   waitDrain: () => Promise<boolean>,
-): Promise<Written> {
+): Written | Promise<Written> {
   const status = response.status
   const noBody = bodyless(plan.method, status)
-  let keepAlive = plan.keepAlive
-  let length: string | null = null
-  let head = `HTTP/1.1 ${status} ${response.statusText || reasonPhrase(status)}\r\n`
-  let hasDate = false
-  for (const [name, value] of response.headers) {
-    if (OWN_FIELDS.has(name)) {
-      if (name === 'content-length') length = value
-      // The app asks to close (a refusal, a drain): RFC 9112 §9.6.
-      else if (name === 'connection' && /(^|[\s,])close($|[\s,])/i.test(value)) keepAlive = false
-      continue
-    }
-    if (name === 'date') hasDate = true
-    head += `${name}: ${value}\r\n`
-  }
-  if (!hasDate) head += `date: ${httpDate()}\r\n`
-
   // The body's source: one buffer (the fastest: head and body leave in one write), the
   // upstream body's own queue, or a Web stream.
   let whole: Uint8Array | undefined
   let reader: Reader | undefined
-  let early: Extract<Early, { done: false }> | undefined
   if (!noBody) {
     const raw = rawBodyOf(response)
     if (raw instanceof Uint8Array) whole = raw
@@ -136,17 +129,62 @@ export async function writeResponse(
       else reader = (raw as UpstreamBody).getReader()
     } else if (response.body) {
       reader = response.body.getReader()
-      if (length === null) {
-        // A body the app made (a JSON error, the admin API) is usually there whole: when it
-        // ends at once it gets a Content-Length, and an HTTP/1.0 client keeps its connection.
-        const read = await readEarly(reader)
-        if (read.done) {
-          whole = read.bytes
-          reader = undefined
-        } else early = read
+      // A body the app made (a JSON error, the admin API) is usually there whole: when it ends
+      // at once it gets a Content-Length, and an HTTP/1.0 client keeps its connection.
+      if (!response.headers.has('content-length')) {
+        return readEarly(reader).then((read) =>
+          read.done
+            ? writeHead(socket, response, plan, read.bytes, undefined, undefined)
+            : writeHead(socket, response, plan, undefined, read, waitDrain),
+        )
       }
     } else whole = EMPTY
   } else response.body?.cancel().catch(() => {})
+  return writeHead(socket, response, plan, whole, reader && { reader }, waitDrain)
+}
+
+/** A body still to be streamed: its reader, and what an early read already took. */
+interface Streamed {
+  reader: Reader
+  chunks?: Uint8Array[]
+  pending?: Promise<ReadableStreamReadResult<Uint8Array>>
+}
+
+/** Write the head, and the body: `whole`, or `streamed` (then the answer is a promise). */
+function writeHead(
+  socket: Socket,
+  response: Response,
+  plan: ResponsePlan,
+  whole: Uint8Array | undefined,
+  streamed: Streamed | undefined,
+  waitDrain: (() => Promise<boolean>) | undefined,
+): Written | Promise<Written> {
+  const status = response.status
+  const noBody = bodyless(plan.method, status)
+  let keepAlive = plan.keepAlive
+  let length: string | null = null
+  let head = `HTTP/1.1 ${status} ${response.statusText || reasonPhrase(status)}\r\n`
+  let hasDate = false
+  const headers = response.headers as unknown
+  const field = (name: string, value: string) => {
+    if (OWN_FIELDS.has(name)) {
+      if (name === 'content-length') length = value
+      // The app asks to close (a refusal, a drain): RFC 9112 §9.6.
+      else if (name === 'connection' && /(^|[\s,])close($|[\s,])/i.test(value)) keepAlive = false
+      return
+    }
+    if (name === 'date') hasDate = true
+    head += `${name}: ${value}\r\n`
+  }
+  if (headers instanceof FieldList) {
+    // The engine's own field list (an upstream response): read in place, no iterator.
+    for (let i = 0; i < headers.size; i++) {
+      const value = headers.entryAt(i)
+      if (value !== undefined) field(headers.nameAt(i), value)
+    }
+  } else for (const [name, value] of response.headers) field(name, value)
+  if (!hasDate) head += `date: ${httpDate()}\r\n`
+
   let chunked = false
   if (whole) length = String(whole.byteLength)
   else if (noBody) {
@@ -161,13 +199,26 @@ export async function writeResponse(
   if (!keepAlive) head += 'connection: close\r\n'
   else if (plan.http10) head += 'connection: keep-alive\r\n'
   head += '\r\n'
-  const headBytes = encodeLatin1(head)
 
-  if (noBody || !reader) {
-    socket.write(whole && whole.byteLength > 0 ? concatBytes(headBytes, whole) : headBytes)
+  if (noBody || !streamed) {
+    socket.write(encodeHead(head, whole && whole.byteLength > 0 ? whole : undefined))
     return { keepAlive, bytes: whole?.byteLength ?? 0, complete: true }
   }
   const declared = length === null ? -1 : Number(length)
+  return writeBody(socket, encodeHead(head), streamed, chunked, declared, keepAlive, waitDrain!)
+}
+
+/** Stream the body after its head (sent with the first chunk). */
+async function writeBody(
+  socket: Socket,
+  headBytes: Uint8Array,
+  streamed: Streamed,
+  chunked: boolean,
+  declared: number,
+  keepAlive: boolean,
+  waitDrain: () => Promise<boolean>,
+): Promise<Written> {
+  const { reader } = streamed
   let pending: Uint8Array | undefined = headBytes
   let bytes = 0
   const send = (value: Uint8Array): boolean => {
@@ -181,8 +232,8 @@ export async function writeResponse(
     return socket.write(out)
   }
   try {
-    let next = early?.pending
-    for (const value of early?.chunks ?? []) send(value)
+    let next = streamed.pending
+    for (const value of streamed.chunks ?? []) send(value)
     for (;;) {
       const { done, value } = await (next ?? reader.read())
       next = undefined
@@ -208,7 +259,12 @@ export async function writeResponse(
 type Reader = { read(): Promise<ReadableStreamReadResult<Uint8Array>>; cancel(): Promise<void> }
 type Early =
   | { done: true; bytes: Uint8Array }
-  | { done: false; chunks: Uint8Array[]; pending: Promise<ReadableStreamReadResult<Uint8Array>> }
+  | {
+      done: false
+      reader: Reader
+      chunks: Uint8Array[]
+      pending: Promise<ReadableStreamReadResult<Uint8Array>>
+    }
 
 const EMPTY = new Uint8Array(0)
 const TICK = Symbol('tick')
@@ -225,7 +281,7 @@ async function readEarly(reader: Reader): Promise<Early> {
   for (;;) {
     const read = reader.read()
     const result = await Promise.race([read, tick()])
-    if (result === TICK || size > 65_536) return { done: false, chunks, pending: read }
+    if (result === TICK || size > 65_536) return { done: false, reader, chunks, pending: read }
     if (result.done) {
       return { done: true, bytes: chunks.length === 1 ? chunks[0]! : concatAll(chunks, size) }
     }

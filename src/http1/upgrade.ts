@@ -45,10 +45,15 @@ const refuse = (status: number, error: string, requestId: string) =>
 /** Build the engine's {@link UpgradeHandler} for WebSocket handshakes. */
 export function createUpgradeHandler(options: UpgradeOptions): UpgradeHandler {
   return async (request, env, client, rest) => {
-    const answer = (response: Response) =>
-      writeResponse(client, response, { method: 'GET', http10: false, keepAlive: false }, () =>
-        Promise.resolve(false),
-      ).then(() => undefined)
+    const answer = async (response: Response) => {
+      await writeResponse(
+        client,
+        response,
+        { method: 'GET', http10: false, keepAlive: false },
+        () => Promise.resolve(false),
+      )
+      return undefined
+    }
     let route: TunnelRoute | Response
     try {
       route = await options.route(request, env)

@@ -48,4 +48,33 @@ describe('FieldList', () => {
     const response = new Response(null, { headers: fields.asHeaders() })
     expect(response.headers.get('x-a')).toBe('1')
   })
+
+  it('entryAt visits the fields as the iterator does, without one', () => {
+    const fields = FieldList.ofFields(raw)
+    const seen: [string, string][] = []
+    for (let i = 0; i < fields.size; i++) {
+      const value = fields.entryAt(i)
+      if (value !== undefined) seen.push([fields.nameAt(i), value])
+    }
+    expect(seen).toEqual([...fields])
+  })
+
+  it('stripNamed drops the fixed names and those named in Connection, in one pass', () => {
+    const fields = FieldList.ofFields([
+      'Connection',
+      'keep-alive, X-Trace',
+      'Keep-Alive',
+      'timeout=5',
+      'X-Trace',
+      '1',
+      'Accept',
+      'a',
+      'TE',
+      'trailers',
+      'connection',
+      ' Upgrade ',
+    ])
+    fields.stripNamed((name) => name === 'te' || name === 'connection')
+    expect([...fields]).toEqual([['accept', 'a']])
+  })
 })
