@@ -19,6 +19,8 @@ import { createRouterApp } from './router-app.ts'
 import { RouteTable } from './routes/table.ts'
 import { ServicePool } from './service-pool.ts'
 import { TcpService } from './tcp/service.ts'
+import { Fleet } from './cluster/fleet.ts'
+import { VERSION } from './cli.ts'
 import { base64url, type StickySessions } from './sticky.ts'
 import type { Logger, RuntimeDeps } from './types.ts'
 
@@ -32,6 +34,8 @@ export interface Balancer {
   readonly pools: ReadonlyMap<string, ServicePool>
   /** The layer-4 listeners' services, one per `tcp` entry: the runtime listens for them. */
   readonly tcp: readonly TcpService[]
+  /** Fleet mode (`cluster`): the etcd mirror this instance applies, and writes through. */
+  readonly fleet: Fleet | undefined
   /** What the public listener serves: the edge (limits, access, rate limit), then the app. */
   readonly fetch: (request: Request, env: unknown) => Response | Promise<Response>
   /** The edge in front of the app. */
@@ -227,6 +231,16 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
     },
   }
 
+  const fleet = config.cluster
+    ? new Fleet({
+        cluster: config.cluster,
+        control,
+        logger,
+        runtime: deps.runtime ?? 'unknown',
+        version: VERSION,
+      })
+    : undefined
+
   const configuredToken = config.admin.token
   const adminToken = config.admin.enabled
     ? (configuredToken ?? base64url(crypto.getRandomValues(new Uint8Array(24))))
@@ -240,7 +254,9 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
           pool: defaultPool().pool,
           pools: () => pools,
           routes: () => table,
+          tcp: () => tcp,
           watchTransitions: (watcher) => transitionWatchers.add(watcher),
+          fleet,
           metrics,
           deps,
           logger,
@@ -262,6 +278,7 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
     },
     pools,
     tcp,
+    fleet,
     edge,
     webSockets,
     fetch: (request, env) => edge.handle(request, env, app.fetch),
@@ -290,10 +307,15 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
       started = true
       for (const service of pools.values()) service.start()
       control.start()
+      void fleet?.start()
     },
     async stop() {
       started = false
-      await Promise.all([...[...pools.values()].map((s) => s.stop()), control.stop()])
+      await Promise.all([
+        ...[...pools.values()].map((s) => s.stop()),
+        control.stop(),
+        fleet?.stop(),
+      ])
       accessLog?.flush()
     },
     restoreState: () => control.restore(),

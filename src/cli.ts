@@ -54,6 +54,12 @@ Usage: fulcrum [options]
   --sticky-secret SECRET    the cookie's HMAC secret (implies --sticky; or set
                             FULCRUM_STICKY_SECRET); without one, a random one is generated
   --sticky-max-age DUR      how long a cookie pins its client (default 1h; implies --sticky)
+  --tcp [HOST:]PORT=POOL    a layer-4 listener relaying to POOL's tcp://HOST:PORT backends
+                            (with --pool), repeatable (replaces the config file's list)
+  --etcd URL[,URL…]         fleet mode: share backends, routes, strategies and TTL
+                            registrations with the other instances through etcd (v3)
+  --cluster-name NAME       this instance's name in the fleet (default fulcrum-<random>)
+  --cluster-prefix PATH     the fleet's keys in etcd (default /fulcrum)
   --admin-port N            admin API and dashboard port (default 9090; 0 picks a free one)
   --admin-host ADDR         admin address (default 127.0.0.1; never the public listener)
   --admin-token TOKEN       admin bearer token (or set FULCRUM_ADMIN_TOKEN); without one, a
@@ -201,6 +207,22 @@ const VALUE_FLAGS: Record<string, Setter> = {
     const route = { pool: value.slice(at + 1), ...(Object.keys(match).length ? { match } : {}) }
     ;((overrides.routes ??= []) as unknown[]).push(route)
   },
+  '--tcp': (overrides, value) => {
+    const match = /^(?:(.+):)?(\d{1,5})=(.+)$/.exec(value)
+    if (!match) throw new ConfigError(`--tcp: Expected [HOST:]PORT=POOL, got "${value}"`)
+    const [, host, port, pool] = match
+    const listen = {
+      ...(host ? { host: host.replace(/^\[(.*)\]$/, '$1') } : {}),
+      port: Number(port),
+    }
+    ;((overrides.tcp ??= []) as unknown[]).push({ name: `tcp-${port}`, listen, pool })
+  },
+  '--etcd': (overrides, value) => {
+    const cluster = (overrides.cluster ??= {}) as Record<string, unknown>
+    cluster.etcd = value.split(',').filter((url) => url !== '')
+  },
+  '--cluster-name': setIn(['cluster', 'name']),
+  '--cluster-prefix': setIn(['cluster', 'prefix']),
   '--backend': (overrides, value) => {
     // dns: entries are discovered, not fixed; they go to the discovery list.
     const list = value.startsWith('dns:') || value.startsWith('dns+srv:') ? 'discovery' : 'backends'

@@ -581,6 +581,29 @@ const TcpListenerSchema = z.strictObject({
 /** A validated TCP listener. */
 export type TcpListenerConfig = z.output<typeof TcpListenerSchema>
 
+/**
+ * Fleet mode: several fulcrum instances share their run-time state (pools' backends and flags,
+ * routes and split weights, strategies, TTL registrations, sticky keys) through etcd (v3), each
+ * watching `prefix` and writing with compare-and-swap.
+ */
+const cluster = z.strictObject({
+  /** Client URLs of the etcd members, e.g. `http://127.0.0.1:2379`; each is tried in turn. */
+  etcd: z.array(z.url({ protocol: /^https?$/ })).min(1),
+  /** Where this fleet's keys live. @default /fulcrum */
+  prefix: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/, 'Expected a path such as /fulcrum/prod')
+    .default('/fulcrum'),
+  /** This instance's name among the members. @default fulcrum-<random> */
+  name: PoolName.optional(),
+  /** The membership lease: an instance silent this long is no longer a member. @default 10s */
+  memberTtl: duration
+    .default(10_000)
+    .refine((ms) => ms >= 2000 && ms <= 300_000, 'Expected 2s to 5m'),
+})
+/** A validated `cluster` section. */
+export type ClusterConfig = z.output<typeof cluster>
+
 /** Strategies that read HTTP (a URL, a header, a cookie, a load report): not for TCP pools. */
 const HTTP_ONLY_STRATEGIES = new Set(['url-hash', 'resource'])
 
@@ -934,6 +957,8 @@ const ConfigObjectSchema = z
      * the pool `default`
      */
     routes: z.array(RouteSchema).optional(),
+    /** Fleet mode over etcd; without it, this instance keeps its state alone. */
+    cluster: cluster.optional(),
     /** Layer-4 listeners, each relaying to a pool of `tcp://` backends. @default [] */
     tcp: z.array(TcpListenerSchema).default([]),
     admin: admin.prefault({}),

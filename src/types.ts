@@ -62,6 +62,8 @@ export interface RuntimeDeps {
   tcpConnect(host: string, port: number, signal: AbortSignal): Promise<void>
   /** Open a TCP connection that stays: layer-4 listeners relay to backends through it. */
   connect?: Connect
+  /** The runtime's name, for the fleet's member list. @default unknown */
+  runtime?: string
   /** Read a UTF-8 text file. */
   readTextFile(path: string): Promise<string>
   /**
@@ -93,6 +95,9 @@ export interface RuntimeDeps {
   dns?: DnsResolver
   /** Process memory in bytes, where the runtime exposes it. */
   memoryUsage?: () => { rss: number; heapUsed: number; heapTotal: number }
+  /**
+   * store counts as down and `rateLimit.onStoreDown` applies.
+   */
   /** Open client connections to the public listener, where the runtime exposes them. */
   openConnections?: () => number | undefined
   /**

@@ -37,6 +37,7 @@ import { closeWebSocketsOnShutdown, startRedirectListener, warnTlsLimits } from 
 import { exec } from './exec.ts'
 import { serveHttp, type Handler, type RunningServer } from './serve-http.ts'
 import { serveTcp, type TcpListeners } from './serve-tcp.ts'
+import { RESTART_SECTIONS } from '../../src/admin/config-input.ts'
 import { broadcastAdminChanges, replayAdminChanges, runPrimary, workerId } from './workers.ts'
 
 export type { Handler, RunningServer } from './serve-http.ts'
@@ -61,6 +62,7 @@ export function runtimeDeps(runtime: RuntimeAdapter, config: Config): RuntimeDep
     watchBody: watchUpstreamBody,
     tcpConnect,
     connect: runtime.connect,
+    runtime: runtime.name,
     readTextFile,
     // exec health checks: node:child_process, which all three runtimes implement.
     exec,
@@ -255,7 +257,7 @@ export async function startFulcrum(
         })
         return
       }
-      const fixed = (['listen', 'tls', 'admin', 'accessLog', 'demo'] as const).filter(
+      const fixed = RESTART_SECTIONS.filter(
         (section) => JSON.stringify(next[section]) !== JSON.stringify(initial[section]),
       )
       if (fixed.length > 0) {
@@ -270,6 +272,8 @@ export async function startFulcrum(
         admin: initial.admin,
         accessLog: initial.accessLog,
         demo: initial.demo,
+        cluster: initial.cluster,
+        tcp: initial.tcp,
         backends: [...next.backends, ...demoBackends],
       }
       try {

@@ -1,15 +1,15 @@
 /**
- * The admin Hono app: the REST API, `/metrics`, `/stats`, `/explain` and the dashboard. It is served
- * on its own listener (default 127.0.0.1:9090), never on the public one. Every route but the
- * dashboard's static shell needs the bearer token; every change is JSON validated by the config
- * schema, and a wrong field is answered 400 with its path.
+ * The admin Hono app: the REST API, `/metrics`, `/stats`, `/explain`, `/healthz` and the dashboard.
+ * It is served on its own listener (default 127.0.0.1:9090), never on the public one. Every route
+ * but `/healthz` and the dashboard's static shell needs the bearer token; every change is JSON
+ * validated by the config schema, and a wrong field is answered 400 with its path.
  */
 import { Hono, type Context } from 'hono'
 import { VERSION } from '../cli.ts'
 import { StrategyName, type Config } from '../config.ts'
 import type { Metrics } from '../metrics.ts'
 import type { RouteTable } from '../routes/table.ts'
-import type { BackendPool, BackendTransition } from '../pool.ts'
+import { isAvailable, type BackendPool, type BackendTransition } from '../pool.ts'
 import type { StickySessions } from '../sticky.ts'
 import type { Logger, RuntimeDeps } from '../types.ts'
 import { adminGuard } from './auth.ts'
@@ -18,10 +18,13 @@ import { backendRoutes } from './api/backends.ts'
 import { flag, parse, readJson, requireMatch } from './api/body.ts'
 import { poolRoutes, StrategyBody } from './api/pools.ts'
 import { routeRoutes } from './api/routes.ts'
+import { fleetStore, localStore } from './api/store.ts'
+import type { Fleet } from '../cluster/fleet.ts'
+import { DEFAULT_POOL } from '../config-routes.ts'
 import { DASHBOARD_CSS } from './dashboard/style.ts'
 import { DASHBOARD_HTML } from './dashboard/page.ts'
 import { DASHBOARD_JS } from './dashboard/script.ts'
-import { explain, type ExplainPool } from './explain.ts'
+import { explain, type ExplainListener, type ExplainPool } from './explain.ts'
 import { renderPrometheus, StatsSampler, type TelemetrySource } from './telemetry.ts'
 
 /** Options for {@link createAdminApp}. */
@@ -34,8 +37,12 @@ export interface AdminAppOptions {
   readonly pools?: () => ReadonlyMap<string, ExplainPool>
   /** The route table in force, for `/explain`. */
   readonly routes?: () => RouteTable
+  /** The TCP listeners (`TcpService`s), for `/explain?listener=`, `/stats` and the metrics. */
+  readonly tcp?: () => readonly ExplainListener[]
   /** Hear every pool's health transitions (else only the pool `default`'s are kept). */
   readonly watchTransitions?: (watcher: (pool: string, t: BackendTransition) => void) => void
+  /** Fleet mode: admin writes go to etcd, and `/cluster` lists the members. */
+  readonly fleet?: Fleet
   readonly metrics: Metrics
   readonly deps: Pick<RuntimeDeps, 'memoryUsage' | 'openConnections'>
   readonly logger: Logger
@@ -84,6 +91,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     metrics,
     pool,
     poolOf: (name) => options.pools?.().get(name)?.pool,
+    tcp: options.tcp,
     control,
     deps: options.deps,
     queueDepth: options.queueDepth,
@@ -107,9 +115,24 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     adminGuard({
       token: options.token,
       allowedHosts: control.config.admin.allowedHosts,
-      isPublic: (path) => path === '/dashboard' || path.startsWith('/dashboard/'),
+      isPublic: (path) =>
+        path === '/healthz' || path === '/dashboard' || path.startsWith('/dashboard/'),
     }),
   )
+
+  // ---- /healthz, for keepalived's track script and the like: no token, ok or not, no more ----
+  // Ok: this instance can serve a request now, i.e. some pool has an available backend (healthy,
+  // enabled, not draining, not ejected, circuit not open), as HAProxy's `monitor fail if
+  // { nbsrv(…) lt 1 }`. A process that is gone or shutting down (the admin listener closes at the
+  // first signal) does not answer at all, which `curl -f` counts as not ok too. Nothing else is
+  // said: no version, no names, no counts.
+  app.get('/healthz', (c) => {
+    const pools = options.pools?.()
+    const sets = pools ? [...pools.values()].map((p) => p.pool) : [pool]
+    const ok = sets.some((set) => [...set.states()].some(isAvailable))
+    c.header('content-type', 'text/plain; charset=utf-8')
+    return c.body(ok ? 'ok\n' : 'not ok\n', ok ? 200 : 503)
+  })
 
   app.get('/', (c) =>
     c.json({
@@ -131,13 +154,16 @@ export function createAdminApp(options: AdminAppOptions): Hono {
         'GET /routes',
         'PUT /routes[?dryRun=true]',
         'PATCH /routes/:name',
+        'GET /cluster',
         'GET /strategy',
         'PUT /strategy',
         'GET /config',
         'PUT /config[?dryRun=true]',
         'GET /explain?method=&path=&ip=&cookie=&header=',
+        'GET /explain?listener=&ip= (or ?pool=&ip=)',
         'GET /metrics',
         'GET /stats',
+        'GET /healthz',
         'GET /dashboard',
       ],
     }),
@@ -145,22 +171,40 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   // ---- pools, backends, routes ----
   // `/backends` is the pool `default`, as before pools existed.
+  // One instance writes to its control plane; a fleet member writes to etcd.
+  const store = options.fleet ? fleetStore(options.fleet, control) : localStore(control)
   app.route(
     '/backends',
     backendRoutes(
-      () => control.members(),
+      control,
+      store,
+      () => DEFAULT_POOL,
       () => '/backends',
     ),
   )
   app.route(
     '/pools/:pool/backends',
     backendRoutes(
-      (c) => control.members(c.req.param('pool')),
+      control,
+      store,
+      (c) => c.req.param('pool') ?? DEFAULT_POOL,
       (c) => `/pools/${encodeURIComponent(c.req.param('pool') ?? '')}/backends`,
     ),
   )
-  app.route('/pools', poolRoutes(control))
-  app.route('/routes', routeRoutes(control))
+  app.route('/pools', poolRoutes(control, store))
+  app.route('/routes', routeRoutes(control, store))
+
+  // ---- the fleet ----
+  app.get('/cluster', (c) => {
+    const fleet = options.fleet
+    if (!fleet) throw new AdminError(404, 'Not in a fleet: see cluster in the config')
+    return c.json({
+      name: fleet.name,
+      connected: fleet.connected,
+      revision: fleet.revision,
+      members: fleet.members(),
+    })
+  })
 
   // ---- strategy and config ----
   app.get('/strategy', (c) =>
@@ -172,7 +216,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   )
   app.put('/strategy', async (c) => {
     const body = parse(StrategyBody, await readJson(c))
-    control.setStrategy(body.strategy, body.strategyOptions)
+    await store.setStrategy(
+      DEFAULT_POOL,
+      body.strategy,
+      body.strategyOptions,
+      c.req.header('if-match'),
+    )
     return c.json({
       strategy: control.config.strategy,
       strategyOptions: control.config.strategyOptions,
@@ -184,6 +233,13 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   })
   app.put('/config', async (c) => {
     const dryRun = flag(c, 'dryRun')
+    if (options.fleet && !dryRun) {
+      throw new AdminError(
+        409,
+        'In a fleet, etcd holds backends, routes and strategies: change them through /pools, ' +
+          "/backends and /routes; the rest of the config is each instance's config file",
+      )
+    }
     // RFC 9110 §13.1.1: the change applies only to the version the writer read.
     requireMatch(c, control.etag(), dryRun, '/config')
     const body = await readJson(c)
@@ -203,6 +259,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
         sticky,
         routes: options.routes?.(),
         pools: pools && ((name) => pools.get(name)),
+        tcp: options.tcp?.(),
       }),
     )
   })

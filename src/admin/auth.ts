@@ -11,7 +11,10 @@ export interface AdminGuardOptions {
   readonly token: string
   /** Host names allowed besides IP literals and `localhost`. @default [] */
   readonly allowedHosts?: readonly string[]
-  /** Paths served without the token (the dashboard's static shell, which holds no data). */
+  /**
+   * Paths served without the token to `GET` and `HEAD` (`/healthz`, which says only ok or not, and
+   * the dashboard's static shell, which holds no data). Host and Origin are checked all the same.
+   */
   readonly isPublic?: (path: string) => boolean
 }
 
@@ -97,7 +100,8 @@ export function adminGuard(options: AdminGuardOptions): MiddlewareHandler {
     if (c.req.header('sec-fetch-site') === 'cross-site') {
       return deny(403, 'Cross-site request refused')
     }
-    if (options.isPublic?.(c.req.path) && c.req.method === 'GET') return next()
+    const read = c.req.method === 'GET' || c.req.method === 'HEAD'
+    if (read && options.isPublic?.(c.req.path)) return next()
 
     const query = new URL(c.req.url).searchParams
     if (TOKEN_PARAMS.some((name) => query.has(name))) {

@@ -8,7 +8,15 @@ import type { Config } from '../config.ts'
 export const REDACTED = '<redacted>'
 
 /** The sections that cannot change while fulcrum runs: they need a restart. */
-export const RESTART_SECTIONS = ['listen', 'tls', 'admin', 'accessLog', 'demo'] as const
+export const RESTART_SECTIONS = [
+  'listen',
+  'tls',
+  'admin',
+  'accessLog',
+  'demo',
+  'cluster',
+  'tcp',
+] as const
 
 /** A pool's section (or the top level) as config-file input: the status range as text. */
 function sectionInput<T extends { healthCheck: Config['healthCheck'] }>(section: T) {

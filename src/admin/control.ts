@@ -193,6 +193,13 @@ export class ControlPlane {
 
   // ---- strategy ----
 
+  /** A pool's strategy options. @throws {AdminError} 404 when there is no such pool */
+  strategyOptions(pool: string): StrategyOptions {
+    const settings = poolConfigOf(this.#config, pool)
+    if (!settings) throw new AdminError(404, `No pool ${pool}`)
+    return settings.strategyOptions
+  }
+
   /**
    * Switch a pool's balancing strategy; its selector is rebuilt once.
    *
@@ -248,6 +255,21 @@ export class ControlPlane {
    * @throws {AdminError} 404 when there is no such route, 400 when the change is not valid
    */
   patchRoute(name: string, patch: unknown): Config['routes'][number] {
+    const routes = this.patchedRoutes(name, patch)
+    const next = this.#parse({ ...toConfigInput(this.#config), routes })
+    this.applyConfig(next)
+    const route = next.routes.find((r) => r.name === name)!
+    this.#logger.info('route changed', { route: name, pools: route.pools })
+    return route
+  }
+
+  /**
+   * The routes with route `name`'s split replaced by `patch.pools` (validated), without applying
+   * them: fleet mode writes them to etcd.
+   *
+   * @throws {AdminError} 404 when there is no such route, 400 when the change is not valid
+   */
+  patchedRoutes(name: string, patch: unknown): Config['routes'] {
     const index = this.#config.routes.findIndex((route) => route.name === name)
     if (index === -1) throw new AdminError(404, `No route ${name}`)
     const parsed = RoutePatchSchema.safeParse(patch)
@@ -259,10 +281,7 @@ export class ControlPlane {
     const routes = this.#config.routes.map((r, at) =>
       at === index ? { ...r, pools: parsed.data.pools } : r,
     )
-    const next = this.#parse({ ...toConfigInput(this.#config), routes })
-    this.applyConfig(next)
-    this.#logger.info('route changed', { route: name, pools: parsed.data.pools })
-    return next.routes[index]!
+    return this.#parse({ ...toConfigInput(this.#config), routes }).routes
   }
 
   // ---- the whole config ----
@@ -312,7 +331,7 @@ export class ControlPlane {
    * live section applied. Health state, sticky pins and in-flight requests of unchanged backends
    * survive. Backends from DNS discovery and TTL leases are kept.
    */
-  applyConfig(next: Config): ConfigChanges {
+  applyConfig(next: Config, options: { quiet?: boolean } = {}): ConfigChanges {
     const changes = this.#diff(next)
     const previous = this.#config
     const names = poolNames(next)
@@ -327,7 +346,13 @@ export class ControlPlane {
     }
     this.#config = next
     this.#core.reconfigure(previous, next)
-    this.#logger.info('configuration applied', { ...changes.backends, sections: changes.sections })
+    const changed = changes.sections.length > 0
+    if (!options.quiet || changed) {
+      this.#logger.info('configuration applied', {
+        ...changes.backends,
+        sections: changes.sections,
+      })
+    }
     this.#save()
     return changes
   }
@@ -343,7 +368,8 @@ export class ControlPlane {
    */
   async restore(): Promise<boolean> {
     const path = this.#config.admin.stateFile
-    if (!path) return false
+    // In a fleet, etcd keeps the state.
+    if (!path || this.#config.cluster) return false
     let text: string
     try {
       text = await this.#deps.readTextFile(path)
@@ -383,6 +409,8 @@ export class ControlPlane {
   }
 
   #save(): void {
+    // In a fleet, etcd keeps the state: there is no state file.
+    if (this.#config.cluster) return
     this.#writer.schedule(this.#config.admin.stateFile, () => this.#snapshot())
   }
 

@@ -283,6 +283,13 @@ export class PoolMembers {
     return runtime
   }
 
+  /** Take a backend's enabled and draining flags as the fleet has them (fleet mode). */
+  setFlags(id: string, enabled: boolean, draining: boolean): void {
+    if (!this.#pool.get(id) || this.#drains.has(id)) return
+    this.#pool.setEnabled(id, enabled, 'fleet')
+    this.#pool.setDraining(id, draining, 'fleet')
+  }
+
   /** Put back one backend's flags from the state file. */
   restoreFlags(id: string, flags: Partial<RuntimeFlags>): void {
     if (!this.#pool.get(id)) return

@@ -13,9 +13,17 @@ import {
   type TcpCounters,
 } from '../metrics.ts'
 import { backendKey } from '../metrics.ts'
+import type { TcpListenerConfig } from '../config.ts'
 import type { BackendPool, BackendTransition } from '../pool.ts'
 import type { RuntimeDeps } from '../types.ts'
 import type { BackendView, ControlPlane } from './control.ts'
+
+/** A TCP listener, as the telemetry reads it (a `TcpService`). */
+export interface TcpListenerSource {
+  readonly config: TcpListenerConfig
+  /** Connections open now. */
+  readonly size: number
+}
 
 /** What the telemetry endpoints read. */
 export interface TelemetrySource {
@@ -25,6 +33,8 @@ export interface TelemetrySource {
   /** The backend set of pool `name`. @default the pool `default`'s for every name */
   readonly poolOf?: (name: string) => BackendPool | undefined
   readonly control: ControlPlane
+  /** The TCP listeners. @default none */
+  readonly tcp?: () => readonly TcpListenerSource[]
   readonly deps: Pick<RuntimeDeps, 'memoryUsage' | 'openConnections'>
   /** Requests waiting for a backend with room, where there is a queue. */
   readonly queueDepth?: () => number
@@ -86,8 +96,10 @@ export function renderPrometheus(src: TelemetrySource): string {
       value: metrics.sticky[verdict],
     })),
   )
+  // A TCP pool's load is its open connections, counted by the fulcrum_tcp_* families.
+  const tcpPools = new Set((src.tcp?.() ?? []).map((l) => l.config.pool))
   let inflight = 0
-  for (const view of views) inflight += view.inflight
+  for (const view of views) if (!tcpPools.has(view.pool)) inflight += view.inflight
   out.family('fulcrum_inflight_requests', 'gauge', 'Requests in flight to any backend', [
     { value: inflight },
   ])
@@ -240,14 +252,43 @@ export function renderPrometheus(src: TelemetrySource): string {
       .filter(({ view }) => view.lastProbe !== null)
       .map(({ view }) => ({ labels: labelsOf(view), value: view.lastProbe!.ok ? 1 : 0 })),
   )
-  renderTcp(out, metrics)
+  renderTcp(out, metrics, src.tcp?.() ?? [], views)
   return out.text()
 }
 
-/** The layer-4 families: per TCP listener, and per backend (by pool) that took connections. */
-function renderTcp(out: PrometheusWriter, metrics: Metrics): void {
+/**
+ * The layer-4 families: per TCP listener, and per backend (by pool) that took connections. Every
+ * configured listener and every backend of its pool has its series from the start, at 0.
+ */
+function renderTcp(
+  out: PrometheusWriter,
+  metrics: Metrics,
+  configured: readonly TcpListenerSource[],
+  views: readonly { pool: string; id: string }[],
+): void {
+  const tcpPools = new Set(configured.map((l) => l.config.pool))
+  for (const l of configured) metrics.tcp.listener(l.config.name)
+  for (const view of views) {
+    if (tcpPools.has(view.pool)) metrics.tcp.backend(backendKey(view.pool, view.id))
+  }
   const listeners = [...metrics.tcp.listeners()]
   if (listeners.length === 0) return
+  if (configured.length > 0) {
+    out.family(
+      'fulcrum_tcp_listener_info',
+      'gauge',
+      'Each TCP listener: its pool and address',
+      configured.map(({ config }) => ({
+        labels: {
+          listener: config.name,
+          pool: config.pool,
+          host: config.listen.host,
+          port: String(config.listen.port),
+        },
+        value: 1,
+      })),
+    )
+  }
   const backends = [...metrics.tcp.backends()].map(([key, counters]) => {
     const slash = key.indexOf('/')
     const labels =
@@ -296,6 +337,37 @@ interface Snapshot {
   requests: Float64Array
   duration: Float64Array
   backends: Map<string, { responses: Float64Array; failures: Float64Array; latency: Float64Array }>
+  /** TCP counters by `listener:NAME` and `backend:KEY`. */
+  tcp: Map<string, TcpMark>
+}
+
+/** What a TCP rate is taken over. */
+interface TcpMark {
+  total: number
+  bytesIn: number
+  bytesOut: number
+}
+
+/** A TCP listener's or backend's rates over the window. */
+export interface TcpWindow {
+  connectionsPerSecond: number
+  bytesInPerSecond: number
+  bytesOutPerSecond: number
+}
+
+/** A TCP listener or backend's layer-4 counters in `GET /stats`. */
+export interface TcpFigures {
+  /** Connections open now. */
+  open: number
+  /** Connections so far. */
+  total: number
+  /** Bytes from clients to backends. */
+  bytesIn: number
+  /** Bytes from backends to clients. */
+  bytesOut: number
+  /** Backend connections that could not be made. */
+  connectFailures: number
+  window: TcpWindow | null
 }
 
 /** A window's figures for one backend or for all requests. */
@@ -322,6 +394,7 @@ export interface Stats {
     sticky: Record<string, number>
     window: WindowFigures | null
   }
+  /** HTTP requests in flight to any backend (a TCP pool's open connections are in `tcp`). */
   inflight: number
   queueDepth: number
   openConnections: number | null
@@ -346,6 +419,20 @@ export interface Stats {
     to: string
     reason?: string
   }[]
+  /** Layer 4: the TCP listeners, and the backends of the pools behind them. */
+  tcp: {
+    listeners: (TcpFigures & {
+      name: string
+      host: string
+      /** The configured port; absent when it is 0 (any free port). */
+      port?: number
+      pool: string
+      maxConnections: number
+      /** Connections closed at once: over maxConnections, or no backend reachable. */
+      refused: number
+    })[]
+    backends: (TcpFigures & { pool: string; id: string })[]
+  }
 }
 
 /**
@@ -366,6 +453,13 @@ export class StatsSampler {
   stats(src: TelemetrySource): Stats {
     const { metrics } = src
     const now = (src.now ?? Date.now)()
+    const listeners = src.tcp?.() ?? []
+    const tcpPools = new Set(listeners.map((l) => l.config.pool))
+    // Counters exist from the first connection on: make them now, so each shows at 0 before.
+    for (const l of listeners) metrics.tcp.listener(l.config.name)
+    const views = src.control.allBackends()
+    const tcpViews = views.filter((view) => tcpPools.has(view.pool))
+    for (const view of tcpViews) metrics.tcp.backend(backendKey(view.pool, view.id))
     const snapshot = takeSnapshot(metrics, now)
     // The oldest snapshot inside the window is the base; older ones are dropped.
     this.#snapshots = this.#snapshots.filter((s) => now - s.at <= this.#window)
@@ -373,8 +467,24 @@ export class StatsSampler {
     const last = this.#snapshots.at(-1)
     if (!last || now - last.at >= 250) this.#snapshots.push(snapshot)
     const seconds = base ? (now - base.at) / 1000 : 0
-
-    const views = src.control.allBackends()
+    const tcpFigures = (key: string, c: TcpCounters): TcpFigures => {
+      const before = base?.tcp.get(key)
+      return {
+        open: c.open,
+        total: c.total,
+        bytesIn: c.bytesIn,
+        bytesOut: c.bytesOut,
+        connectFailures: c.connectFailures,
+        window:
+          base && seconds > 0
+            ? {
+                connectionsPerSecond: round((c.total - (before?.total ?? 0)) / seconds),
+                bytesInPerSecond: round((c.bytesIn - (before?.bytesIn ?? 0)) / seconds),
+                bytesOutPerSecond: round((c.bytesOut - (before?.bytesOut ?? 0)) / seconds),
+              }
+            : null,
+      }
+    }
     const figures = (
       responses: Float64Array,
       failures: number,
@@ -416,7 +526,7 @@ export class StatsSampler {
     })
     const windowTotal = backendFigures.reduce((t, f) => t + (f?.requestsPerSecond ?? 0), 0)
     let inflight = 0
-    for (const view of views) inflight += view.inflight
+    for (const view of views) if (!tcpPools.has(view.pool)) inflight += view.inflight
     const memory = src.deps.memoryUsage?.()
 
     return {
@@ -474,6 +584,28 @@ export class StatsSampler {
         to: t.to,
         ...(t.reason ? { reason: t.reason } : {}),
       })),
+      tcp: {
+        listeners: listeners.map(({ config }) => {
+          const c = metrics.tcp.listener(config.name)
+          return {
+            name: config.name,
+            host: config.listen.host,
+            ...(config.listen.port === 0 ? {} : { port: config.listen.port }),
+            pool: config.pool,
+            maxConnections: config.maxConnections,
+            ...tcpFigures(`listener:${config.name}`, c),
+            refused: c.refused,
+          }
+        }),
+        backends: tcpViews.map((view) => {
+          const key = backendKey(view.pool, view.id)
+          return {
+            pool: view.pool,
+            id: view.id,
+            ...tcpFigures(`backend:${key}`, metrics.tcp.backend(key)),
+          }
+        }),
+      },
     }
   }
 }
@@ -487,11 +619,16 @@ function takeSnapshot(metrics: Metrics, at: number): Snapshot {
       latency: c.latency.counts.slice(),
     })
   }
+  const tcp = new Map<string, TcpMark>()
+  const mark = ({ total, bytesIn, bytesOut }: TcpCounters) => ({ total, bytesIn, bytesOut })
+  for (const [name, c] of metrics.tcp.listeners()) tcp.set(`listener:${name}`, mark(c))
+  for (const [key, c] of metrics.tcp.backends()) tcp.set(`backend:${key}`, mark(c))
   return {
     at,
     requests: metrics.requests.slice(),
     duration: metrics.duration.counts.slice(),
     backends,
+    tcp,
   }
 }
 

@@ -3,10 +3,13 @@
  * never downloads a browser). It signs in with the token, watches the cards move under load,
  * drains a backend by clicking, and saves a screenshot. Then, against a fulcrum with three pools
  * and four routes (one backend id in two pools), it shows one section per pool and the routes in
- * match order, and a drain clicked in one pool reaches that pool alone.
+ * match order, and a drain clicked in one pool reaches that pool alone. Last, a TCP listener in
+ * front of two node:net echo backends: the listeners table and the TCP pool's cards (open
+ * connections and bytes, not requests) follow real connections.
  */
 import { existsSync, writeFileSync } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
@@ -71,6 +74,47 @@ function poolsConfig(b: Record<'api1' | 'api2' | 'web1' | 'shared', TestBackend>
       { name: 'site', pool: 'web' },
     ],
   }
+}
+
+/** A TCP echo server on loopback: every byte comes back. */
+async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const server: Server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+    socket.pipe(socket)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/** A port free on loopback now. */
+async function freePort(): Promise<number> {
+  const { port, close } = await echoServer()
+  await close()
+  return port
+}
+
+/** A client connection to `port` that sends `hello` and resolves once the echo is back. */
+async function echoClient(port: number): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('error', reject)
+  })
+  socket.write('hello\n')
+  await new Promise<void>((resolve) => socket.once('data', () => resolve()))
+  // From here on, whatever comes back is read and dropped.
+  socket.on('data', () => {})
+  return socket
 }
 
 describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
@@ -366,6 +410,137 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in headless chromium', () => {
     }
     expect(load.failures).toEqual([])
     expect(load.ok).toBeGreaterThan(50)
+  }, 60_000)
+
+  it('shows the TCP listeners and a TCP pool with open connections and bytes', async () => {
+    const echoes = await Promise.all([echoServer(), echoServer()])
+    const web = await slowBackend('web-1', 4)
+    const port = await freePort()
+    const configFile = join(profile, 'tcp.json')
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        healthCheck: { interval: '1s' },
+        backends: [{ url: web.url, id: 'web-1' }],
+        pools: {
+          echo: {
+            backends: echoes.map((e, i) => ({
+              url: `tcp://127.0.0.1:${e.port}`,
+              id: `echo-${i + 1}`,
+            })),
+            strategy: 'least-connections',
+          },
+        },
+        tcp: [{ name: 'echo', listen: { host: '127.0.0.1', port }, pool: 'echo' }],
+      }),
+    )
+    const tcpFulcrum = await startFulcrum('node', ['--config', configFile, '--admin-token', TOKEN])
+    const clients: Socket[] = []
+    let pump: ReturnType<typeof setInterval> | undefined
+    try {
+      await tcpFulcrum.waitForLog((l) => l.msg === 'tcp listening' && l.listener === 'echo')
+      const admin = (path: string) =>
+        fetch(`${tcpFulcrum.adminUrl}${path}`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        }).then((r) => r.json())
+      // Four connections, one closed again: three stay open, least-connections spreads them.
+      for (let i = 0; i < 4; i++) clients.push(await echoClient(port))
+      clients.shift()!.destroy()
+      // The open ones keep bytes moving both ways (2 KiB each, every 100 ms), and a short
+      // connection comes and goes every 500 ms, so the rates have something to show.
+      let tick = 0
+      pump = setInterval(() => {
+        for (const client of clients) client.write(Buffer.alloc(2048, 0x61))
+        if (++tick % 5 === 0) void echoClient(port).then((c) => c.end())
+      }, 100)
+
+      // explain over the admin API of the real process: the listener and its pool.
+      const explained = await admin('/explain?listener=echo&ip=127.0.0.1')
+      expect(explained.connection).toEqual({ ip: '127.0.0.1', listener: 'echo', pool: 'echo' })
+      expect(['echo-1', 'echo-2']).toContain(explained.chosen)
+
+      await page.goto(`${tcpFulcrum.adminUrl}/dashboard`)
+      await page.locator('#login').waitFor({ state: 'visible' })
+      await page.fill('#token', TOKEN)
+      await page.click('#login-form button[type=submit]')
+      await page.locator('#board').waitFor({ state: 'visible' })
+
+      // The listeners table: one row, its pool and address, three open, rates once there is a
+      // window, nothing refused.
+      await page.locator('#tcp-panel').waitFor({ state: 'visible', timeout: 10_000 })
+      const rows = page.locator('#tcp-listeners tr')
+      expect(
+        await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-listener'))),
+      ).toEqual(['echo'])
+      const row = page.locator('#tcp-listeners tr[data-listener=echo]')
+      const field = (name: string) => row.locator(`[data-field=${name}]`).textContent()
+      expect(await row.locator('td.pool .chip').textContent()).toBe('echo')
+      expect(await row.locator('td.listen code').textContent()).toBe(`127.0.0.1:${port}`)
+      await expect.poll(() => field('open'), { timeout: 10_000 }).toBe('3')
+      await expect.poll(() => field('in'), { timeout: 10_000 }).toMatch(/KiB\/s$/)
+      expect(await field('out')).toMatch(/(KiB|MiB)\/s$/)
+      await expect
+        .poll(async () => Number(await field('cps')), { timeout: 10_000 })
+        .toBeGreaterThan(0)
+      expect(await field('refused')).toBe('0')
+      expect(await field('failures')).toBe('0')
+
+      // The TCP pool: its listener in place of routes, and cards with connections and bytes.
+      const section = page.locator('section.pool[data-pool=echo]')
+      expect(await section.getAttribute('data-kind')).toBe('tcp')
+      expect(await section.locator('.pool-head .kind').isVisible()).toBe(true)
+      expect(await section.locator('.pool-head .chips-label').textContent()).toBe('listeners')
+      expect(await section.locator('.pool-head .chip').textContent()).toBe(`echo:${port}`)
+      const cards = section.locator('.card')
+      expect(
+        await cards.evaluateAll((els) => els.map((e) => e.getAttribute('data-backend'))),
+      ).toEqual(['echo-1', 'echo-2'])
+      expect(await cards.evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')))).toEqual(
+        ['tcp', 'tcp'],
+      )
+      expect(await cards.locator('[data-field=rps]').count()).toBe(0)
+      const opens = () =>
+        cards
+          .locator('[data-field=open]')
+          .evaluateAll((els) => els.map((e) => Number(e.textContent)))
+      await expect.poll(async () => (await opens()).reduce((a, b) => a + b, 0)).toBe(3)
+      // least-connections: neither backend holds all three.
+      expect(Math.max(...(await opens()))).toBe(2)
+      for (const id of ['echo-1', 'echo-2']) {
+        const card = cards.and(page.locator(`[data-backend=${id}]`))
+        expect(await card.locator('[data-field=bytes]').textContent()).toMatch(/ \/ /)
+        expect(await card.getAttribute('data-state')).toBe('up')
+      }
+      await expect
+        .poll(() => cards.locator('[data-field=bytes]').first().textContent(), { timeout: 5000 })
+        .toMatch(/KiB|MiB/)
+
+      // The HTTP pool default beside it keeps its request cards, and the charts only its lines.
+      const http = page.locator('section.pool[data-pool=default]')
+      expect(await http.getAttribute('data-kind')).toBe('http')
+      expect(await http.locator('.pool-head .chips-label').textContent()).toBe('routes')
+      expect(await http.locator('.card[data-backend=web-1] [data-field=rps]').count()).toBe(1)
+      expect(await page.locator('#chart-rps polyline[data-pool=echo]').count()).toBe(0)
+      await expect
+        .poll(() => page.locator('#status-line').textContent())
+        .toMatch(/3 TCP connections open/)
+
+      // The API agrees with the page.
+      const stats = await admin('/stats')
+      expect(stats.tcp.listeners[0]).toMatchObject({ name: 'echo', pool: 'echo', port })
+      expect(stats.tcp.listeners[0].total).toBeGreaterThanOrEqual(4)
+
+      await mkdir(join(ROOT, 'test-results'), { recursive: true })
+      const shot = join(ROOT, 'test-results', 'dashboard-tcp.png')
+      await page.screenshot({ path: shot, fullPage: true })
+      expect(existsSync(shot)).toBe(true)
+    } finally {
+      if (pump) clearInterval(pump)
+      for (const client of clients) client.destroy()
+      await tcpFulcrum.stop()
+      await web.close()
+      await Promise.all(echoes.map((e) => e.close()))
+    }
   }, 60_000)
 })
 

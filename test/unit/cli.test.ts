@@ -240,3 +240,35 @@ describe('pools and routes on the command line', () => {
     expect(USAGE).toContain('--route [HOST][/PATH]=POOL')
   })
 })
+
+describe('layer 4 and fleet flags', () => {
+  it('--tcp adds a listener on a pool, and --etcd turns fleet mode on', async () => {
+    const command = run([
+      '--pool',
+      'pg=tcp://127.0.0.1:5432,tcp://127.0.0.1:5433',
+      '--tcp',
+      '6432=pg',
+      '--tcp',
+      '[::1]:6433=pg',
+      '--etcd',
+      'http://127.0.0.1:2379,http://127.0.0.1:22379',
+      '--cluster-name',
+      'lb-1',
+    ])
+    const config = await loadConfig(command, files({}))
+    expect(config.tcp.map((t) => [t.name, t.listen.host, t.listen.port, t.pool])).toEqual([
+      ['tcp-6432', '0.0.0.0', 6432, 'pg'],
+      ['tcp-6433', '::1', 6433, 'pg'],
+    ])
+    expect(config.pools.pg!.healthCheck.type).toBe('tcp')
+    expect(config.cluster).toMatchObject({
+      etcd: ['http://127.0.0.1:2379', 'http://127.0.0.1:22379'],
+      name: 'lb-1',
+      prefix: '/fulcrum',
+    })
+  })
+
+  it('refuses a malformed --tcp', () => {
+    expect(parseError(['--tcp', 'pg'])).toMatch(/^--tcp: Expected \[HOST:\]PORT=POOL/)
+  })
+})

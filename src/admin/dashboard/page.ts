@@ -1,8 +1,9 @@
 /**
  * The dashboard's page. It holds no data: the script asks for the admin token, keeps it in
  * sessionStorage, and reads everything through the token-protected API. The script fills
- * `#pools` with one section per pool (its head, then its backend cards) and `#routes` with the
- * routes in match order.
+ * `#pools` with one section per pool (its head, then its backend cards), `#routes` with the
+ * routes in match order and `#tcp-listeners` with the layer-4 listeners (its panel is hidden
+ * while there are none).
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -58,6 +59,17 @@ export const DASHBOARD_HTML = `<!doctype html>
       </figure>
     </div>
     <p id="status-line" class="muted" role="status"></p>
+    <section id="tcp-panel" class="panel" hidden>
+      <h2>TCP listeners</h2>
+      <div class="table-wrap">
+        <table class="routes listeners">
+          <thead><tr><th>Listener</th><th>Pool</th><th>Listen</th><th class="num">Open</th>
+            <th class="num">conn/s</th><th class="num">In/s</th><th class="num">Out/s</th>
+            <th class="num">Refused</th><th class="num">Connect failures</th></tr></thead>
+          <tbody id="tcp-listeners"></tbody>
+        </table>
+      </div>
+    </section>
     <div id="pools" class="pools"></div>
     <section id="routes-panel" class="panel" hidden>
       <h2>Routes, in match order</h2>

@@ -8,6 +8,10 @@
  * A backend is keyed by pool and id (`pool/id`): the same id may sit in two pools. With only the
  * pool `default` (the flat config), the board looks as it did before pools: one section, the
  * strategy in the header, no routes table.
+ *
+ * Layer 4: the TCP listeners get a table (open connections, connections and bytes per second,
+ * refused), and a pool behind a listener shows its listeners instead of routes, and cards with
+ * open connections and bytes instead of requests (it has none); it stays off the charts.
  */
 export const DASHBOARD_JS = `'use strict'
 ;(function () {
@@ -91,6 +95,17 @@ export const DASHBOARD_JS = `'use strict'
   }
   function fmtPct(x) { return x === null || x === undefined ? '–' : (x * 100).toFixed(x < 0.1 ? 1 : 0) + '%' }
   function fmtBytes(b) { return b ? (b / 1048576).toFixed(0) + ' MB' : '–' }
+  /** A byte count: B, KiB, MiB, GiB or TiB. */
+  function fmtSize(n) {
+    if (n === null || n === undefined || isNaN(n)) return '–'
+    if (n < 1024) return Math.round(n) + ' B'
+    var units = ['KiB', 'MiB', 'GiB', 'TiB']
+    var i = -1
+    do { n /= 1024; i++ } while (n >= 1024 && i < units.length - 1)
+    return n.toFixed(n < 10 ? 1 : 0) + ' ' + units[i]
+  }
+  function fmtRate(n) { return n === null || n === undefined ? '–' : fmtSize(n) + '/s' }
+  function fmtPerSecond(n) { return n === null || n === undefined ? '–' : fmt(n, n < 10 ? 1 : 0) }
   function fmtUptime(s) {
     if (s < 120) return s + ' s'
     if (s < 7200) return Math.round(s / 60) + ' min'
@@ -126,7 +141,8 @@ export const DASHBOARD_JS = `'use strict'
     $('kpi-mem').textContent = s.memory ? fmtBytes(s.memory.rss) : '–'
     $('kpi-uptime').textContent = fmtUptime(s.uptimeSeconds)
     var routes = s.routes || []
-    var pools = poolsOf(s)
+    var tcp = tcpOf(s)
+    var pools = poolsOf(s, tcp)
     // Only the pool default (the flat config): its strategy stays in the header, as before.
     var single = pools.length === 1 && pools[0].name === DEFAULT_POOL
     $('kpi-strategy').hidden = !single
@@ -136,19 +152,65 @@ export const DASHBOARD_JS = `'use strict'
         ' · ' + routes.length + ' route' + (routes.length === 1 ? '' : 's')) +
       ' · ' + s.requests.total + ' requests since start · rates over the last ' + fmt(s.windowSeconds, 1) + ' s' +
       (s.queueDepth ? ' · ' + s.queueDepth + ' queued' : '') +
-      (s.openConnections !== null ? ' · ' + s.openConnections + ' client connections' : '')
-    renderPools(pools, routes, single)
+      (s.openConnections !== null ? ' · ' + s.openConnections + ' client connections' : '') +
+      (tcp.listeners.length ? ' · ' + tcp.open + ' TCP connections open' : '')
+    renderPools(pools, routes, single, tcp)
     renderRoutes(routes)
+    renderListeners(tcp.listeners)
     renderTransitions(s.transitions, single)
+    // Requests and their latency: TCP pools have neither, and stay off the charts.
+    var charted = s.backends.filter(function (b) { return !tcp.listenersOf[poolOf(b)] })
     var point = { t: Date.now(), rps: {}, p99: {} }
-    s.backends.forEach(function (b) {
+    charted.forEach(function (b) {
       point.rps[keyOf(b)] = b.window ? b.window.requestsPerSecond : null
       point.p99[keyOf(b)] = b.window ? b.window.p99Ms : null
     })
     history.push(point)
     if (history.length > HISTORY) history.shift()
-    drawChart($('chart-rps'), 'rps', s.backends)
-    drawChart($('chart-p99'), 'p99', s.backends)
+    drawChart($('chart-rps'), 'rps', charted)
+    drawChart($('chart-p99'), 'p99', charted)
+  }
+
+  /** The tcp block of /stats: the listeners, by pool too, and each TCP backend's figures. */
+  function tcpOf(s) {
+    var tcp = s.tcp || { listeners: [], backends: [] }
+    var out = { listeners: tcp.listeners, listenersOf: {}, backendOf: {}, open: 0 }
+    tcp.listeners.forEach(function (l) {
+      (out.listenersOf[l.pool] = out.listenersOf[l.pool] || []).push(l)
+      out.open += l.open
+    })
+    tcp.backends.forEach(function (b) { out.backendOf[b.pool + '/' + b.id] = b })
+    return out
+  }
+
+  /** The TCP listeners table; hidden while there are none. */
+  function renderListeners(list) {
+    $('tcp-panel').hidden = !list.length
+    var tbody = $('tcp-listeners')
+    tbody.textContent = ''
+    list.forEach(function (l) {
+      var w = l.window
+      var tr = el('tr')
+      tr.dataset.listener = l.name
+      tr.appendChild(el('td', 'name', l.name))
+      var chip = el('span', 'chip', l.pool)
+      chip.dataset.pool = l.pool
+      tr.appendChild(cell('pool', [chip]))
+      var port = l.port === undefined ? 'auto' : l.port
+      tr.appendChild(cell('listen', [code(l.host + ':' + port)]))
+      var num = function (field, text) {
+        var td = el('td', 'num', text)
+        td.dataset.field = field
+        tr.appendChild(td)
+      }
+      num('open', String(l.open))
+      num('cps', w ? fmtPerSecond(w.connectionsPerSecond) : '–')
+      num('in', w ? fmtRate(w.bytesInPerSecond) : '–')
+      num('out', w ? fmtRate(w.bytesOutPerSecond) : '–')
+      num('refused', String(l.refused))
+      num('failures', String(l.connectFailures))
+      tbody.appendChild(tr)
+    })
   }
 
   function renderStrategy(active) {
@@ -188,7 +250,7 @@ export const DASHBOARD_JS = `'use strict'
    * default always exists; beside other pools it is left out while it has neither backends
    * nor routes.
    */
-  function poolsOf(s) {
+  function poolsOf(s, tcp) {
     var list = s.pools && s.pools.length ? s.pools
       : [{ name: DEFAULT_POOL, strategy: s.strategy, routes: [] }]
     var members = {}
@@ -196,12 +258,13 @@ export const DASHBOARD_JS = `'use strict'
     s.backends.forEach(function (b) { if (members[poolOf(b)]) members[poolOf(b)].push(b) })
     var pools = list.map(function (p) {
       return {
-        name: p.name, strategy: p.strategy, routes: p.routes || [], backends: members[p.name]
+        name: p.name, strategy: p.strategy, routes: p.routes || [], backends: members[p.name],
+        listeners: tcp.listenersOf[p.name] || null
       }
     })
     if (pools.length === 1) return pools
     return pools.filter(function (p) {
-      return p.name !== DEFAULT_POOL || p.backends.length > 0 || p.routes.length > 0
+      return p.name !== DEFAULT_POOL || p.backends.length > 0 || p.routes.length > 0 || p.listeners
     })
   }
 
@@ -218,15 +281,18 @@ export const DASHBOARD_JS = `'use strict'
     select.setAttribute('aria-label', 'Strategy of pool ' + name)
     select.addEventListener('change', function () { setStrategy(name, select.value) })
     head.appendChild(select)
-    head.appendChild(el('span', 'label', 'routes'))
+    head.appendChild(el('span', 'label chips-label', 'routes'))
     head.appendChild(el('span', 'chips'))
+    var kind = el('span', 'kind', 'tcp')
+    kind.hidden = true
+    head.appendChild(kind)
     section.appendChild(head)
     section.appendChild(el('div', 'cards'))
     section.appendChild(el('p', 'empty', 'No backends'))
     return section
   }
 
-  function renderPools(pools, routes, single) {
+  function renderPools(pools, routes, single, tcp) {
     var container = $('pools')
     var byName = {}
     routes.forEach(function (r) { byName[r.name] = r })
@@ -245,8 +311,13 @@ export const DASHBOARD_JS = `'use strict'
       select.hidden = single
       select.dataset.value = pool.strategy
       fillStrategies(select, pool.strategy)
-      renderPoolRoutes(section.querySelector('.chips'), pool, byName)
-      renderCards(section.querySelector('.cards'), pool.backends)
+      // A TCP pool: its listeners in place of routes, and TCP cards.
+      section.dataset.kind = pool.listeners ? 'tcp' : 'http'
+      section.querySelector('.pool-head .kind').hidden = !pool.listeners
+      section.querySelector('.chips-label').textContent = pool.listeners ? 'listeners' : 'routes'
+      if (pool.listeners) renderPoolListeners(section.querySelector('.chips'), pool.listeners)
+      else renderPoolRoutes(section.querySelector('.chips'), pool, byName)
+      renderCards(section.querySelector('.cards'), pool.backends, pool.listeners ? tcp : null)
       section.querySelector('.empty').hidden = pool.backends.length > 0
     })
     Array.prototype.slice.call(container.children).forEach(function (section) {
@@ -280,6 +351,20 @@ export const DASHBOARD_JS = `'use strict'
         chip.appendChild(el('span', 'weight', sharePct(item.weight, item.total)))
         chip.title = 'weight ' + item.weight + ' of ' + item.total
       }
+      chips.appendChild(chip)
+    })
+  }
+
+  /** The TCP listeners in front of a pool, each with its port. */
+  function renderPoolListeners(chips, listeners) {
+    var drawn = 'tcp:' + JSON.stringify(listeners.map(function (l) { return [l.name, l.port] }))
+    if (chips.dataset.drawn === drawn) return
+    chips.dataset.drawn = drawn
+    chips.textContent = ''
+    listeners.forEach(function (l) {
+      var chip = el('span', 'chip', l.name)
+      chip.dataset.listener = l.name
+      if (l.port !== undefined) chip.appendChild(el('span', 'weight', ':' + l.port))
       chips.appendChild(chip)
     })
   }
@@ -358,8 +443,9 @@ export const DASHBOARD_JS = `'use strict'
     return b
   }
 
-  function createCard(b) {
+  function createCard(b, kind) {
     var card = el('article', 'card')
+    card.dataset.kind = kind
     card.dataset.key = keyOf(b)
     card.dataset.pool = poolOf(b)
     card.dataset.backend = b.id
@@ -370,15 +456,25 @@ export const DASHBOARD_JS = `'use strict'
     var badge = el('span', 'badge state'); title.appendChild(badge)
     card.appendChild(title)
     card.appendChild(el('div', 'url', b.url))
-    var share = el('div', 'share'); share.title = 'share of traffic'
+    var share = el('div', 'share')
+    share.title = kind === 'tcp' ? 'share of open connections' : 'share of traffic'
     share.appendChild(el('div')); card.appendChild(share)
     var stats = el('div', 'stats')
-    stats.appendChild(stat('share', 'share'))
-    stats.appendChild(stat('req/s', 'rps'))
-    stats.appendChild(stat('errors', 'errors'))
-    stats.appendChild(stat('p50', 'p50'))
-    stats.appendChild(stat('p99', 'p99'))
-    stats.appendChild(stat('in flight', 'inflight'))
+    if (kind === 'tcp') {
+      stats.appendChild(stat('open', 'open'))
+      stats.appendChild(stat('conn/s', 'cps'))
+      stats.appendChild(stat('failed', 'failures'))
+      stats.appendChild(stat('in/s', 'in-rate'))
+      stats.appendChild(stat('out/s', 'out-rate'))
+      stats.appendChild(stat('in / out', 'bytes'))
+    } else {
+      stats.appendChild(stat('share', 'share'))
+      stats.appendChild(stat('req/s', 'rps'))
+      stats.appendChild(stat('errors', 'errors'))
+      stats.appendChild(stat('p50', 'p50'))
+      stats.appendChild(stat('p99', 'p99'))
+      stats.appendChild(stat('in flight', 'inflight'))
+    }
     card.appendChild(stats)
     card.appendChild(el('div', 'meta'))
     var actions = el('div', 'actions')
@@ -419,12 +515,18 @@ export const DASHBOARD_JS = `'use strict'
     }).then(function () { btn.disabled = false })
   }
 
-  /** One pool's cards, in container. */
-  function renderCards(container, backends) {
+  /** One pool's cards, in container; tcp: the tcp block's figures, for a pool behind a listener. */
+  function renderCards(container, backends, tcp) {
     var seen = {}
+    var kind = tcp ? 'tcp' : 'http'
+    var open = 0
+    if (tcp) backends.forEach(function (b) { open += (tcp.backendOf[keyOf(b)] || {}).open || 0 })
     backends.forEach(function (b, i) {
       seen[keyOf(b)] = true
-      var card = childWith(container, 'key', keyOf(b)) || createCard(b)
+      var card = childWith(container, 'key', keyOf(b))
+      // A pool that changed kind (a reload) gets new cards.
+      if (card && card.dataset.kind !== kind) { card.remove(); card = null }
+      if (!card) card = createCard(b, kind)
       if (container.children[i] !== card) container.insertBefore(card, container.children[i] || null)
       var state = b.removing ? 'draining' : b.state
       card.dataset.state = state
@@ -433,15 +535,28 @@ export const DASHBOARD_JS = `'use strict'
       var badge = card.querySelector('.badge')
       badge.dataset.state = state
       badge.textContent = b.removing ? 'removing' : b.state
-      var w = b.window
-      card.querySelector('.share > div').style.width = w ? (w.share * 100).toFixed(1) + '%' : '0'
       var set = function (field, text) { card.querySelector('[data-field=' + field + ']').textContent = text }
-      set('share', w ? fmtPct(w.share) : '–')
-      set('rps', w ? fmt(w.requestsPerSecond, w.requestsPerSecond < 10 ? 1 : 0) : '–')
-      set('errors', w ? fmtPct(w.errorRate) : '–')
-      set('p50', w ? fmtMs(w.p50Ms) : '–')
-      set('p99', w ? fmtMs(w.p99Ms) : '–')
-      set('inflight', String(b.inflight))
+      if (tcp) {
+        var t = tcp.backendOf[keyOf(b)] || { open: 0, bytesIn: 0, bytesOut: 0, connectFailures: 0 }
+        var tw = t.window
+        var part = open ? (t.open * 100 / open).toFixed(1) + '%' : '0'
+        card.querySelector('.share > div').style.width = part
+        set('open', String(t.open))
+        set('cps', tw ? fmtPerSecond(tw.connectionsPerSecond) : '–')
+        set('failures', String(t.connectFailures))
+        set('in-rate', tw ? fmtRate(tw.bytesInPerSecond) : '–')
+        set('out-rate', tw ? fmtRate(tw.bytesOutPerSecond) : '–')
+        set('bytes', fmtSize(t.bytesIn) + ' / ' + fmtSize(t.bytesOut))
+      } else {
+        var w = b.window
+        card.querySelector('.share > div').style.width = w ? (w.share * 100).toFixed(1) + '%' : '0'
+        set('share', w ? fmtPct(w.share) : '–')
+        set('rps', w ? fmt(w.requestsPerSecond, w.requestsPerSecond < 10 ? 1 : 0) : '–')
+        set('errors', w ? fmtPct(w.errorRate) : '–')
+        set('p50', w ? fmtMs(w.p50Ms) : '–')
+        set('p99', w ? fmtMs(w.p99Ms) : '–')
+        set('inflight', String(b.inflight))
+      }
       var meta = 'weight ' + b.weight + (b.effectiveWeight !== b.weight ? ' (effective ' + fmt(b.effectiveWeight, 1) + ')' : '') +
         (b.backup ? ' · backup' : '') + ' · ' + b.source +
         (b.lastProbe ? ' · probe ' + (b.lastProbe.ok ? 'ok' : 'failed' + (b.lastProbe.reason ? ': ' + b.lastProbe.reason : '')) : '') +

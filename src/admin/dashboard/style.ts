@@ -2,7 +2,7 @@
 export const DASHBOARD_CSS = `:root {
   --bg: #0f1419; --panel: #171e26; --line: #263241; --text: #e6edf3; --muted: #8b98a8;
   --up: #3fb950; --down: #f85149; --drain: #d29922; --off: #6e7681; --eject: #db61a2;
-  --accent: #58a6ff;
+  --accent: #58a6ff; --tcp: #39c5cf;
   color-scheme: dark;
 }
 * { box-sizing: border-box; }
@@ -59,7 +59,12 @@ button.danger { border-color: #6e2b28; }
   border: 1px solid var(--line); white-space: nowrap; }
 .chip .weight { color: var(--accent); margin-left: 4px; font-variant-numeric: tabular-nums; }
 .empty { color: var(--muted); font-size: 13px; padding: 4px 2px; }
-#routes-panel { margin-bottom: 16px; }
+#routes-panel, #tcp-panel { margin-bottom: 16px; }
+.listeners .num { text-align: right; font-variant-numeric: tabular-nums; }
+.listeners th.num { padding-left: 12px; }
+.pool-head .kind { font-size: 11px; text-transform: uppercase; letter-spacing: .6px;
+  padding: 1px 8px; border-radius: 999px; border: 1px solid var(--line); color: var(--tcp); }
+.card[data-kind=tcp] .share > div { background: var(--tcp); }
 .table-wrap { overflow-x: auto; }
 table.routes { width: 100%; border-collapse: collapse; font-size: 13px; }
 .routes th { text-align: left; color: var(--muted); font-weight: 400; font-size: 11px;
