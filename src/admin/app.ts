@@ -25,7 +25,12 @@ import { DASHBOARD_CSS } from './dashboard/style.ts'
 import { DASHBOARD_HTML } from './dashboard/page.ts'
 import { DASHBOARD_JS } from './dashboard/script.ts'
 import { explain, type ExplainListener, type ExplainPool } from './explain.ts'
-import { renderPrometheus, StatsSampler, type TelemetrySource } from './telemetry.ts'
+import {
+  renderPrometheus,
+  StatsSampler,
+  type FleetView,
+  type TelemetrySource,
+} from './telemetry.ts'
 
 /** Options for {@link createAdminApp}. */
 export interface AdminAppOptions {
@@ -92,6 +97,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     pool,
     poolOf: (name) => options.pools?.().get(name)?.pool,
     tcp: options.tcp,
+    fleet: options.fleet && fleetView(options.fleet),
     control,
     deps: options.deps,
     queueDepth: options.queueDepth,
@@ -198,12 +204,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.get('/cluster', (c) => {
     const fleet = options.fleet
     if (!fleet) throw new AdminError(404, 'Not in a fleet: see cluster in the config')
-    return c.json({
-      name: fleet.name,
-      connected: fleet.connected,
-      revision: fleet.revision,
-      members: fleet.members(),
-    })
+    return c.json(fleetView(fleet)())
   })
 
   // ---- strategy and config ----
@@ -295,4 +296,14 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     return c.json({ error: 'Internal error' }, 500)
   })
   return app
+}
+
+/** What `/cluster`, `/stats` and `/metrics` show of the fleet. */
+function fleetView(fleet: Fleet): () => FleetView {
+  return () => ({
+    name: fleet.name,
+    connected: fleet.connected,
+    revision: fleet.revision,
+    members: fleet.members(),
+  })
 }

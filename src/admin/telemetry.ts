@@ -25,6 +25,14 @@ export interface TcpListenerSource {
   readonly size: number
 }
 
+/** A fleet member's view of the fleet, for `/stats`, `/metrics` and the dashboard. */
+export interface FleetView {
+  name: string
+  connected: boolean
+  revision: number
+  members: { name: string; runtime: string; version: string; startedAt: string; revision: number }[]
+}
+
 /** What the telemetry endpoints read. */
 export interface TelemetrySource {
   readonly metrics: Metrics
@@ -35,6 +43,8 @@ export interface TelemetrySource {
   readonly control: ControlPlane
   /** The TCP listeners. @default none */
   readonly tcp?: () => readonly TcpListenerSource[]
+  /** Fleet mode: this instance's view of the members. */
+  readonly fleet?: () => FleetView
   readonly deps: Pick<RuntimeDeps, 'memoryUsage' | 'openConnections'>
   /** Requests waiting for a backend with room, where there is a queue. */
   readonly queueDepth?: () => number
@@ -253,6 +263,18 @@ export function renderPrometheus(src: TelemetrySource): string {
       .map(({ view }) => ({ labels: labelsOf(view), value: view.lastProbe!.ok ? 1 : 0 })),
   )
   renderTcp(out, metrics, src.tcp?.() ?? [], views)
+  const fleet = src.fleet?.()
+  if (fleet) {
+    out.family('fulcrum_cluster_members', 'gauge', 'Fleet members with a live lease in etcd', [
+      { value: fleet.members.length },
+    ])
+    out.family('fulcrum_cluster_connected', 'gauge', 'Whether the etcd watch is live', [
+      { value: fleet.connected ? 1 : 0 },
+    ])
+    out.family('fulcrum_cluster_revision', 'gauge', 'The last etcd revision applied here', [
+      { value: fleet.revision },
+    ])
+  }
   return out.text()
 }
 
@@ -419,6 +441,8 @@ export interface Stats {
     to: string
     reason?: string
   }[]
+  /** Fleet mode: this instance, etcd's state, and the members. */
+  fleet?: FleetView
   /** Layer 4: the TCP listeners, and the backends of the pools behind them. */
   tcp: {
     listeners: (TcpFigures & {
@@ -584,6 +608,7 @@ export class StatsSampler {
         to: t.to,
         ...(t.reason ? { reason: t.reason } : {}),
       })),
+      ...(src.fleet ? { fleet: src.fleet() } : {}),
       tcp: {
         listeners: listeners.map(({ config }) => {
           const c = metrics.tcp.listener(config.name)
