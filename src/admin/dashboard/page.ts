@@ -59,6 +59,16 @@ export const DASHBOARD_HTML = `<!doctype html>
       </figure>
     </div>
     <p id="status-line" class="muted" role="status"></p>
+    <section id="fleet-panel" class="panel" hidden>
+      <h2>Fleet <span id="fleet-state" class="muted"></span></h2>
+      <div class="table-wrap">
+        <table class="routes members">
+          <thead><tr><th>Member</th><th>Runtime</th><th>Version</th><th>Started</th>
+            <th class="num">Revision</th></tr></thead>
+          <tbody id="fleet-members"></tbody>
+        </table>
+      </div>
+    </section>
     <section id="tcp-panel" class="panel" hidden>
       <h2>TCP listeners</h2>
       <div class="table-wrap">

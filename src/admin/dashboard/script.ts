@@ -157,6 +157,7 @@ export const DASHBOARD_JS = `'use strict'
     renderPools(pools, routes, single, tcp)
     renderRoutes(routes)
     renderListeners(tcp.listeners)
+    renderFleet(s.fleet)
     renderTransitions(s.transitions, single)
     // Requests and their latency: TCP pools have neither, and stay off the charts.
     var charted = s.backends.filter(function (b) { return !tcp.listenersOf[poolOf(b)] })
@@ -184,6 +185,26 @@ export const DASHBOARD_JS = `'use strict'
   }
 
   /** The TCP listeners table; hidden while there are none. */
+  // Fleet mode: the members etcd knows, and whether this instance's watch is live.
+  function renderFleet(fleet) {
+    $('fleet-panel').hidden = !fleet
+    if (!fleet) return
+    $('fleet-state').textContent = '· ' + fleet.name + ' · etcd ' +
+      (fleet.connected ? 'connected' : 'lost: serving the last state') + ' · revision ' + fleet.revision
+    var tbody = $('fleet-members')
+    tbody.textContent = ''
+    fleet.members.forEach(function (m) {
+      var tr = el('tr')
+      tr.dataset.member = m.name
+      tr.appendChild(el('td', 'name', m.name + (m.name === fleet.name ? ' (this one)' : '')))
+      tr.appendChild(el('td', null, m.runtime))
+      tr.appendChild(el('td', null, m.version))
+      tr.appendChild(el('td', null, m.startedAt))
+      tr.appendChild(el('td', 'num', String(m.revision)))
+      tbody.appendChild(tr)
+    })
+  }
+
   function renderListeners(list) {
     $('tcp-panel').hidden = !list.length
     var tbody = $('tcp-listeners')
