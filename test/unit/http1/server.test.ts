@@ -9,38 +9,17 @@ import {
   type Http1Handler,
   type Http1Limits,
 } from '../../../src/http1/server.ts'
-import type { Socket, SocketEvents } from '../../../src/http1/socket.ts'
+import { MemorySocket as PeerSocket } from '../tcp/memory-socket.ts'
 
-/** A socket whose peer is the test: what the engine writes is kept as text. */
-class MemorySocket implements Socket {
-  out = ''
-  ended = false
-  destroyed = false
-  paused = false
-  events!: SocketEvents
-  readonly remoteAddress = '192.0.2.7'
-  readonly remotePort = 40000
-  readonly encrypted = false
-  write(bytes: Uint8Array): boolean {
-    for (const byte of bytes) this.out += String.fromCharCode(byte)
-    return true
+/** A socket whose peer is the test: what the engine writes is read back as text. */
+class MemorySocket extends PeerSocket {
+  constructor() {
+    super('192.0.2.7', 40000)
   }
-  end(): void {
-    this.ended = true
+  get out(): string {
+    return this.output()
   }
-  destroy(): void {
-    this.destroyed = true
-  }
-  pause(): void {
-    this.paused = true
-  }
-  resume(): void {
-    this.paused = false
-  }
-  send(text: string): void {
-    this.events.data(Uint8Array.from(text, (c) => c.charCodeAt(0)))
-  }
-  /** The responses written so far: status and the raw text of each. */
+  /** The statuses of the responses written so far. */
   statuses(): number[] {
     return [...this.out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
   }
