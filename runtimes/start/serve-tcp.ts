@@ -73,6 +73,11 @@ export async function serveTcp(
         cause: error,
       })
     }
+    // Port 0 took a free port: the service names the bound one (the PROXY header's destination,
+    // the metrics), not 0.
+    if (listen.port === 0) {
+      service.configure({ ...service.config, listen: { ...listen, port: listener.port } })
+    }
     listeners.push({ listener, close: accept && (() => accept.close()) })
     logger.info('tcp listening', {
       listener: name,

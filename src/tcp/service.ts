@@ -5,6 +5,7 @@
  * until either side is done. Open connections count as the backend's load, so least-connections
  * counts connections and least-time learns connect times, as HAProxy's `mode tcp` does.
  */
+import ipaddr from 'ipaddr.js'
 import type { AccessLog } from '../access-log.ts'
 import type { TcpListenerConfig } from '../config.ts'
 import type { Connect, Socket, SocketEvents } from '../http1/socket.ts'
@@ -12,7 +13,7 @@ import { backendKey, type Metrics } from '../metrics.ts'
 import type { BackendPool } from '../pool.ts'
 import type { PickInput, Selector } from '../strategies/strategy.ts'
 import type { Backend, Logger } from '../types.ts'
-import { encodeProxyV1, encodeProxyV2 } from './proxy-protocol.ts'
+import { encodeProxyV1, encodeProxyV2, type ProxyEndpoint } from './proxy-protocol.ts'
 import { Relay, type CloseReason, type RelayStats, type RelayTimers } from './relay.ts'
 
 /** What the service needs of the pool behind it; read per connection (a reload may replace it). */
@@ -47,6 +48,20 @@ export function addressOf(backend: Backend): { host: string; port: number } {
     host: host.startsWith('[') ? host.slice(1, -1) : host,
     port: Number(rest.slice(colon + 1)),
   }
+}
+
+/**
+ * The PROXY header's destination: the listener's address and port. A listener on a host name
+ * (`localhost`) has no address to tell, and the encoders take IP addresses only: the unspecified
+ * address of the client's family stands in for it.
+ */
+function destinationOf(listen: { host: string; port: number }, source: string): ProxyEndpoint {
+  const { host, port } = listen
+  if (ipaddr.IPv4.isValidFourPartDecimal(host) || ipaddr.IPv6.isValid(host)) {
+    return { address: host, port }
+  }
+  const ipv6 = source.includes(':') && !source.startsWith('::ffff:')
+  return { address: ipv6 ? '::' : '0.0.0.0', port }
 }
 
 /**
@@ -208,10 +223,8 @@ export class TcpService {
       }
       const proxy = this.#config.sendProxy
       if (proxy) {
-        const info = {
-          source: { address: client.remoteAddress ?? '0.0.0.0', port: client.remotePort ?? 0 },
-          destination: { address: this.#config.listen.host, port: this.#config.listen.port },
-        }
+        const source = { address: client.remoteAddress ?? '0.0.0.0', port: client.remotePort ?? 0 }
+        const info = { source, destination: destinationOf(this.#config.listen, source.address) }
         socket.write(proxy === 'v2' ? encodeProxyV2(info) : encodeProxyV1(info))
       }
       relay.attachBackend(socket)
