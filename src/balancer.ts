@@ -108,7 +108,13 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
   const transitionWatchers = new Set<(pool: string, t: BackendTransition) => void>()
   // The edge reads the config in force (a reload replaces it) and re-creates some requests, so
   // the pools ask the edge for their client address.
-  const edge = createEdge({ config: () => control.config, deps, logger })
+  const edge = createEdge({
+    config: () => control.config,
+    deps,
+    logger,
+    // In a fleet, rate limits without a live shared store are split across the live members.
+    members: config.cluster ? () => Math.max(1, fleet?.members().length ?? 1) : undefined,
+  })
   const poolDeps: RuntimeDeps = { ...deps, clientAddress: edge.clientAddress }
   const pools = new Map<string, ServicePool>()
   let table = new RouteTable(config.routes)
@@ -316,6 +322,7 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
         control.stop(),
         fleet?.stop(),
       ])
+      edge.close()
       accessLog?.flush()
     },
     restoreState: () => control.restore(),

@@ -4,6 +4,7 @@
  */
 import type { Connect } from './http1/socket.ts'
 import type { AbortSignalLike } from './abort.ts'
+import type { RedisFactory } from './edge/redis-rate.ts'
 
 /** A backend server. Its identity is its normalised origin; weight and meta don't count. */
 export interface Backend {
@@ -96,8 +97,10 @@ export interface RuntimeDeps {
   /** Process memory in bytes, where the runtime exposes it. */
   memoryUsage?: () => { rss: number; heapUsed: number; heapTotal: number }
   /**
+   * Open a Redis connection, for fleet-wide rate limits (`rateLimit.store`). Without it, such a
    * store counts as down and `rateLimit.onStoreDown` applies.
    */
+  redis?: RedisFactory
   /** Open client connections to the public listener, where the runtime exposes them. */
   openConnections?: () => number | undefined
   /**

@@ -35,6 +35,7 @@ import {
 } from './control-deps.ts'
 import { closeWebSocketsOnShutdown, startRedirectListener, warnTlsLimits } from './edge.ts'
 import { exec } from './exec.ts'
+import { redisFactory } from './redis.ts'
 import { serveHttp, type Handler, type RunningServer } from './serve-http.ts'
 import { serveTcp, type TcpListeners } from './serve-tcp.ts'
 import { RESTART_SECTIONS } from '../../src/admin/config-input.ts'
@@ -66,6 +67,8 @@ export function runtimeDeps(runtime: RuntimeAdapter, config: Config): RuntimeDep
     readTextFile,
     // exec health checks: node:child_process, which all three runtimes implement.
     exec,
+    // Fleet-wide rate limits (rateLimit.store): ioredis, which all three runtimes run.
+    redis: redisFactory(config),
   }
 }
 

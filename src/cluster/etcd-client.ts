@@ -109,6 +109,13 @@ export interface EtcdClientOptions {
   endpoints: readonly string[]
   /** Each request's timeout, in ms (not the watch stream's). @default 2000 */
   timeout?: number
+  /**
+   * While a watch is open, its member's `/health` is asked this often (ms). A member that hangs
+   * (or is cut off from the others) keeps the stream open but sends nothing: when it stops
+   * answering, or answers that it is not healthy, the watch is dropped for another member.
+   * @default 1000
+   */
+  watchProbe?: number
   /** @default globalThis.fetch */
   fetch?: EtcdFetch
 }
@@ -129,6 +136,7 @@ export class EtcdClient {
   readonly #endpoints: string[]
   readonly #timeout: number
   readonly #fetch: EtcdFetch
+  readonly #watchProbe: number
   /** The endpoint that answered last: tried first next time. */
   #preferred = 0
 
@@ -136,6 +144,7 @@ export class EtcdClient {
     if (options.endpoints.length === 0) throw new TypeError('etcd: no endpoint')
     this.#endpoints = options.endpoints.map((url) => url.replace(/\/+$/, ''))
     this.#timeout = options.timeout ?? 2000
+    this.#watchProbe = options.watchProbe ?? 1000
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init))
   }
 
@@ -240,44 +249,102 @@ export class EtcdClient {
         progress_notify: true,
       },
     })
-    let response: Response | undefined
-    let lastError: unknown
-    for (const endpoint of this.#order()) {
-      try {
-        response = await this.#fetch(`${endpoint}/v3/watch`, {
-          method: 'POST',
-          body,
-          headers: { 'content-type': 'application/json' },
-          signal,
-        })
-        if (response.ok && response.body) break
-        lastError = new EtcdError(`etcd watch: status ${response.status}`)
-        response = undefined
-      } catch (error) {
-        lastError = error
-      }
-    }
-    if (!response?.body) throw new EtcdError(`etcd watch: ${String((lastError as Error)?.message)}`)
-    const reader = response.body.getReader()
-    let buffered = ''
-    for (;;) {
-      const { done, value } = await reader.read().catch((error: unknown) => {
-        if (signal.aborted) return { done: true, value: undefined }
-        throw new EtcdError(`etcd watch broke: ${String((error as Error)?.message)}`)
-      })
-      if (done) {
+    // Each attempt has its own abort: the caller's, a member that never answers, and the probe.
+    let stream: AbortController | undefined
+    let dropped: EtcdError | undefined
+    let probe: ReturnType<typeof setInterval> | undefined
+    const onAbort = () => stream?.abort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      let response: Response | undefined
+      let lastError: unknown
+      for (const endpoint of this.#order()) {
         if (signal.aborted) return
-        throw new EtcdError('etcd watch ended')
+        const attempt = (stream = new AbortController())
+        // A member that takes the connection but never answers (it hangs) is given up on.
+        const timer = setTimeout(() => attempt.abort(), this.#timeout)
+        try {
+          response = await this.#fetch(`${endpoint}/v3/watch`, {
+            method: 'POST',
+            body,
+            headers: { 'content-type': 'application/json' },
+            signal: attempt.signal,
+          })
+          if (response.ok && response.body) {
+            probe = this.#probe(endpoint, (reason) => {
+              dropped ??= reason
+              attempt.abort()
+            })
+            break
+          }
+          lastError = new EtcdError(`etcd watch: status ${response.status}`)
+          void response.body?.cancel().catch(() => {})
+          response = undefined
+        } catch (error) {
+          lastError = attempt.signal.aborted ? new Error(`${endpoint} did not answer`) : error
+          response = undefined
+        } finally {
+          clearTimeout(timer)
+        }
       }
-      buffered += decoder.decode(value, { stream: true })
-      // The gateway sends one JSON object per message, separated by newlines.
-      let newline: number
-      while ((newline = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, newline).trim()
-        buffered = buffered.slice(newline + 1)
-        if (line) this.#watchMessage(line, onEvents)
+      if (signal.aborted) return
+      if (!response?.body) {
+        throw new EtcdError(`etcd watch: ${String((lastError as Error)?.message ?? lastError)}`)
       }
+      const reader = response.body.getReader()
+      let buffered = ''
+      for (;;) {
+        const { done, value } = await reader.read().catch((error: unknown) => {
+          if (signal.aborted) return { done: true, value: undefined }
+          throw dropped ?? new EtcdError(`etcd watch broke: ${String((error as Error)?.message)}`)
+        })
+        if (done) {
+          if (signal.aborted) return
+          throw dropped ?? new EtcdError('etcd watch ended')
+        }
+        buffered += decoder.decode(value, { stream: true })
+        // The gateway sends one JSON object per message, separated by newlines.
+        let newline: number
+        while ((newline = buffered.indexOf('\n')) !== -1) {
+          const line = buffered.slice(0, newline).trim()
+          buffered = buffered.slice(newline + 1)
+          if (line) this.#watchMessage(line, onEvents)
+        }
+      }
+    } finally {
+      clearInterval(probe)
+      signal.removeEventListener('abort', onAbort)
+      stream?.abort()
     }
+  }
+
+  /**
+   * Ask `endpoint`'s `/health` every {@link EtcdClientOptions.watchProbe} ms, and `drop` the
+   * watch when it does not answer in time or says it is not healthy (etcd's `/health` needs a
+   * leader and a quorum read); the other members are tried first from then on.
+   */
+  #probe(endpoint: string, drop: (reason: EtcdError) => void): ReturnType<typeof setInterval> {
+    let busy = false
+    const timer = setInterval(() => {
+      if (busy) return
+      busy = true
+      this.#fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(this.#timeout) })
+        .then(async (response) => {
+          const { health } = (await response.json()) as { health?: unknown }
+          if (health !== 'true') throw new Error(`answers health ${JSON.stringify(health)}`)
+        })
+        .catch((error: unknown) => {
+          const index = this.#endpoints.indexOf(endpoint)
+          if (this.#preferred === index) this.#preferred = (index + 1) % this.#endpoints.length
+          const why = String((error as Error)?.message ?? error)
+          drop(new EtcdError(`etcd watch: ${endpoint} ${why}: watching through another member`))
+        })
+        .finally(() => {
+          busy = false
+        })
+    }, this.#watchProbe)
+    ;(timer as { unref?: () => void }).unref?.()
+    return timer
   }
 
   #watchMessage(line: string, onEvents: (events: EtcdEvent[], revision: number) => void): void {

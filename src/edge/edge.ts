@@ -3,7 +3,9 @@
  * (503), the access lists (403), the rate limit (429), strict input and the head limits
  * (400/405/413/414/417/431/501), then the body guard (413/408). Refusals are answered
  * synchronously, so that runtimes that close a connection only after a synchronous answer (Bun)
- * close it; HSTS and the `RateLimit-*` fields go on every answer.
+ * close it; HSTS and the `RateLimit-*` fields go on every answer. The one exception is a
+ * fleet-wide rate limit (`rateLimit.store`): its answer comes from Redis, so from there on the
+ * edge answers in a Promise (the local buckets stay synchronous).
  */
 import type { Config } from '../config.ts'
 import { errorResponse } from '../errors.ts'
@@ -14,6 +16,9 @@ import { createAccessPolicy } from './access.ts'
 import { guardBody } from './body-limit.ts'
 import { clientAddressOf } from './client-address.ts'
 import { TokenBuckets, type RateDecision } from './rate-limit.ts'
+import { FallbackRateStore, LocalShare, type RateStore } from './rate-store.ts'
+import { RedisRateStore, type RedisLike } from './redis-rate.ts'
+import type { RateLimit } from './schema.ts'
 import { validateRequest, type Rejection } from './validate.ts'
 
 /** The handler behind the edge. */
@@ -23,8 +28,15 @@ export type NextHandler = (request: Request, env: unknown) => Response | Promise
 export interface EdgeOptions {
   /** The config in force; read per request, so that a reload takes effect. */
   config: () => Config
-  deps: Pick<RuntimeDeps, 'clientAddress' | 'rawHead'>
+  deps: Pick<RuntimeDeps, 'clientAddress' | 'rawHead' | 'redis'>
   logger?: Logger
+  /**
+   * Live fleet members, in fleet mode: each instance then takes limit ÷ members of the rate
+   * limit, when it has no `store` and while its store is down.
+   * @default the config's `rateLimit.members` (1 unless set) while the store is down; the whole
+   * limit without a store
+   */
+  members?: () => number
 }
 
 /** A request the edge let through, and what it learnt about it. */
@@ -46,9 +58,11 @@ export interface Edge {
   /**
    * The edge's checks alone (connection cap, access lists, rate limit, strict input): the
    * refusal, or what it learnt. For requests that leave the HTTP path, such as WebSocket
-   * upgrades.
+   * upgrades. In a Promise only with a fleet-wide rate limit (`rateLimit.store`).
    */
-  screen(request: Request, env: unknown): Response | Screened
+  screen(request: Request, env: unknown): Screening
+  /** Stop: close the rate-limit store's connection. */
+  close(): void
   /** Count something long-lived (an open WebSocket) against the connection cap until released. */
   hold(): () => void
   /**
@@ -61,11 +75,15 @@ export interface Edge {
   readonly inProgress: number
 }
 
+/** What {@link Edge.screen} answers. */
+export type Screening = Response | Screened | Promise<Response | Screened>
+
 interface Settings {
   readonly config: Config
   readonly isTrustedProxy: (address: string | undefined) => boolean
   readonly allowed: ((address: string | undefined) => boolean) | undefined
-  readonly buckets: TokenBuckets | undefined
+  /** The local buckets, or a fleet-wide store (whose answers may come in a Promise). */
+  readonly buckets: TokenBuckets | RateStore | undefined
   readonly rateKey: string | undefined
   readonly rateHeaders: Record<string, string>
   readonly hsts: string | undefined
@@ -115,11 +133,51 @@ export function createEdge(options: EdgeOptions): Edge {
   const peers = new WeakMap<Request, string | undefined>()
   let inProgress = 0
   let settings: Settings | undefined
+  /** The Redis connection of `rateLimit.store`, kept across reloads that keep the URL. */
+  let redis: { url: string; client: RedisLike } | undefined
+
+  /** The buckets of `rate`: in this instance, or in its store behind the `onStoreDown` policy. */
+  const bucketsOf = (rate: RateLimit, burst: number): TokenBuckets | RateStore => {
+    const spec = { requests: rate.requests, per: rate.per, burst }
+    if (!rate.store) {
+      // In a fleet without a shared store, each instance takes its share.
+      return options.members
+        ? new LocalShare(spec, options.members, rate.maxClients)
+        : new TokenBuckets({ ...spec, maxClients: rate.maxClients })
+    }
+    const url = new URL(rate.store)
+    // Logged without credentials.
+    const name = `${url.protocol}//${url.host}${url.pathname.length > 1 ? url.pathname : ''}`
+    if (redis?.url !== rate.store) {
+      redis?.client.close()
+      redis = undefined
+      if (deps.redis) {
+        redis = { url: rate.store, client: deps.redis(rate.store, { timeout: 100 }) }
+      } else {
+        options.logger?.warn('rateLimit.store: this runtime has no Redis client', { store: name })
+      }
+    }
+    const remote: RateStore = redis
+      ? new RedisRateStore({ redis: redis.client, spec, timeout: 100 })
+      : { take: () => Promise.reject(new Error('No Redis client')) }
+    return new FallbackRateStore(remote, {
+      spec,
+      policy: rate.onStoreDown,
+      members: options.members ?? (() => rate.members),
+      maxClients: rate.maxClients,
+      name,
+      logger: options.logger,
+    })
+  }
 
   const current = (): Settings => {
     const config = options.config()
     if (settings?.config === config) return settings
     const rate = config.rateLimit?.enabled ? config.rateLimit : undefined
+    if (!rate?.store && redis) {
+      redis.client.close()
+      redis = undefined
+    }
     // The buckets survive a reload that leaves the rate limit as it was.
     const sameRate = JSON.stringify(settings?.config.rateLimit) === JSON.stringify(rate)
     const burst = rate ? (rate.burst ?? Math.max(1, Math.ceil(rate.requests))) : 0
@@ -127,16 +185,7 @@ export function createEdge(options: EdgeOptions): Edge {
       config,
       isTrustedProxy: createAddressMatcher(config.forwarding.trustedProxies),
       allowed: createAccessPolicy(config.access),
-      buckets:
-        sameRate && settings?.buckets
-          ? settings.buckets
-          : rate &&
-            new TokenBuckets({
-              requests: rate.requests,
-              per: rate.per,
-              burst,
-              maxClients: rate.maxClients,
-            }),
+      buckets: sameRate && settings?.buckets ? settings.buckets : rate && bucketsOf(rate, burst),
       rateKey: rate?.key.startsWith('header:') ? rate.key.slice(7) : undefined,
       // RateLimit-Policy (draft-ietf-httpapi-ratelimit-headers): the quota and its window.
       rateHeaders: rate
@@ -168,6 +217,31 @@ export function createEdge(options: EdgeOptions): Edge {
     const requestId =
       acceptableRequestId(request.headers.get('x-request-id')) ?? crypto.randomUUID()
     return errorResponse(rejection.status, rejection.error, requestId, headers)
+  }
+
+  /** The checks after the rate limit, which has decided (or is off). */
+  const admit = (
+    s: Settings,
+    request: Request,
+    head: RawRequestHead | undefined,
+    peer: string | undefined,
+    client: string | undefined,
+    decision: RateDecision | undefined,
+  ): Response | Screened => {
+    const fields: Record<string, string> = decision ? rateFields(s, decision) : {}
+    if (decision && !decision.allowed) {
+      return refuse(
+        s,
+        request,
+        head,
+        { status: 429, error: 'Too many requests', close: false },
+        { ...fields, 'retry-after': String(decision.retryAfter) },
+      )
+    }
+    const rejection = validateRequest(request, head, s.config.limits)
+    if (rejection) return refuse(s, request, head, rejection, fields)
+    if (s.hsts) fields['strict-transport-security'] = s.hsts
+    return { head, peer, client, fields }
   }
 
   /** Add the edge's fields to an answer from behind it. */
@@ -207,25 +281,18 @@ export function createEdge(options: EdgeOptions): Edge {
       if (s.allowed && !s.allowed(client)) {
         return refuse(s, request, head, { status: 403, error: 'Forbidden', close: false })
       }
-      const fields: Record<string, string> = {}
-      if (s.buckets) {
-        const key = (s.rateKey && request.headers.get(s.rateKey)) || undefined
-        const decision = s.buckets.take(key ? `h:${key}` : `ip:${client ?? ''}`)
-        Object.assign(fields, rateFields(s, decision))
-        if (!decision.allowed) {
-          return refuse(
-            s,
-            request,
-            head,
-            { status: 429, error: 'Too many requests', close: false },
-            { ...fields, 'retry-after': String(decision.retryAfter) },
-          )
-        }
+      if (!s.buckets) return admit(s, request, head, peer, client, undefined)
+      const key = (s.rateKey && request.headers.get(s.rateKey)) || undefined
+      const decision = s.buckets.take(key ? `h:${key}` : `ip:${client ?? ''}`)
+      // A fleet-wide store answers later (and never rejects: FallbackRateStore).
+      if (decision instanceof Promise) {
+        return decision.then((d) => admit(s, request, head, peer, client, d))
       }
-      const rejection = validateRequest(request, head, limits)
-      if (rejection) return refuse(s, request, head, rejection, fields)
-      if (s.hsts) fields['strict-transport-security'] = s.hsts
-      return { head, peer, client, fields }
+      return admit(s, request, head, peer, client, decision)
+    },
+    close() {
+      redis?.client.close()
+      redis = undefined
     },
     hold() {
       inProgress++
@@ -238,69 +305,82 @@ export function createEdge(options: EdgeOptions): Edge {
     handle(request, env, next) {
       const screened = edge.screen(request, env)
       if (screened instanceof Response) return screened
-      const s = current()
-      const { limits } = s.config
-      const { head, peer, fields } = screened
-
-      // The body: cut off where it crosses the size limit (a declared length was checked above)
-      // or misses the deadline. The runtime already answered `Expect: 100-continue` (RFC 9110
-      // §10.1.1), so the expectation is not passed on.
-      // GET and HEAD bodies are never forwarded (the app drops them).
-      const bodyless = /^(GET|HEAD)$/i.test(request.method)
-      const body = bodyless ? null : request.body
-      // Made only for a guarded body (most requests have none): nothing else aborts it.
-      const cut =
-        body !== null && (limits.maxBodySize > 0 || limits.bodyTimeout > 0)
-          ? new AbortController()
-          : undefined
-      const guard = cut
-        ? guardBody(body!, {
-            maxBytes: limits.maxBodySize,
-            deadline: limits.bodyTimeout,
-            onTrip: () => cut.abort(),
-            // A body that broke off: whatever carries it upstream must stop too.
-            onError: () => cut.abort(),
-          })
-        : undefined
-      let forwarded = request
-      if (guard || request.headers.has('expect')) {
-        const headers = new Headers(request.headers)
-        headers.delete('expect')
-        forwarded = new Request(request.url, {
-          method: request.method,
-          headers,
-          body: guard ? guard.stream : body,
-          signal: cut ? AbortSignal.any([request.signal, cut.signal]) : request.signal,
-          ...(body ? { duplex: 'half' } : {}),
-        } as RequestInit)
-        peers.set(forwarded, peer)
+      if (screened instanceof Promise) {
+        return screened.then((it) => (it instanceof Response ? it : pass(request, env, next, it)))
       }
-
-      inProgress++
-      const answer = async (): Promise<Response> => {
-        let response: Response
-        try {
-          response = await next(forwarded, env)
-        } finally {
-          inProgress--
-        }
-        if (guard?.tripped) {
-          response.body?.cancel().catch(() => {})
-          const size = guard.tripped === 'size'
-          return refuse(s, request, head, {
-            status: size ? 413 : 408,
-            error: size ? 'Request body too large' : 'Request body timed out',
-            close: true,
-          })
-        }
-        // A body nobody started to read will not be read: stop its deadline. One being read
-        // keeps it, so that a slow upload behind an early answer is still cut off.
-        if (guard && !guard.started) guard.dispose()
-        if (head?.version === '2.0') response = withoutConnectionFields(response)
-        return Object.keys(fields).length > 0 ? decorate(response, fields) : response
-      }
-      return answer()
+      return pass(request, env, next, screened)
     },
+  }
+
+  /** Hand a request the edge let through to `next`, its body guarded. */
+  const pass = (
+    request: Request,
+    env: unknown,
+    next: NextHandler,
+    screened: Screened,
+  ): Promise<Response> => {
+    const s = current()
+    const { limits } = s.config
+    const { head, peer, fields } = screened
+
+    // The body: cut off where it crosses the size limit (a declared length was checked above)
+    // or misses the deadline. The runtime already answered `Expect: 100-continue` (RFC 9110
+    // §10.1.1), so the expectation is not passed on.
+    // GET and HEAD bodies are never forwarded (the app drops them).
+    const bodyless = /^(GET|HEAD)$/i.test(request.method)
+    const body = bodyless ? null : request.body
+    // Made only for a guarded body (most requests have none): nothing else aborts it.
+    const cut =
+      body !== null && (limits.maxBodySize > 0 || limits.bodyTimeout > 0)
+        ? new AbortController()
+        : undefined
+    const guard = cut
+      ? guardBody(body!, {
+          maxBytes: limits.maxBodySize,
+          deadline: limits.bodyTimeout,
+          onTrip: () => cut.abort(),
+          // A body that broke off: whatever carries it upstream must stop too.
+          onError: () => cut.abort(),
+        })
+      : undefined
+    let forwarded = request
+    if (guard || request.headers.has('expect')) {
+      const headers = new Headers(request.headers)
+      headers.delete('expect')
+      forwarded = new Request(request.url, {
+        method: request.method,
+        headers,
+        body: guard ? guard.stream : body,
+        signal: cut ? AbortSignal.any([request.signal, cut.signal]) : request.signal,
+        ...(body ? { duplex: 'half' } : {}),
+      } as RequestInit)
+      peers.set(forwarded, peer)
+    }
+
+    inProgress++
+    const answer = async (): Promise<Response> => {
+      let response: Response
+      try {
+        response = await next(forwarded, env)
+      } finally {
+        inProgress--
+      }
+      if (guard?.tripped) {
+        response.body?.cancel().catch(() => {})
+        const size = guard.tripped === 'size'
+        return refuse(s, request, head, {
+          status: size ? 413 : 408,
+          error: size ? 'Request body too large' : 'Request body timed out',
+          close: true,
+        })
+      }
+      // A body nobody started to read will not be read: stop its deadline. One being read
+      // keeps it, so that a slow upload behind an early answer is still cut off.
+      if (guard && !guard.started) guard.dispose()
+      if (head?.version === '2.0') response = withoutConnectionFields(response)
+      return Object.keys(fields).length > 0 ? decorate(response, fields) : response
+    }
+    return answer()
   }
   return edge
 }

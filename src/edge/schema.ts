@@ -61,10 +61,27 @@ const rateLimitKey = z
   .string()
   .regex(/^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/, 'Expected ip or header:NAME')
 
+/** A Redis URL: `redis://[user:password@]host[:port][/db]` (`rediss:` for TLS). */
+const redisUrl = z.string().refine((text) => {
+  try {
+    const url = new URL(text)
+    return (
+      (url.protocol === 'redis:' || url.protocol === 'rediss:') &&
+      url.hostname !== '' &&
+      /^\/?(\d{1,2})?$/.test(url.pathname) &&
+      url.search === '' &&
+      url.hash === ''
+    )
+  } catch {
+    return false
+  }
+}, 'Expected redis://host[:port][/db]')
+
 /**
  * Per-client token buckets: each client may send `burst` requests at once and `requests` per
  * `per` on average; beyond, 429 with Retry-After and `RateLimit-*` fields. Giving the section
- * turns it on. The buckets live in this instance: N instances allow N times the rate.
+ * turns it on. Without `store`, the buckets live in this instance: N instances allow N times the
+ * rate; with it, they live in Redis and the limit is fleet-wide.
  */
 export const RateLimitSchema = z.strictObject({
   /** @default true when the section is given */
@@ -79,6 +96,27 @@ export const RateLimitSchema = z.strictObject({
   key: rateLimitKey.default('ip'),
   /** Buckets kept at most; the longest idle is dropped first. @default 100000 */
   maxClients: z.number().int().min(1).max(10_000_000).default(100_000),
+  /**
+   * Where the buckets live: `redis://host[:port][/db]` (`redis://user:password@…`, `rediss:` for
+   * TLS) makes the limit fleet-wide: every instance using that Redis shares one bucket per
+   * client, through one atomic Lua script (GCRA), keys under `fulcrum:rl:`. The top-level
+   * `rateLimit` only; a route's own limit stays per instance.
+   * @default none: the buckets live in this instance
+   */
+  store: redisUrl.optional(),
+  /**
+   * What a fleet-wide limit does while its store cannot be reached (refused, or no answer within
+   * 100 ms; tried again with a backoff): `local`, a bucket in each instance of the limit ÷
+   * `members`; `allow`, every request; `deny`, 429 for every request. Never a 500.
+   * @default local
+   */
+  onStoreDown: z.enum(['local', 'allow', 'deny']).default('local'),
+  /**
+   * Instances sharing a fleet-wide limit, for the `local` share while the store is down. A live
+   * member count passed to the edge (`EdgeOptions.members`: fleet membership) takes precedence.
+   * @default 1
+   */
+  members: z.number().int().min(1).max(100_000).default(1),
 })
 /** A validated rate limit. */
 export type RateLimit = z.output<typeof RateLimitSchema>

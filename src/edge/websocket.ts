@@ -149,7 +149,7 @@ export class WebSocketRouter implements WebSocketRouting {
    */
   async open(request: Request, env: unknown): Promise<WebSocketRoute | Response> {
     const { edge, pool } = this.#options
-    const screened = edge.screen(request, env)
+    const screened = await edge.screen(request, env)
     if (screened instanceof Response) return screened
     let target = requestTarget(request, screened.head)
     if (!target.startsWith('/')) {
