@@ -40,6 +40,7 @@ import {
   EtcdClient,
   EtcdCompactedError,
   EtcdError,
+  type EtcdCompare,
   type EtcdFetch,
   type EtcdKv,
 } from './etcd-client.ts'
@@ -317,18 +318,14 @@ export class Fleet {
   ): Promise<void> {
     const settings = this.#requirePool(pool)
     const key = `pools/${pool}/strategy`
-    const current = this.#mirror.get(key)
-    const compareTo = revisionOf(ifMatch) ?? current?.modRevision ?? 0
     const value = JSON.stringify({
       strategy,
       strategyOptions: strategyOptions ?? settings.strategyOptions,
     })
     const full = this.#prefix + key
+    // A whole value: without If-Match, the last writer wins (RFC 9110 §9.3.4).
     const result = await this.#guard(() =>
-      this.#etcd.txn(
-        [compareTo ? { key: full, modRevision: compareTo } : { key: full, absent: true }],
-        [{ put: full, value }],
-      ),
+      this.#etcd.txn(this.#precondition(full, ifMatch), [{ put: full, value }]),
     )
     if (!result.succeeded) this.#stale('The pool')
     await this.#applied(result.revision)
@@ -340,14 +337,11 @@ export class Fleet {
    */
   async setRoutes(routes: unknown[], ifMatch?: string): Promise<Config['routes']> {
     const next = this.#validate({ ...toConfigInput(this.#control.config), routes })
-    const current = this.#mirror.get('routes')
-    const compareTo = revisionOf(ifMatch) ?? current?.modRevision ?? 0
     const key = this.#prefix + 'routes'
     const result = await this.#guard(() =>
-      this.#etcd.txn(
-        [compareTo ? { key, modRevision: compareTo } : { key, absent: true }],
-        [{ put: key, value: JSON.stringify(next.routes) }],
-      ),
+      this.#etcd.txn(this.#precondition(key, ifMatch), [
+        { put: key, value: JSON.stringify(next.routes) },
+      ]),
     )
     if (!result.succeeded) this.#stale('The routes')
     await this.#applied(result.revision)
@@ -631,6 +625,19 @@ export class Fleet {
       throw new AdminError(400, issues.map((i) => `${i.path}: ${i.message}`).join('\n'), issues)
     }
     return parsed.data
+  }
+
+  /**
+   * The comparison for a write of a whole value: the revision `If-Match` names (0 for a tag of
+   * another kind: it never matches), the key's existence for `*`, nothing without one.
+   */
+  #precondition(key: string, ifMatch: string | undefined): EtcdCompare[] {
+    if (ifMatch === undefined) return []
+    const revision = revisionOf(ifMatch)
+    if (revision === undefined) {
+      return this.#mirror.has(key.slice(this.#prefix.length)) ? [] : [{ key, absent: true }]
+    }
+    return [{ key, modRevision: revision }]
   }
 
   #stale(what: string): never {

@@ -129,8 +129,18 @@ export function fleetStore(fleet: Fleet, control: ControlPlane): AdminStore {
       return fleet.setRoutes(routes, ifMatch)
     },
     patchRoute: async (name, patch, ifMatch) => {
-      await fleet.setRoutes(control.patchedRoutes(name, patch), ifMatch)
-      return control.routes().find((route) => route.name === name)!
+      // A read-modify-write of the route list: compared against what was read, and read again
+      // when someone else wrote meanwhile (unless the client named its own If-Match).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await fleet.setRoutes(control.patchedRoutes(name, patch), ifMatch ?? fleet.routesTag())
+          return control.routes().find((route) => route.name === name)!
+        } catch (error) {
+          const retry = ifMatch === undefined && attempt < 5
+          if (!(error instanceof AdminError && error.status === 412 && retry)) throw error
+          await new Promise((resolve) => setTimeout(resolve, 20 * (attempt + 1)))
+        }
+      }
     },
   }
 }
