@@ -158,6 +158,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
         'POST /pools/:pool/backends/:id/heartbeat',
         'PUT /pools/:pool/strategy',
         'GET /routes',
+        'GET /routes/:name',
         'PUT /routes[?dryRun=true]',
         'PATCH /routes/:name',
         'GET /cluster',

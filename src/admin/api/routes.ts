@@ -1,7 +1,7 @@
 /**
- * The routes: `GET /routes` (match order, with an ETag), `PUT /routes` (`If-Match` required,
- * `?dryRun=true`) and `PATCH /routes/:name` (a split's weights, for a rolling deploy; `If-Match`
- * optional, 412 when stale).
+ * The routes: `GET /routes` (match order, with an ETag) and `GET /routes/:name`, `PUT /routes`
+ * (`If-Match` required, `?dryRun=true`) and `PATCH /routes/:name` (a split's weights, for a
+ * rolling deploy; `If-Match` optional, 412 when stale).
  */
 import { Hono } from 'hono'
 import { AdminError } from '../admin-error.ts'
@@ -25,6 +25,13 @@ export function routeRoutes(control: ControlPlane, store: AdminStore): Hono {
     const routes = await store.setRoutes(list, dryRun, c.req.header('if-match'))
     c.header('etag', store.routesTag())
     return c.json({ dryRun, routes })
+  })
+  // One route: its ETag is the list's (the routes change together, in one key in a fleet).
+  app.get('/:name', (c) => {
+    const route = control.routes().find((r) => r.name === c.req.param('name'))
+    if (!route) throw new AdminError(404, `No route ${c.req.param('name')}`)
+    c.header('etag', store.routesTag())
+    return c.json(route)
   })
   app.patch('/:name', async (c) => {
     const route = await store.patchRoute(

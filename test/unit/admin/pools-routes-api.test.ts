@@ -820,3 +820,55 @@ describe('the state file with pools', () => {
     await second.balancer.stop()
   })
 })
+
+describe('ETags and If-Match on every resource that changes (one instance)', () => {
+  it('a backend: GET gives a strong ETag, a change moves it, a stale If-Match gets 412', async () => {
+    const { json } = setup()
+    const first = await json('GET', '/pools/api/backends/a')
+    const tag = first.headers.get('etag')
+    expect(tag).toMatch(/^"[0-9a-f]{16}"$/)
+    const changed = await json('PATCH', '/pools/api/backends/a', { weight: 5 }, { 'if-match': tag })
+    expect(changed.status).toBe(200)
+    expect(changed.body.weight).toBe(5)
+    const next = changed.headers.get('etag')
+    expect(next).not.toBe(tag)
+    expect((await json('GET', '/pools/api/backends/a')).headers.get('etag')).toBe(next)
+    // The old tag is stale: the change is refused and nothing moves.
+    const stale = await json('PATCH', '/pools/api/backends/a', { weight: 7 }, { 'if-match': tag })
+    expect(stale.status).toBe(412)
+    expect((await json('GET', '/pools/api/backends/a')).body.weight).toBe(5)
+    const gone = await json('DELETE', '/pools/api/backends/a', undefined, { 'if-match': tag })
+    expect(gone.status).toBe(412)
+    const removed = await json('DELETE', '/pools/api/backends/a?force=true', undefined, {
+      'if-match': next,
+    })
+    expect(removed.status).toBe(200)
+  })
+
+  it('a pool: its strategy change is guarded by the pool\u2019s ETag', async () => {
+    const { json } = setup()
+    const tag = (await json('GET', '/pools/web')).headers.get('etag')
+    expect(tag).toMatch(/^"[0-9a-f]{16}"$/)
+    const body = { strategy: 'least-connections' }
+    const changed = await json('PUT', '/pools/web/strategy', body, { 'if-match': tag })
+    expect(changed.status).toBe(200)
+    const stale = await json(
+      'PUT',
+      '/pools/web/strategy',
+      { strategy: 'random' },
+      { 'if-match': tag },
+    )
+    expect(stale.status).toBe(412)
+    expect((await json('GET', '/pools/web')).body.strategy).toBe('least-connections')
+  })
+
+  it('a route: GET /routes/:name carries the routes\u2019 ETag, and 404 for an unknown one', async () => {
+    const { json } = setup()
+    const list = await json('GET', '/routes')
+    const one = await json('GET', '/routes/shop')
+    expect(one.status).toBe(200)
+    expect(one.body.name).toBe('shop')
+    expect(one.headers.get('etag')).toBe(list.headers.get('etag'))
+    expect((await json('GET', '/routes/nope')).status).toBe(404)
+  })
+})
