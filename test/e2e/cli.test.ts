@@ -45,7 +45,10 @@ describe.each(RUNTIMES)('the command line on %s', (runtime) => {
     [['--port', 'abc'], '--port: Expected a whole number, got "abc"'],
     [['--port', '70000'], 'listen.port: Too big'],
     [['--strategy', 'nope'], 'strategy: Invalid'],
-    [['--backend', 'ftp://x'], 'backends.0.url: Unsupported scheme ftp, expected http, https or tcp'],
+    [
+      ['--backend', 'ftp://x'],
+      'backends.0.url: Unsupported scheme ftp, expected http, https or tcp',
+    ],
     [['--backend', 'http://127.0.0.1:1=0'], 'backends.0.weight: Too small'],
     [['--health-interval', 'soon'], 'healthCheck.interval: Expected a duration'],
     [['--cert', 'a.crt'], 'tls.key: A certificate and a key go together'],

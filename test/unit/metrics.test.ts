@@ -121,14 +121,24 @@ describe('GET /metrics', () => {
       }
       const idA = first!.id
       // Each request was answered by a (200) or b (500, not retried); c refused every connection.
-      const okA = sample(`fulcrum_backend_responses_total{pool="default",backend="${idA}",code="2xx"}`)!
+      const okA = sample(
+        `fulcrum_backend_responses_total{pool="default",backend="${idA}",code="2xx"}`,
+      )!
       const idB = [...balancer.pool.states()][1]!.backend.id
-      const errorsB = sample(`fulcrum_backend_responses_total{pool="default",backend="${idB}",code="5xx"}`)!
+      const errorsB = sample(
+        `fulcrum_backend_responses_total{pool="default",backend="${idB}",code="5xx"}`,
+      )!
       expect(okA + errorsB).toBe(12)
       expect(okA).toBeGreaterThanOrEqual(4)
-      expect(sample(`fulcrum_backend_sent_bytes_total{pool="default",backend="${idA}"}`)).toBe(10 * okA)
-      expect(sample(`fulcrum_backend_probes_total{pool="default",backend="${idA}",result="success"}`)).toBe(1)
-      expect(sample(`fulcrum_backend_probes_total{pool="default",backend="${idA}",result="failure"}`)).toBe(1)
+      expect(sample(`fulcrum_backend_sent_bytes_total{pool="default",backend="${idA}"}`)).toBe(
+        10 * okA,
+      )
+      expect(
+        sample(`fulcrum_backend_probes_total{pool="default",backend="${idA}",result="success"}`),
+      ).toBe(1)
+      expect(
+        sample(`fulcrum_backend_probes_total{pool="default",backend="${idA}",result="failure"}`),
+      ).toBe(1)
       expect(sample(`fulcrum_backend_last_probe_success{pool="default",backend="${idA}"}`)).toBe(0)
       expect(sample(`fulcrum_backend_up{pool="default",backend="${idA}"}`)).toBe(1)
       expect(sample('fulcrum_request_duration_seconds_count')).toBe(12)
@@ -138,7 +148,9 @@ describe('GET /metrics', () => {
       ).toBe(12)
       // Every refused connection was retried elsewhere.
       const idC = [...balancer.pool.states()][2]!.backend.id
-      const refused = sample(`fulcrum_backend_failures_total{pool="default",backend="${idC}",reason="connect"}`)!
+      const refused = sample(
+        `fulcrum_backend_failures_total{pool="default",backend="${idC}",reason="connect"}`,
+      )!
       expect(refused).toBeGreaterThan(0)
       expect(sample(`fulcrum_backend_retries_total{pool="default",backend="${idC}"}`)).toBe(refused)
       for (const name of [
