@@ -825,12 +825,12 @@ describe('ETags and If-Match on every resource that changes (one instance)', () 
   it('a backend: GET gives a strong ETag, a change moves it, a stale If-Match gets 412', async () => {
     const { json } = setup()
     const first = await json('GET', '/pools/api/backends/a')
-    const tag = first.headers.get('etag')
+    const tag = first.headers.get('etag')!
     expect(tag).toMatch(/^"[0-9a-f]{16}"$/)
     const changed = await json('PATCH', '/pools/api/backends/a', { weight: 5 }, { 'if-match': tag })
     expect(changed.status).toBe(200)
     expect(changed.body.weight).toBe(5)
-    const next = changed.headers.get('etag')
+    const next = changed.headers.get('etag')!
     expect(next).not.toBe(tag)
     expect((await json('GET', '/pools/api/backends/a')).headers.get('etag')).toBe(next)
     // The old tag is stale: the change is refused and nothing moves.
@@ -847,7 +847,7 @@ describe('ETags and If-Match on every resource that changes (one instance)', () 
 
   it('a pool: its strategy change is guarded by the pool\u2019s ETag', async () => {
     const { json } = setup()
-    const tag = (await json('GET', '/pools/web')).headers.get('etag')
+    const tag = (await json('GET', '/pools/web')).headers.get('etag')!
     expect(tag).toMatch(/^"[0-9a-f]{16}"$/)
     const body = { strategy: 'least-connections' }
     const changed = await json('PUT', '/pools/web/strategy', body, { 'if-match': tag })
