@@ -4,7 +4,7 @@
  */
 import type { Connect } from './http1/socket.ts'
 import type { AbortSignalLike } from './abort.ts'
-import type { RedisFactory } from './edge/redis-rate.ts'
+import type { RedisFactory } from './edge/redis-client.ts'
 
 /** A backend server. Its identity is its normalised origin; weight and meta don't count. */
 export interface Backend {

@@ -6,28 +6,8 @@
  *
  * The client comes from the runtime (`RuntimeDeps.redis`): `src/` only sees {@link RedisLike}.
  */
+import type { RedisLike } from './redis-client.ts'
 import type { RateDecision, RateSpec, RateStore } from './rate-store.ts'
-
-/** A Redis connection, as the runtime provides it (runtimes/start/redis.ts: ioredis). */
-export interface RedisLike {
-  /**
-   * Send one command. Resolves with its reply (integers as numbers, arrays as arrays); rejects
-   * with an Error whose message is Redis's error reply (`NOSCRIPT …`), or when the connection is
-   * down: at once, without queueing the command for a later reconnect.
-   */
-  call(command: string, args: readonly (string | number)[]): Promise<unknown>
-  /** Close the connection for good. */
-  close(): void
-}
-
-/** Options of {@link RuntimeDeps.redis}. */
-export interface RedisOptions {
-  /** A command's answer is given up after this many ms. */
-  timeout: number
-}
-
-/** Open a connection to `url` (`redis://[user:password@]host[:port][/db]`), reconnecting by itself. */
-export type RedisFactory = (url: string, options: RedisOptions) => RedisLike
 
 /**
  * GCRA (the generic cell rate algorithm of ITU-T I.371, as redis-cell and Stripe use it): a
@@ -40,6 +20,8 @@ export type RedisFactory = (url: string, options: RedisOptions) => RedisLike
  * Returns for each key: the requests that fit, then µs until its bucket is full again. A key
  * expires when its bucket is full again, since a missing key is a full bucket.
  */
+export type { RedisFactory, RedisLike, RedisOptions } from './redis-client.ts'
+
 export const GCRA_SCRIPT = `
 if redis.replicate_commands then redis.replicate_commands() end
 local time = redis.call('TIME')
