@@ -27,17 +27,27 @@
 //   npm run bench:routes -- --only match,app --rounds 20 --ms 300
 //   npm run bench:routes -- --only e2e --e2e-rounds 6 --duration 5
 //   node --cpu-prof scripts/bench-routes.mjs --only match --variants wildcards --sizes 1000
-import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
-import { tmpdir } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { join, relative, sep } from 'node:path'
+import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
-import { flag, fulcrumCommand, ROOT } from './lib/fulcrum.mjs'
+import { startBackends } from './lib/backends.mjs'
+import { atRevision, buildNode, flag, fulcrumCommand, ROOT } from './lib/fulcrum.mjs'
+import { HAVE_WRK, httpLoad } from './lib/http-load.mjs'
+import {
+  cpuSeconds,
+  median,
+  PIN,
+  pinned,
+  quantile,
+  scratchDir,
+  sleep,
+  start,
+  stop,
+} from './lib/processes.mjs'
 
-const args = process.argv.slice(2)
 const list = (name, fallback) => flag(name, fallback).split(',').filter(Boolean)
 const ONLY = list('--only', 'match,app,e2e')
 const N = Number(flag('--routes', 1000))
@@ -58,18 +68,7 @@ const CONNS = Number(flag('--conns', 64))
 const LB_PORTS = [18281, 18282, 18283, 18284]
 const BACKEND_PORT = 19281
 const LIMIT = 1.1
-
-const has = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
-const PIN = has('taskset') && !args.includes('--no-pin')
-const pinned = (cpu, command) => (PIN ? ['taskset', '-c', String(cpu), ...command] : command)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const workdir = mkdtempSync(join(tmpdir(), 'fulcrum-bench-routes-'))
-const children = new Set()
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL')
-  rmSync(workdir, { recursive: true, force: true })
-})
-process.on('SIGINT', () => process.exit(130))
+const workdir = scratchDir('fulcrum-bench-routes-')
 
 // ---- the tables: route i of each variant, and requests that route i takes ----
 const VARIANTS = {
@@ -107,8 +106,6 @@ const targetsOf = (count) => [
   ...new Set([1 / 2, 2 / 3, 5 / 6, 1].map((f) => Math.ceil(count * f) - 1)),
 ]
 
-const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.round((xs.length - 1) * q)]
-const median = (xs) => quantile(xs, 0.5)
 const fmt = (n, digits = 0) =>
   n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 const routesLabel = (count) => `${fmt(count)} route${count === 1 ? '' : 's'}`
@@ -121,17 +118,7 @@ const spread = (ratios) =>
 // ---- in-process: RouteTable.match and the Hono app's fetch ----
 
 /** esbuild: src/routes/table.ts and match.ts as they are at git revision `rev`. */
-const atRevision = (rev) => ({
-  name: 'at-revision',
-  setup(build) {
-    build.onLoad({ filter: /src[\\/]routes[\\/](table|match)\.ts$/ }, (file) => {
-      const path = relative(ROOT, file.path).split(sep).join('/')
-      const shown = spawnSync('git', ['show', `${rev}:${path}`], { cwd: ROOT, encoding: 'utf8' })
-      if (shown.status !== 0) throw new Error(`git show ${rev}:${path}: ${shown.stderr}`)
-      return { contents: shown.stdout, loader: 'ts' }
-    })
-  },
-})
+const routesAt = (rev) => atRevision(rev, /src[\\/]routes[\\/](table|match)\.ts$/)
 
 /** The sources the in-process part runs, bundled for Node (`rev`: the route table at `rev`). */
 async function bundle(name, rev) {
@@ -154,7 +141,7 @@ async function bundle(name, rev) {
     format: 'esm',
     target: 'node20',
     logLevel: 'warning',
-    plugins: rev ? [atRevision(rev)] : [],
+    plugins: rev ? [routesAt(rev)] : [],
   })
   return import(pathToFileURL(outfile).href)
 }
@@ -288,48 +275,6 @@ async function inProcess() {
 }
 
 // ---- end to end: fulcrums with 1 route and N routes, wrk against each in turn ----
-const WRK = has('wrk')
-const WRK_SCRIPT = join(workdir, 'report.lua')
-writeFileSync(
-  WRK_SCRIPT,
-  `done = function(s, latency, r)
-  local e = s.errors
-  io.write(string.format(
-    "BENCHJSON {\\"rps\\":%.2f,\\"p99_us\\":%d,\\"requests\\":%d,\\"errors\\":%d}\\n",
-    s.requests / (s.duration / 1e6), latency:percentile(99), s.requests,
-    e.connect + e.read + e.write + e.status + e.timeout))
-end`,
-)
-
-function start(command) {
-  const child = spawn(command[0], command.slice(1), {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)))
-  child.stderrText = () => stderr
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  return child
-}
-
-/** The loopback backend: nginx with one worker when installed, else node:http. */
-function startBackend() {
-  if (has('nginx')) {
-    const conf = `worker_processes 1; daemon off; pid ${workdir}/backend.pid;
-      error_log ${workdir}/backend-error.log warn; events { worker_connections 4096; }
-      http { access_log off; keepalive_requests 1000000; client_body_temp_path ${workdir};
-        proxy_temp_path ${workdir}; fastcgi_temp_path ${workdir}; uwsgi_temp_path ${workdir};
-        scgi_temp_path ${workdir};
-        server { listen 127.0.0.1:${BACKEND_PORT} backlog=4096; return 200 "ok backend\\n"; } }`
-    writeFileSync(join(workdir, 'backend.conf'), conf)
-    return start(pinned(1, ['nginx', '-p', workdir, '-c', join(workdir, 'backend.conf')]))
-  }
-  const source = `require('node:http').createServer((q, s) => s.end('ok backend\\n'))
-    .listen(${BACKEND_PORT}, '127.0.0.1')`
-  return start(pinned(1, [process.execPath, '-e', source]))
-}
 
 /** The status of GET `path` with `Host: host` on `port`, or 0 on an error. */
 function status(port, host, path) {
@@ -345,96 +290,29 @@ function status(port, host, path) {
   })
 }
 
-/** CPU seconds the process `pid` has used (all its threads), or NaN where there is no /proc. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS // utime + stime
-  } catch {
-    return NaN
-  }
-}
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100
-
 /**
  * One load run against a balancer: { rps, p99_us, errors, cpu_us } (cpu_us: the balancer's CPU
  * time a request, which time others take from it does not inflate), or undefined.
  */
 function load(side, host, path, seconds) {
-  const url = `http://127.0.0.1:${side.port}${path}`
-  const command = WRK
-    ? ['wrk', '-t1', `-c${CONNS}`, `-d${seconds}s`, '--latency', '-s', WRK_SCRIPT].concat([
-        '-H',
-        `Host: ${host}`,
-        url,
-      ])
-    : [process.execPath, join(ROOT, 'node_modules/autocannon/autocannon.js'), '-j'].concat([
-        '-c',
-        String(CONNS),
-        '-d',
-        String(seconds),
-        '-H',
-        `host=${host}`,
-        url,
-      ])
-  const run = pinned(1, command)
   const cpu = cpuSeconds(side.lb.pid)
-  const result = spawnSync(run[0], run.slice(1), {
-    encoding: 'utf8',
-    timeout: (seconds + 30) * 1000,
-    maxBuffer: 16 << 20,
-  })
-  const cpuUs = (requests) => ((cpuSeconds(side.lb.pid) - cpu) * 1e6) / requests
-  if (WRK) {
-    const line = /BENCHJSON (.*)/.exec(result.stdout ?? '')
-    const json = line && JSON.parse(line[1])
-    return json ? { ...json, cpu_us: cpuUs(json.requests) } : undefined
-  }
-  try {
-    const json = JSON.parse(result.stdout)
-    return {
-      rps: json.requests.average,
-      p99_us: json.latency.p99 * 1000,
-      errors: json.errors + json.non2xx,
-      cpu_us: cpuUs(json.requests.total),
-    }
-  } catch {
-    return undefined
-  }
+  const url = `http://127.0.0.1:${side.port}${path}`
+  const run = httpLoad({ url, conns: CONNS, seconds, headers: [`Host: ${host}`], workdir })
+  return run && { ...run, cpu_us: ((cpuSeconds(side.lb.pid) - cpu) * 1e6) / run.requests }
 }
 
 /** dist/node.js as `npm run build` makes it, with the route table at `rev` (for --baseline). */
-async function baselineDist(rev) {
-  const outfile = join(workdir, 'baseline-node.mjs')
-  await build({
-    entryPoints: [join(ROOT, 'runtimes/node.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    minifyWhitespace: true,
-    minifySyntax: true,
-    banner: {
-      js:
-        "import { createRequire } from 'node:module'; " +
-        'const require = createRequire(import.meta.url);',
-    },
-    logLevel: 'warning',
-    plugins: [atRevision(rev)],
-  })
-  return outfile
-}
+const baselineDist = (rev) =>
+  buildNode(join(workdir, 'baseline-node.mjs'), { plugins: [routesAt(rev)] })
 
 async function endToEnd() {
-  const backend = startBackend()
+  const backend = startBackends(workdir, [BACKEND_PORT])
   // Each build (dist/node.js, and the baseline's) with 1 route and with N.
   const builds = [{ label: 'working tree', dist: 'dist/node.js' }]
   if (BASELINE) builds.push({ label: BASELINE, dist: await baselineDist(BASELINE) })
   const lines = [
     `End to end (node dist/node.js, ${E2E_ROUNDS} rounds x ${DURATION} s a side, ABBA, ` +
-      `${CONNS} keep-alive connections, ${WRK ? 'wrk' : 'autocannon'}, ` +
+      `${CONNS} keep-alive connections, ${HAVE_WRK ? 'wrk' : 'autocannon'}, ` +
       `pinning: ${PIN ? 'balancers cpu 0, load and backend cpu 1' : 'none'}), medians; ` +
       `ratios: ${OF_RATIOS}`,
     "CPU µs/req: the balancer's CPU time a request (what others take from it does not count)",
@@ -493,7 +371,7 @@ async function endToEnd() {
         })
         console.log(`  e2e ${variant} round ${round + 1}/${E2E_ROUNDS}: ${each.join(', ')}`)
       }
-      for (const side of sides) side.lb.kill('SIGTERM')
+      await Promise.all(sides.map((side) => stop(side.lb)))
       /** `a` over `b`: the median per-round ratio of `key`, and its spread. */
       const ratio = (a, b, key) => {
         const ratios = a.runs.map((r, i) => r[key] / b.runs[i][key])
@@ -526,7 +404,7 @@ async function endToEnd() {
       await sleep(500)
     }
   } finally {
-    backend.kill('SIGTERM')
+    await stop(backend)
   }
   if (versus.length) {
     lines.push(

@@ -70,6 +70,10 @@ export class Relay {
   #clientEnded = false
   #clientClosed = false
   #backendClosed = false
+  /** A FIN was sent to the client (end() called once: again, Node builds an error to drop). */
+  #clientFinSent = false
+  /** A FIN was sent to the backend. */
+  #backendFinSent = false
   #reason: CloseReason | undefined
   #bytesIn = 0
   #bytesOut = 0
@@ -115,7 +119,7 @@ export class Relay {
     end: () => {
       // Half-close: the client has said all it will; the backend may still answer.
       this.#clientEnded = true
-      if (this.#backend) this.#backend.end()
+      if (this.#backend) this.#endBackend()
       this.#maybeDone()
     },
     close: (error) => {
@@ -127,7 +131,7 @@ export class Relay {
           // A destroyed socket reports nothing more (its close included).
           this.#backend.destroy()
           this.#backendClosed = true
-        } else this.#backend.end()
+        } else this.#endBackend()
       }
       this.#maybeDone()
     },
@@ -143,7 +147,7 @@ export class Relay {
     },
     drain: () => this.#client?.resume(),
     end: () => {
-      this.#client?.end()
+      this.#endClient()
       this.#maybeDone()
     },
     close: (error) => {
@@ -157,7 +161,7 @@ export class Relay {
           // A destroyed socket reports nothing more (its close included).
           client.destroy()
           this.#clientClosed = true
-        } else client.end()
+        } else this.#endClient()
       }
       this.#maybeDone()
     },
@@ -175,7 +179,7 @@ export class Relay {
     let flowing = true
     for (const chunk of this.#early) flowing = backend.write(chunk)
     this.#early = []
-    if (this.#clientEnded) backend.end()
+    if (this.#clientEnded) this.#endBackend()
     if (flowing) this.#client?.resume()
     this.#touch()
   }
@@ -197,6 +201,20 @@ export class Relay {
     this.#clientClosed = true
     this.#backendClosed = true
     this.#maybeDone()
+  }
+
+  /** Send the client a FIN, once. */
+  #endClient(): void {
+    if (this.#clientFinSent || !this.#client) return
+    this.#clientFinSent = true
+    this.#client.end()
+  }
+
+  /** Send the backend a FIN, once. */
+  #endBackend(): void {
+    if (this.#backendFinSent || !this.#backend) return
+    this.#backendFinSent = true
+    this.#backend.end()
   }
 
   /** Activity: the idle deadline moves. The timer is re-armed only when it fires early. */

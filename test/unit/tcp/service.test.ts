@@ -236,7 +236,8 @@ describe('TcpService: a relayed connection', () => {
     t.advanceTime(250)
     backend.sendClose()
     client.sendClose()
-    expect(t.take()).toEqual(['c1.end'])
+    // Each side got its FIN once (Node builds an error to drop for a second end()).
+    expect(t.take()).toEqual([])
     expect(t.records()).toEqual([
       record({ backend: 'a', bytesIn: 12, bytesOut: 9, connectMs: 0, durationMs: 250 }),
     ])
