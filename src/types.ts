@@ -79,8 +79,8 @@ export interface RuntimeDeps {
    *   whole process group where the system has them (so `sh -c 'sleep 9'` leaves no `sleep`).
    *
    * Resolves once the program has ended. Rejects only when it could not start: not found
-   * (`code` `ENOENT`), or the runtime may not run programs: {@link ExecDeniedError} (Deno without
-   * `--allow-run`).
+   * (`code` `ENOENT`), or the runtime's permissions forbid running programs:
+   * {@link ExecDeniedError}.
    */
   exec?: (command: readonly string[], options: ExecOptions) => Promise<ExecResult>
   /** Defaults to a JSON-lines logger on the console. */
@@ -145,9 +145,8 @@ export interface ExecResult {
 }
 
 /**
- * The runtime may not run programs: Deno without `--allow-run` (or without this program in
- * `--allow-run=…`), Node with `--permission` and no `--allow-child-process`. The message says
- * which permission is missing.
+ * The runtime's permission model forbids running programs (or this program): the message says
+ * which permission is missing (runtimes/start/exec.ts).
  */
 export class ExecDeniedError extends Error {
   override readonly name = 'ExecDeniedError'

@@ -116,8 +116,8 @@ const REASON_OUTPUT = 200
  * `{host}` is the backend's host, an IPv6 address without brackets; `{port}` its port (80 or
  * 443 by default for `http:` and `https:`).
  *
- * When the runtime may not run programs (Deno without `--allow-run`), every check fails with the
- * runtime's message, logged once at error.
+ * When the runtime's permissions forbid running programs, every check fails with the runtime's
+ * message (which names the missing permission), logged once at error.
  *
  * @example
  * ```ts

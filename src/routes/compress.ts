@@ -1,7 +1,7 @@
 /**
  * Per-route gzip response compression (`"compress": true` on a route), like nginx `gzip on` with
  * `gzip_vary on` or Traefik's compress middleware. Web APIs only (`CompressionStream`, `Headers`,
- * `Response`), so it runs unchanged on Node, Deno and Bun. The body is streamed through the
+ * `Response`), so it runs unchanged on every runtime. The body is streamed through the
  * compressor, never buffered.
  */
 

@@ -70,7 +70,7 @@ export class Relay {
   #clientEnded = false
   #clientClosed = false
   #backendClosed = false
-  /** A FIN was sent to the client (end() called once: again, Node builds an error to drop). */
+  /** A FIN was sent to the client: `end()` once (a second one may cost the runtime an error). */
   #clientFinSent = false
   /** A FIN was sent to the backend. */
   #backendFinSent = false
