@@ -7,7 +7,13 @@ import { getPath } from 'hono/utils/url'
 import type { Config } from './config.ts'
 import type { HeaderEdits } from './config-routes.ts'
 import type { RateLimit } from './edge/schema.ts'
-import type { TokenBuckets } from './edge/rate-limit.ts'
+import {
+  bucketKey,
+  decisionFields,
+  rateKeyHeader,
+  rateLimitPolicy,
+  type TokenBuckets,
+} from './edge/rate-limit.ts'
 import { compressResponse } from './routes/compress.ts'
 import type { Route } from './routes/table.ts'
 import { UpstreamTimeoutError, errorResponse } from './errors.ts'
@@ -473,14 +479,11 @@ function routeRateLimit(
   client: string | undefined,
   requestId: string,
 ): Response | undefined {
-  const header = limit.key.startsWith('header:') ? request.headers.get(limit.key.slice(7)) : null
-  const decision = buckets.take(header ? `h:${header}` : `ip:${client ?? ''}`)
+  const decision = buckets.take(bucketKey(rateKeyHeader(limit), request.headers, client))
   if (decision.allowed) return undefined
   return errorResponse(429, 'Too many requests', requestId, {
-    'ratelimit-policy': `${limit.requests};w=${Math.max(1, Math.round(limit.per / 1000))}`,
-    'ratelimit-limit': String(decision.limit),
-    'ratelimit-remaining': String(decision.remaining),
-    'ratelimit-reset': String(decision.reset),
+    'ratelimit-policy': rateLimitPolicy(limit),
+    ...decisionFields(decision),
     'retry-after': String(decision.retryAfter),
   })
 }

@@ -15,7 +15,15 @@ import type { Logger, RawRequestHead, RuntimeDeps } from '../types.ts'
 import { createAccessPolicy } from './access.ts'
 import { guardBody } from './body-limit.ts'
 import { clientAddressOf } from './client-address.ts'
-import { TokenBuckets, type RateDecision } from './rate-limit.ts'
+import {
+  bucketKey,
+  burstOf,
+  decisionFields,
+  rateKeyHeader,
+  rateLimitPolicy,
+  TokenBuckets,
+  type RateDecision,
+} from './rate-limit.ts'
 import { FallbackRateStore, LocalShare, type RateStore } from './rate-store.ts'
 import { RedisRateStore, type RedisLike } from './redis-rate.ts'
 import type { RateLimit } from './schema.ts'
@@ -180,17 +188,15 @@ export function createEdge(options: EdgeOptions): Edge {
     }
     // The buckets survive a reload that leaves the rate limit as it was.
     const sameRate = JSON.stringify(settings?.config.rateLimit) === JSON.stringify(rate)
-    const burst = rate ? (rate.burst ?? Math.max(1, Math.ceil(rate.requests))) : 0
+    const burst = rate ? burstOf(rate) : 0
     settings = {
       config,
       isTrustedProxy: createAddressMatcher(config.forwarding.trustedProxies),
       allowed: createAccessPolicy(config.access),
       buckets: sameRate && settings?.buckets ? settings.buckets : rate && bucketsOf(rate, burst),
-      rateKey: rate?.key.startsWith('header:') ? rate.key.slice(7) : undefined,
+      rateKey: rate && rateKeyHeader(rate),
       // RateLimit-Policy (draft-ietf-httpapi-ratelimit-headers): the quota and its window.
-      rateHeaders: rate
-        ? { 'ratelimit-policy': `${rate.requests};w=${Math.max(1, Math.round(rate.per / 1000))}` }
-        : {},
+      rateHeaders: rate ? { 'ratelimit-policy': rateLimitPolicy(rate) } : {},
       hsts: hstsValue(config),
     }
     return settings
@@ -198,9 +204,7 @@ export function createEdge(options: EdgeOptions): Edge {
 
   const rateFields = (s: Settings, decision: RateDecision): Record<string, string> => ({
     ...s.rateHeaders,
-    'ratelimit-limit': String(decision.limit),
-    'ratelimit-remaining': String(decision.remaining),
-    'ratelimit-reset': String(decision.reset),
+    ...decisionFields(decision),
   })
 
   const refuse = (
@@ -282,8 +286,7 @@ export function createEdge(options: EdgeOptions): Edge {
         return refuse(s, request, head, { status: 403, error: 'Forbidden', close: false })
       }
       if (!s.buckets) return admit(s, request, head, peer, client, undefined)
-      const key = (s.rateKey && request.headers.get(s.rateKey)) || undefined
-      const decision = s.buckets.take(key ? `h:${key}` : `ip:${client ?? ''}`)
+      const decision = s.buckets.take(bucketKey(s.rateKey, request.headers, client))
       // A fleet-wide store answers later (and never rejects: FallbackRateStore).
       if (decision instanceof Promise) {
         return decision.then((d) => admit(s, request, head, peer, client, d))

@@ -105,3 +105,45 @@ export class TokenBuckets {
     }
   }
 }
+
+/** What a rate limit needs to say about itself. */
+interface RateShape {
+  readonly requests: number
+  readonly per: number
+  readonly burst?: number | undefined
+  readonly key: string
+}
+
+/** A limit's bucket size: `burst`, else one period's requests (at least 1). */
+export function burstOf(rate: Pick<RateShape, 'requests' | 'burst'>): number {
+  return rate.burst ?? Math.max(1, Math.ceil(rate.requests))
+}
+
+/** `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): the quota and its window in s. */
+export function rateLimitPolicy(rate: Pick<RateShape, 'requests' | 'per'>): string {
+  return `${rate.requests};w=${Math.max(1, Math.round(rate.per / 1000))}`
+}
+
+/** The `RateLimit-*` fields of one decision (the same draft). */
+export function decisionFields(decision: RateDecision): Record<string, string> {
+  return {
+    'ratelimit-limit': String(decision.limit),
+    'ratelimit-remaining': String(decision.remaining),
+    'ratelimit-reset': String(decision.reset),
+  }
+}
+
+/** The header a limit keys clients by (`key: "header:NAME"`), or `undefined` for the address. */
+export function rateKeyHeader(rate: Pick<RateShape, 'key'>): string | undefined {
+  return rate.key.startsWith('header:') ? rate.key.slice(7) : undefined
+}
+
+/** A client's bucket: the key header's value when it has one, else its address. */
+export function bucketKey(
+  header: string | undefined,
+  headers: Headers,
+  client: string | undefined,
+): string {
+  const value = (header && headers.get(header)) || undefined
+  return value ? `h:${value}` : `ip:${client ?? ''}`
+}

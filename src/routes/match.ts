@@ -1,10 +1,8 @@
 /**
- * How a route's conditions meet a request: the routing path (`/host/path`) that Hono's router
- * matches host first, then path, and the Hono pattern each route compiles to. Host patterns follow
- * nginx's `server_name` (exact, or `*.example.com` for any name under it), case-insensitively and
- * without the port (RFC 9110 §7.2: the Host field's host part).
+ * How a route's conditions meet a request: its host (the table's key), host patterns, methods and
+ * header fields. Host patterns follow nginx's `server_name` (exact, or `*.example.com` for any name
+ * under it), case-insensitively and without the port (RFC 9110 §7.2: the Host field's host part).
  */
-import { getPath } from 'hono/utils/url'
 import type { RouteMatch } from '../config-routes.ts'
 
 /** The host key for a request with no usable Host: no host pattern matches it. */
@@ -23,35 +21,6 @@ export function hostOf(url: string): string {
     url.charCodeAt(start) === 0x5b ? url.indexOf(']', start) + 1 : url.indexOf(':', start)
   const host = url.slice(start, portAt > 0 && portAt < end ? portAt : end).toLowerCase()
   return host === '' || host.includes('/') ? NO_HOST : host
-}
-
-/**
- * What the router matches: `/` + host + the request's path (Hono's decoding, so `/%61pi` is
- * `/api`, and a route can't be dodged by percent-encoding).
- */
-export function routingPath(request: Request): string {
-  return '/' + hostOf(request.url) + getPath(request)
-}
-
-/** A host pattern as a Hono path segment: the literal name, or a parameter for a wildcard. */
-function hostSegment(host: string | undefined): string {
-  if (host === undefined) return ':host'
-  if (!host.startsWith('*.')) return host
-  // One label or more before the suffix, as nginx's `*.example.com`.
-  const suffix = host.slice(1).replaceAll('.', '\\.')
-  return `:host{[^/]+${suffix}}`
-}
-
-/**
- * The Hono pattern a route compiles to: host segment, then path (every path when none is given).
- *
- * @example
- * ```ts
- * honoPattern({ host: '*.example.com', path: '/shop/*' }) // '/:host{[^/]+\\.example\\.com}/shop/*'
- * ```
- */
-export function honoPattern(match: RouteMatch | undefined): string {
-  return '/' + hostSegment(match?.host) + (match?.path ?? '/*')
 }
 
 /** Whether a request's host meets a host pattern (for `/explain`, which checks one at a time). */

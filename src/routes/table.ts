@@ -15,8 +15,8 @@ import { METHOD_NAME_ALL, type Router } from 'hono/router'
 import { getPath } from 'hono/utils/url'
 import { TrieRouter } from 'hono/router/trie-router'
 import type { RouteConfig } from '../config-routes.ts'
-import { TokenBuckets } from '../edge/rate-limit.ts'
-import { headersMatch, honoPattern, hostMatches, hostOf, methodMatches } from './match.ts'
+import { burstOf, TokenBuckets } from '../edge/rate-limit.ts'
+import { headersMatch, hostMatches, hostOf, methodMatches } from './match.ts'
 import { WeightedSplit, type SplitShare } from './split.ts'
 
 /** One compiled route. */
@@ -42,7 +42,7 @@ export class Route {
           new TokenBuckets({
             requests: rate.requests,
             per: rate.per,
-            burst: rate.burst ?? Math.max(1, Math.ceil(rate.requests)),
+            burst: burstOf(rate),
             maxClients: rate.maxClients,
           })
   }
@@ -215,6 +215,6 @@ function pathMatches(route: Route, request: Request): boolean {
   const path = route.config.match?.path
   if (path === undefined) return true
   const router = new TrieRouter<true>()
-  router.add(METHOD_NAME_ALL, honoPattern({ path }), true)
-  return router.match(METHOD_NAME_ALL, '/h' + getPath(request))[0].length > 0
+  router.add(METHOD_NAME_ALL, path, true)
+  return router.match(METHOD_NAME_ALL, getPath(request))[0].length > 0
 }

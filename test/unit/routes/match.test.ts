@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import {
-  headersMatch,
-  honoPattern,
-  hostMatches,
-  hostOf,
-  methodMatches,
-  routingPath,
-} from '../../../src/routes/match.ts'
+import { headersMatch, hostMatches, hostOf, methodMatches } from '../../../src/routes/match.ts'
 
 describe('hostOf', () => {
   it('lower-cases the host and drops the port', () => {
@@ -23,39 +16,6 @@ describe('hostOf', () => {
   it('gives a key no host pattern matches when there is no host', () => {
     expect(hostOf('http:///x')).toBe('_')
     expect(hostOf('http://:8080/x')).toBe('_')
-  })
-})
-
-describe('routingPath', () => {
-  it('is / + host + path, without the query', () => {
-    expect(routingPath(new Request('http://Shop.Example:8080/cart/1?x=/y'))).toBe(
-      '/shop.example/cart/1',
-    )
-    expect(routingPath(new Request('http://a.example.com'))).toBe('/a.example.com/')
-  })
-
-  it('decodes percent-encoded characters, so that an encoded path is the path it names', () => {
-    expect(routingPath(new Request('http://h/%61pi/%75sers'))).toBe('/h/api/users')
-    // An encoded slash stays encoded: it is not a segment separator (RFC 3986 §2.2).
-    expect(routingPath(new Request('http://h/api%2Fusers'))).toBe('/h/api%2Fusers')
-  })
-})
-
-describe('honoPattern', () => {
-  it('puts the host first, then the path; a missing host or path matches any', () => {
-    expect(honoPattern(undefined)).toBe('/:host/*')
-    expect(honoPattern({})).toBe('/:host/*')
-    expect(honoPattern({ path: '/v1/*' })).toBe('/:host/v1/*')
-    expect(honoPattern({ host: 'api.example.com' })).toBe('/api.example.com/*')
-    expect(honoPattern({ host: 'api.example.com', path: '/users/:id' })).toBe(
-      '/api.example.com/users/:id',
-    )
-  })
-
-  it('turns a wildcard host into a parameter with an escaped suffix', () => {
-    expect(honoPattern({ host: '*.example.com', path: '/shop/*' })).toBe(
-      '/:host{[^/]+\\.example\\.com}/shop/*',
-    )
   })
 })
 
