@@ -95,3 +95,37 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
   }
   return out
 }
+
+/** A socket whose every call lands in the shared `log`; `writable` is what `write` answers. */
+export class LoggedSocket extends MemorySocket {
+  writable = true
+  constructor(
+    readonly name: string,
+    readonly log: string[],
+    remoteAddress?: string,
+    remotePort?: number,
+  ) {
+    super(remoteAddress, remotePort)
+  }
+  override write(bytes: Uint8Array): boolean {
+    super.write(bytes)
+    this.log.push(`${this.name}.write ${text(bytes)}`)
+    return this.writable
+  }
+  override end(): void {
+    super.end()
+    this.log.push(`${this.name}.end`)
+  }
+  override destroy(): void {
+    super.destroy()
+    this.log.push(`${this.name}.destroy`)
+  }
+  override pause(): void {
+    super.pause()
+    this.log.push(`${this.name}.pause`)
+  }
+  override resume(): void {
+    super.resume()
+    this.log.push(`${this.name}.resume`)
+  }
+}

@@ -6,39 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { Relay, type RelayStats, type RelayTimers } from '../../../src/tcp/relay.ts'
-import { MemorySocket, text } from './memory-socket.ts'
-
-/** A socket whose every call lands in the shared `log`; `writable` is what `write` answers. */
-class LoggedSocket extends MemorySocket {
-  writable = true
-  constructor(
-    readonly name: string,
-    readonly log: string[],
-  ) {
-    super()
-  }
-  override write(bytes: Uint8Array): boolean {
-    super.write(bytes)
-    this.log.push(`${this.name}.write ${text(bytes)}`)
-    return this.writable
-  }
-  override end(): void {
-    super.end()
-    this.log.push(`${this.name}.end`)
-  }
-  override destroy(): void {
-    super.destroy()
-    this.log.push(`${this.name}.destroy`)
-  }
-  override pause(): void {
-    super.pause()
-    this.log.push(`${this.name}.pause`)
-  }
-  override resume(): void {
-    super.resume()
-    this.log.push(`${this.name}.resume`)
-  }
-}
+import { LoggedSocket } from './memory-socket.ts'
 
 /** Timers on a clock the test moves; due callbacks run in deadline order. */
 function fakeTimers() {

@@ -18,41 +18,7 @@ import { ProxyHeaderParser, type ProxyHeader } from '../../../src/tcp/proxy-prot
 import type { RelayTimers } from '../../../src/tcp/relay.ts'
 import { addressOf, TcpService } from '../../../src/tcp/service.ts'
 import type { Backend, Logger } from '../../../src/types.ts'
-import { concat, MemorySocket, text } from './memory-socket.ts'
-
-/** A socket whose every call lands in the shared `log`; `writable` is what `write` answers. */
-class LoggedSocket extends MemorySocket {
-  writable = true
-  constructor(
-    readonly name: string,
-    readonly log: string[],
-    remoteAddress?: string,
-    remotePort?: number,
-  ) {
-    super(remoteAddress, remotePort)
-  }
-  override write(bytes: Uint8Array): boolean {
-    super.write(bytes)
-    this.log.push(`${this.name}.write ${text(bytes)}`)
-    return this.writable
-  }
-  override end(): void {
-    super.end()
-    this.log.push(`${this.name}.end`)
-  }
-  override destroy(): void {
-    super.destroy()
-    this.log.push(`${this.name}.destroy`)
-  }
-  override pause(): void {
-    super.pause()
-    this.log.push(`${this.name}.pause`)
-  }
-  override resume(): void {
-    super.resume()
-    this.log.push(`${this.name}.resume`)
-  }
-}
+import { concat, LoggedSocket, text } from './memory-socket.ts'
 
 const BACKENDS: Backend[] = [
   { id: 'a', url: 'tcp://10.0.0.1:5432', weight: 1 },
