@@ -3,11 +3,12 @@
  * HTTP/1.1 through fulcrum's engine on `node:net`/`node:tls` sockets (runtimes/node/sockets.ts);
  * h2 by ALPN through `node:http2` and @hono/node-server (runtimes/node/http2.ts).
  */
+// First: the heap bound holds while the rest of the bundle is evaluated.
+import './node/heap-limit.ts'
 import process from 'node:process'
 import type { RuntimeAdapter } from './adapter.ts'
 import { forkWorker } from './node/cluster.ts'
 import { nodeHttp2 } from './node/http2.ts'
-import { limitNodeHeap } from './node/memory.ts'
 import { connect, listen } from './node/sockets.ts'
 import { startFulcrum } from './start/start.ts'
 import { createNodeHttpFetch } from './upstream/http-fetch.ts'
@@ -21,6 +22,4 @@ const node: RuntimeAdapter = {
   startWorker: forkWorker,
 }
 
-// Peak RSS under wrk (64 connections): 150-180 MB with V8's defaults, ~100 MB bounded.
-limitNodeHeap()
 await startFulcrum(node, process.argv.slice(2))

@@ -71,6 +71,9 @@ function* lookAgain(plan: RequestPlan, pool: BackendPool): Generator<Backend> {
   yield* pool.standby()
 }
 
+/** What a pick gives: a backend with a slot taken, the queue's verdict, or none left. */
+type Picked = Backend | QueueResult | undefined
+
 /** Forward one request to a pool's backends, by the rules of the route that took it. */
 export type Proxy = (request: Request, env: unknown, route?: Route) => Promise<Response>
 
@@ -223,10 +226,10 @@ export function createProxy(ctx: ProxyContext): Proxy {
     /**
      * The next backend not tried yet that takes the request, with a slot taken on it. When every
      * candidate is full, wait in the queue (HAProxy `maxconn`, `timeout queue`), then look again.
+     * In a Promise only when the request waits; one woken from the queue that finds every slot
+     * taken again (`front`) goes back to the head.
      */
-    const pick = async (): Promise<Backend | QueueResult | undefined> => {
-      // A request woken from the queue that finds every slot taken again goes back to the head.
-      let front = false
+    const pick = (front = false): Picked | Promise<Picked> => {
       for (;;) {
         let busy = false
         for (let next = candidates.next(); !next.done; next = candidates.next()) {
@@ -245,18 +248,32 @@ export function createProxy(ctx: ProxyContext): Proxy {
           candidates = lookAgain(plan, pool)
           continue
         }
-        const result = await queue.wait(clientSignal, front)
-        if (result !== 'ready') return result
-        front = true
-        candidates = plan.candidates()[Symbol.iterator]()
+        return queue.wait(clientSignal, front).then((result) => {
+          if (result !== 'ready') return result
+          candidates = plan.candidates()[Symbol.iterator]()
+          return pick(true)
+        })
       }
     }
 
     /** Hand the upstream response to the client; the slot is released when its body ends. */
-    const respond = async (backend: Backend, upstream: Response, upstreamMs: number) => {
+    const respond = (
+      backend: Backend,
+      upstream: Response,
+      upstreamMs: number,
+    ): Response | Promise<Response> => {
       // Pin (again) when the request landed elsewhere, and renew an ageing cookie.
       const cookie = plan.sessionCookie(backend)
-      const setCookie = cookie && (await cookie)
+      return cookie
+        ? cookie.then((setCookie) => answer(backend, upstream, upstreamMs, setCookie))
+        : answer(backend, upstream, upstreamMs, undefined)
+    }
+    const answer = (
+      backend: Backend,
+      upstream: Response,
+      upstreamMs: number,
+      setCookie: string | undefined,
+    ): Response | Promise<Response> => {
       const response = toClientResponse(
         upstream,
         method,
@@ -322,9 +339,10 @@ export function createProxy(ctx: ProxyContext): Proxy {
     budget.begin()
     try {
       for (;;) {
-        const picked = await pick()
+        let picked = pick()
+        if (picked instanceof Promise) picked = await picked
         if (typeof picked !== 'object') {
-          if (held) return await respond(held.backend, held.upstream, held.upstreamMs)
+          if (held) return respond(held.backend, held.upstream, held.upstreamMs)
           if (picked === 'full' || picked === 'timeout') {
             finish(503, 0)
             return errorResponse(
@@ -402,7 +420,7 @@ export function createProxy(ctx: ProxyContext): Proxy {
           held = { backend, upstream, upstreamMs }
           continue
         }
-        return await respond(backend, upstream, upstreamMs)
+        return respond(backend, upstream, upstreamMs)
       }
     } finally {
       budget.end(retried)

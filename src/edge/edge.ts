@@ -321,7 +321,7 @@ export function createEdge(options: EdgeOptions): Edge {
     env: unknown,
     next: NextHandler,
     screened: Screened,
-  ): Promise<Response> => {
+  ): Response | Promise<Response> => {
     const s = current()
     const { limits } = s.config
     const { head, peer, fields } = screened
@@ -360,14 +360,9 @@ export function createEdge(options: EdgeOptions): Edge {
       peers.set(forwarded, peer)
     }
 
-    inProgress++
-    const answer = async (): Promise<Response> => {
-      let response: Response
-      try {
-        response = await next(forwarded, env)
-      } finally {
-        inProgress--
-      }
+    /** The answer from behind the edge, refused after all when its body crossed a limit. */
+    const answered = (response: Response): Response => {
+      inProgress--
       if (guard?.tripped) {
         response.body?.cancel().catch(() => {})
         const size = guard.tripped === 'size'
@@ -383,7 +378,20 @@ export function createEdge(options: EdgeOptions): Edge {
       if (head?.version === '2.0') response = withoutConnectionFields(response)
       return Object.keys(fields).length > 0 ? decorate(response, fields) : response
     }
-    return answer()
+    const failed = (error: unknown): never => {
+      inProgress--
+      throw error
+    }
+    inProgress++
+    // No Promise of the edge's own: an answer from behind it in one is followed, one without
+    // is decorated at once.
+    let response: Response | Promise<Response>
+    try {
+      response = next(forwarded, env)
+    } catch (error) {
+      return Promise.reject(error).catch(failed)
+    }
+    return response instanceof Promise ? response.then(answered, failed) : answered(response)
   }
   return edge
 }
