@@ -73,7 +73,11 @@ class NodeSocket implements Socket {
   }
 
   write(bytes: Uint8Array): boolean {
-    return this.#socket.write(bytes)
+    const socket = this.#socket
+    const more = socket.write(bytes)
+    // A borrowed chunk (see UpstreamReader) that the stream queued, even in part, is kept.
+    if (bytes === lent && socket.writableLength > 0) lentKept = true
+    return more
   }
 
   end(): void {
@@ -232,6 +236,7 @@ function http2Server(handler: NonNullable<ListenOptions['http2']>['handler']): H
  */
 export const connect: Connect = (host, port, events) =>
   new Promise((resolve, reject) => {
+    const reader = new UpstreamReader(events)
     // `highWaterMark` goes to the socket's Duplex (not in @types/node's connect options).
     const options: TcpNetConnectOpts & { highWaterMark: number } = {
       host,
@@ -239,16 +244,10 @@ export const connect: Connect = (host, port, events) =>
       noDelay: true,
       allowHalfOpen: true,
       highWaterMark: HIGH_WATER_MARK,
-      // Reads go into one shared buffer and straight to the engine, without a Buffer of their
-      // own per read or the stream's `data` machinery; pause() and resume() work as ever.
-      onread: {
-        buffer: READ_BUFFER,
-        callback: (size: number, buffer: Uint8Array) => {
-          // A copy: the next read, on any upstream socket, goes into the same buffer.
-          events.data(copyBytes(buffer, 0, size))
-          return true
-        },
-      },
+      // Reads go straight to the engine through `onread`, without the stream's `data`
+      // machinery; pause() and resume() work as ever. `buffer` is asked after each read for
+      // the memory of the next one.
+      onread: { buffer: reader.buffer, callback: reader.callback },
     }
     const socket = netConnect(options)
     const refused = (error: Error) => reject(error)
@@ -260,7 +259,81 @@ export const connect: Connect = (host, port, events) =>
   })
 
 /**
- * The one read buffer of every upstream socket: each read is copied out in its callback, before
- * any other socket reads, so one buffer serves them all.
+ * The shared read buffer: every upstream socket reads into it while its reads are small, and
+ * each read is copied out in its callback, before any other socket reads.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+/** Reads up to this size are copied out (into bytes.ts's shared slab: no memory of their own). */
+const COPY_MAX = 4 * 1024
+/** The size of a socket's own read buffer. */
+const OWN_SIZE = 64 * 1024
+/** A socket's own buffer with less room than this after a read is left to its chunks. */
+const MIN_ROOM = 16 * 1024
+
+/**
+ * The chunk borrowed by a `borrowsChunks` handler (src/http1/socket.ts) while it runs, and whether
+ * a write kept some of it queued ({@link NodeSocket.write} tells).
+ */
+let lent: Uint8Array | undefined
+let lentKept = false
+
+/**
+ * How an upstream socket reads. Small reads (response heads, small answers) go into the
+ * shared {@link READ_BUFFER} and are copied out. A large read moves the socket onto a buffer of
+ * its own, whose reads are handed over without a copy, each in memory never read into again:
+ * the rest of the buffer, or a new one. A handler that only borrows its chunks (a relay) has
+ * the same memory back for the next read when its write took the chunk whole. A small read
+ * moves the socket back onto the shared buffer.
+ */
+class UpstreamReader {
+  readonly #events: SocketEvents
+  readonly #borrows: boolean
+  /** Where the next read goes. */
+  #target: Buffer = READ_BUFFER
+
+  constructor(events: SocketEvents) {
+    this.#events = events
+    this.#borrows = events.borrowsChunks === true
+  }
+
+  /** `onread.buffer`: asked on connect and after each read. */
+  readonly buffer = (): Buffer => this.#target
+
+  /** `onread.callback`: `buffer` (the target of the read) holds `size` new bytes. */
+  readonly callback = (size: number, buffer: Buffer): boolean => {
+    const events = this.#events
+    if (size <= COPY_MAX) {
+      this.#target = READ_BUFFER
+      events.data(copyBytes(buffer, 0, size))
+      return true
+    }
+    if (buffer === READ_BUFFER) {
+      // A large read: this one is copied, the next ones go into memory of this socket's own.
+      const chunk = Buffer.allocUnsafe(size)
+      chunk.set(buffer.subarray(0, size))
+      this.#target = Buffer.allocUnsafeSlow(OWN_SIZE)
+      events.data(chunk)
+      return true
+    }
+    const chunk = buffer.subarray(0, size)
+    if (this.#borrows) {
+      const outer = lent
+      const outerKept = lentKept
+      lent = chunk
+      lentKept = false
+      events.data(chunk)
+      const kept = lentKept
+      lent = outer
+      lentKept = outerKept
+      // Nothing holds the chunk: the next read goes into the same memory.
+      if (!kept) return true
+    } else {
+      events.data(chunk)
+    }
+    this.#target =
+      buffer.byteLength - size >= MIN_ROOM
+        ? buffer.subarray(size)
+        : Buffer.allocUnsafeSlow(OWN_SIZE)
+    return true
+  }
+}

@@ -35,6 +35,13 @@ export interface SocketEvents {
   end(): void
   /** The connection is gone: closed, reset, or `error`. Reported once, last. */
   close(error?: unknown): void
+  /**
+   * Set by a handler whose `data` keeps no chunk once it returns, but for what it hands to
+   * another socket's `write` (a relay). A socket may then read its next bytes into a chunk's
+   * memory when that write took the chunk whole (nothing of it left queued), instead of new
+   * memory per read. Without it, the handler may keep any chunk.
+   */
+  readonly borrowsChunks?: true
 }
 
 /** Open a TCP connection to `host:port`; rejects when the connection cannot be made. */

@@ -50,8 +50,8 @@ export interface RelayOptions {
 
 /**
  * One relayed connection. The client side is attached first (its events are what the listener
- * hands back on accept) and paused until the backend is attached; bytes that arrive before that
- * are kept and sent first.
+ * hands back on accept); bytes that arrive before the backend is attached are kept, the client
+ * paused, and sent first.
  *
  * @example
  * ```ts
@@ -68,6 +68,8 @@ export class Relay {
   /** Client bytes that came before the backend was there. */
   #early: Uint8Array[] = []
   #clientEnded = false
+  /** The client was paused for its early bytes. */
+  #clientPaused = false
   #clientClosed = false
   #backendClosed = false
   /** A FIN was sent to the client: `end()` once (a second one may cost the runtime an error). */
@@ -91,10 +93,12 @@ export class Relay {
     return { bytesIn: this.#bytesIn, bytesOut: this.#bytesOut, reason: this.#reason ?? 'done' }
   }
 
-  /** Take the client connection; returns its events. Reading stops until the backend is there. */
+  /**
+   * Take the client connection; returns its events. Its first bytes before the backend is there
+   * stop its reading until then.
+   */
   attachClient(client: Socket): SocketEvents {
     this.#client = client
-    client.pause()
     this.#touch()
     return this.clientEvents
   }
@@ -108,6 +112,7 @@ export class Relay {
       const backend = this.#backend
       if (!backend) {
         this.#early.push(chunk)
+        this.#clientPaused = true
         this.#client?.pause()
       } else if (this.#backendClosed) {
         // The backend is gone (the client got its FIN): these bytes have nowhere to go.
@@ -137,8 +142,12 @@ export class Relay {
     },
   }
 
-  /** The backend's events (what the connect call is given). */
+  /**
+   * The backend's events (what the connect call is given). Its chunks go to the client's `write`
+   * or nowhere, so they are only borrowed.
+   */
   readonly backendEvents: SocketEvents = {
+    borrowsChunks: true,
     data: (chunk) => {
       this.#bytesOut += chunk.byteLength
       this.#options.onBytes?.('out', chunk.byteLength)
@@ -180,7 +189,8 @@ export class Relay {
     for (const chunk of this.#early) flowing = backend.write(chunk)
     this.#early = []
     if (this.#clientEnded) this.#endBackend()
-    if (flowing) this.#client?.resume()
+    // Paused by early bytes: it reads on, unless they filled the backend (its drain resumes it).
+    if (flowing && this.#clientPaused) this.#client?.resume()
     this.#touch()
   }
 

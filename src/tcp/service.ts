@@ -9,7 +9,7 @@ import ipaddr from 'ipaddr.js'
 import type { AccessLog } from '../access-log.ts'
 import type { TcpListenerConfig } from '../config.ts'
 import type { Connect, Socket, SocketEvents } from '../http1/socket.ts'
-import { backendKey, type Metrics } from '../metrics.ts'
+import { backendKey, type Metrics, type TcpCounters } from '../metrics.ts'
 import type { BackendPool } from '../pool.ts'
 import type { PickInput, Selector } from '../strategies/strategy.ts'
 import type { Backend, Logger } from '../types.ts'
@@ -108,26 +108,27 @@ export class TcpService {
     let backend: Backend | undefined
     let connectMs: number | undefined
     let pool: TcpPool | undefined
+    /** The chosen backend's counters, once there is one. */
+    let target: TcpCounters | undefined
     const relay: Relay = new Relay({
       idleTimeout: config.idleTimeout,
       timers: this.#options.timers,
-      onBytes: (direction, bytes) => {
-        const target =
-          backend && pool && this.#options.metrics?.tcp.backend(backendKey(pool.name, backend.id))
-        if (direction === 'in') {
-          if (counters) counters.bytesIn += bytes
-          if (target) target.bytesIn += bytes
-        } else {
-          if (counters) counters.bytesOut += bytes
-          if (target) target.bytesOut += bytes
-        }
-      },
+      onBytes: counters
+        ? (direction, bytes) => {
+            if (direction === 'in') {
+              counters.bytesIn += bytes
+              if (target) target.bytesIn += bytes
+            } else {
+              counters.bytesOut += bytes
+              if (target) target.bytesOut += bytes
+            }
+          }
+        : undefined,
       onEnd: (stats) => {
         this.#open.delete(relay)
         if (counters) counters.open--
         if (backend && pool) {
           pool.pool.release(backend)
-          const target = this.#options.metrics?.tcp.backend(backendKey(pool.name, backend.id))
           if (target) target.open--
           if (stats.reason === 'backend-reset') pool.pool.recordOutcome(backend, 'reset')
         }
@@ -153,7 +154,7 @@ export class TcpService {
       connectMs = ms
       this.#open.set(relay, picked.id)
       // The client's bytes so far (sent before the connect) go to this backend first.
-      const target = this.#options.metrics?.tcp.backend(backendKey(from.name, picked.id))
+      target = this.#options.metrics?.tcp.backend(backendKey(from.name, picked.id))
       if (target) target.bytesIn += relay.stats.bytesIn
       return true
     }
@@ -234,33 +235,44 @@ export class TcpService {
   }
 
   /** One connection attempt, bounded by the connect timeout; `undefined` when it fails. */
-  async #open1(backend: Backend, relay: Relay, timeout: number): Promise<Socket | undefined> {
+  #open1(backend: Backend, relay: Relay, timeout: number): Promise<Socket | undefined> {
     const { host, port } = addressOf(backend)
-    // Events of an attempt given up on (timed out) must not reach the relay.
-    let abandoned = false
-    const gate = (forward: SocketEvents): SocketEvents => ({
-      data: (chunk) => abandoned || forward.data(chunk),
-      drain: () => abandoned || forward.drain(),
-      end: () => abandoned || forward.end(),
-      close: (error) => abandoned || forward.close(error),
+    return new Promise((resolve) => {
+      // Settled by the first of the connect, its failure and the timeout. Events of an attempt
+      // given up on (timed out) must not reach the relay.
+      let abandoned = false
+      let settled = false
+      const forward = relay.backendEvents
+      const gated: SocketEvents = {
+        borrowsChunks: forward.borrowsChunks,
+        data: (chunk) => abandoned || forward.data(chunk),
+        drain: () => abandoned || forward.drain(),
+        end: () => abandoned || forward.end(),
+        close: (error) => abandoned || forward.close(error),
+      }
+      const timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        abandoned = true
+        resolve(undefined)
+      }, timeout)
+      this.#options.connect(host, port, gated).then(
+        (socket) => {
+          // Too late: the attempt was given up on.
+          if (settled) return socket.destroy()
+          settled = true
+          clearTimeout(timer)
+          resolve(socket)
+        },
+        () => {
+          if (settled) return
+          settled = true
+          abandoned = true
+          clearTimeout(timer)
+          resolve(undefined)
+        },
+      )
     })
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const attempt = this.#options.connect(host, port, gate(relay.backendEvents))
-    const deadline = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), timeout)
-    })
-    try {
-      const socket = await Promise.race([attempt, deadline])
-      if (socket) return socket
-      abandoned = true
-      attempt.then((late) => late.destroy()).catch(() => {})
-      return undefined
-    } catch {
-      abandoned = true
-      return undefined
-    } finally {
-      clearTimeout(timer)
-    }
   }
 
   #record(
