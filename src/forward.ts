@@ -4,6 +4,7 @@
  * bodies stream in both directions and are never decoded.
  */
 import { LightSignal, type AbortSignalLike } from './abort.ts'
+import { deadlineAfter } from './deadlines.ts'
 import { UpstreamTimeoutError } from './errors.ts'
 import { appendVia, stripHopByHop } from './headers.ts'
 import { adoptRawBody, bareResponse } from './http1/body.ts'
@@ -34,14 +35,14 @@ export interface UpstreamAttempt {
 export function sendUpstream(fetch: UpstreamFetch, attempt: UpstreamAttempt): Promise<Response> {
   const { clientSignal, body } = attempt
   if (clientSignal?.aborted) return Promise.reject(clientSignal.reason)
-  // One signal and one timer per attempt: the deadline, and the client's signal forwarded by a
-  // listener (cheaper than `AbortSignal.any` on the hot path).
+  // One signal and one deadline per attempt (on a timer shared by the attempts: deadlines.ts),
+  // and the client's signal forwarded by a listener (cheaper than `AbortSignal.any`).
   const signal = new LightSignal()
   return new Promise<Response>((resolve, reject) => {
     let settled = false
     const settle = () => {
       settled = true
-      clearTimeout(timer)
+      deadline.cancel()
       clientSignal?.removeEventListener('abort', onClientAbort)
     }
     // The deadline holds even when an upstream client ignores its signal: the attempt fails at
@@ -53,14 +54,10 @@ export function sendUpstream(fetch: UpstreamFetch, attempt: UpstreamAttempt): Pr
       reject(reason)
     }
     const onClientAbort = () => fail(clientSignal!.reason)
-    const timer = setTimeout(
-      () =>
-        fail(
-          new UpstreamTimeoutError(
-            `No response headers within ${attempt.responseHeadersTimeout} ms`,
-          ),
-        ),
-      attempt.responseHeadersTimeout,
+    const deadline = deadlineAfter(attempt.responseHeadersTimeout, () =>
+      fail(
+        new UpstreamTimeoutError(`No response headers within ${attempt.responseHeadersTimeout} ms`),
+      ),
     )
     clientSignal?.addEventListener('abort', onClientAbort, { once: true })
     const init: UpstreamInit = {
