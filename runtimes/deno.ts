@@ -8,13 +8,13 @@ import process from 'node:process'
 import type { RuntimeAdapter } from './adapter.ts'
 import { connect, DENO_HTTP2, listen } from './deno/sockets.ts'
 import { startFulcrum } from './start/start.ts'
-import { createNodeHttpFetch } from './upstream/http-fetch.ts'
+import { lazyHttpsFetch } from './upstream/lazy-https-fetch.ts'
 
 const deno: RuntimeAdapter = {
   name: 'deno',
   listen,
   connect,
-  httpsFetch: (connectTimeout) => createNodeHttpFetch({ connectTimeout }),
+  httpsFetch: lazyHttpsFetch,
   http2: DENO_HTTP2
     ? {
         clientAddress: (_request, env) =>

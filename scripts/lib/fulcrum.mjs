@@ -27,7 +27,12 @@ export function fulcrumCommand(runtime, args) {
       const task = JSON.parse(readFileSync(join(ROOT, 'deno.json'), 'utf8')).tasks.start.split(
         /\s+/,
       )
-      return ['node_modules/deno/deno', 'run', ...task.slice(task.indexOf('run') + 1), ...args]
+      const run = ['node_modules/deno/deno', 'run', ...task.slice(task.indexOf('run') + 1), ...args]
+      // The task's `NAME=value` environment (MALLOC_ARENA_MAX) too, through env(1), which execs
+      // Deno in its place.
+      let first = 0
+      while (/^[A-Z_][A-Z0-9_]*=/.test(task[first] ?? '')) first++
+      return first > 0 ? ['env', ...task.slice(0, first), ...run] : run
     }
     default:
       throw new Error(`Unknown runtime ${runtime}: expected node, deno or bun`)

@@ -16,11 +16,24 @@ export const RUNTIMES: readonly RuntimeName[] = ['node', 'deno', 'bun']
 const DENO_BIN = join(ROOT, 'node_modules', 'deno', 'deno')
 const BUN_BIN = join(ROOT, 'node_modules', '.bin', 'bun')
 
+/** The words of the `start` task in deno.json. */
+function denoTask(): string[] {
+  const task: string = JSON.parse(readFileSync(join(ROOT, 'deno.json'), 'utf8')).tasks.start
+  return task.split(/\s+/)
+}
+
 /** `deno run` flags exactly as the `start` task in deno.json has them. */
 function denoTaskFlags(): string[] {
-  const task: string = JSON.parse(readFileSync(join(ROOT, 'deno.json'), 'utf8')).tasks.start
-  const words = task.split(/\s+/)
+  const words = denoTask()
   return words.slice(words.indexOf('run') + 1, words.indexOf('runtimes/deno.ts'))
+}
+
+/** The `NAME=value` environment the `start` task sets before the command (`MALLOC_ARENA_MAX`). */
+function denoTaskEnv(): string[] {
+  const words = denoTask()
+  let first = 0
+  while (/^[A-Z_][A-Z0-9_]*=/.test(words[first] ?? '')) first++
+  return words.slice(0, first)
 }
 
 /** The command line that runs fulcrum on `runtime` with `args`. */
@@ -28,8 +41,12 @@ export function fulcrumCommand(runtime: RuntimeName, args: readonly string[]): [
   switch (runtime) {
     case 'node':
       return [process.execPath, [join(ROOT, 'dist', 'node.js'), ...args]]
-    case 'deno':
-      return [DENO_BIN, ['run', ...denoTaskFlags(), join(ROOT, 'runtimes', 'deno.ts'), ...args]]
+    case 'deno': {
+      const run = ['run', ...denoTaskFlags(), join(ROOT, 'runtimes', 'deno.ts'), ...args]
+      // The task's environment too, through env(1), which execs Deno in its place (same pid).
+      const env = denoTaskEnv()
+      return env.length > 0 ? ['env', [...env, DENO_BIN, ...run]] : [DENO_BIN, run]
+    }
     case 'bun':
       return [BUN_BIN, ['run', join(ROOT, 'runtimes', 'bun.ts'), ...args]]
   }
