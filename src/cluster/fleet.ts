@@ -43,6 +43,7 @@ import {
   type EtcdCompare,
   type EtcdFetch,
   type EtcdKv,
+  type EtcdOp,
 } from './etcd-client.ts'
 
 /** What an instance says of itself under `members/`. */
@@ -244,46 +245,37 @@ export class Fleet {
     patch: { weight?: number; enabled?: boolean; draining?: boolean },
     ifMatch?: string,
   ): Promise<BackendView> {
-    this.#requirePool(pool)
-    const wanted = revisionOf(ifMatch)
-    const key = this.#backendKey(pool, id)
-    let current = this.#stored(pool, id)
-    for (let attempt = 0; ; attempt++) {
-      if (!current) throw new AdminError(404, `No backend ${id}`)
-      const { kv, value } = current
-      const result = await this.#guard(() =>
-        this.#etcd.txn(
-          [{ key, modRevision: wanted ?? kv.modRevision }],
-          [
-            {
-              put: key,
-              value: JSON.stringify({ ...value, ...patch }),
-              lease: kv.lease || undefined,
-            },
-          ],
-        ),
-      )
-      if (result.succeeded) {
-        await this.#applied(result.revision)
-        return this.#view(pool, id)
-      }
-      if (wanted !== undefined) this.#stale('The backend')
-      if (attempt >= 5) throw new AdminError(409, 'The backend keeps changing: try again')
-      current = await this.#fresh(key)
-    }
+    await this.#writeBackend(pool, id, ifMatch, (key, { kv, value }) => [
+      { put: key, value: JSON.stringify({ ...value, ...patch }), lease: kv.lease || undefined },
+    ])
+    return this.#view(pool, id)
   }
 
   /** Remove a backend from every instance: each drains it, then removes it. */
   async remove(pool: string, id: string, ifMatch?: string): Promise<void> {
+    await this.#writeBackend(pool, id, ifMatch, (key) => [{ delete: key }])
+  }
+
+  /**
+   * Write a stored backend with `ops`, compared against `ifMatch` (412 when stale) or, without
+   * one, against the revision read (read again and retried when someone else wrote meanwhile).
+   * Resolves once this instance has applied the write.
+   */
+  async #writeBackend(
+    pool: string,
+    id: string,
+    ifMatch: string | undefined,
+    ops: (key: string, current: { kv: EtcdKv; value: StoredBackend }) => EtcdOp[],
+  ): Promise<void> {
     this.#requirePool(pool)
     const wanted = revisionOf(ifMatch)
     const key = this.#backendKey(pool, id)
     let current = this.#stored(pool, id)
     for (let attempt = 0; ; attempt++) {
       if (!current) throw new AdminError(404, `No backend ${id}`)
-      const compareTo = wanted ?? current.kv.modRevision
+      const read = current
       const result = await this.#guard(() =>
-        this.#etcd.txn([{ key, modRevision: compareTo }], [{ delete: key }]),
+        this.#etcd.txn([{ key, modRevision: wanted ?? read.kv.modRevision }], ops(key, read)),
       )
       if (result.succeeded) return this.#applied(result.revision)
       // Only a stale If-Match is a 412; without one, someone wrote meanwhile: read it again.
