@@ -49,15 +49,10 @@ export function decodeLatin1(
 
 /**
  * `text` as latin1 bytes: each code unit's low byte (as `Buffer.from(text, 'latin1')` does).
- * ASCII, the common case, goes through the native encoder.
+ * ASCII, the common case, goes through the native encoder (see {@link encodeHead}).
  */
 export function encodeLatin1(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length)
-  // All ASCII when UTF-8 wrote exactly one byte per code unit, for every code unit.
-  const { read, written } = ENCODER.encodeInto(text, bytes)
-  if (read === text.length && written === text.length) return bytes
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i)
-  return bytes
+  return encodeHead(text)
 }
 
 /** Allocations up to this size come from a shared slab (see {@link allocate}). */
