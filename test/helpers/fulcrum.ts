@@ -66,7 +66,7 @@ export type LogLine = { level: string; msg: string } & Record<string, unknown>
 /** A running (or exited) fulcrum process. */
 export interface FulcrumProcess {
   readonly child: ChildProcess
-  /** The public port, from the `listening` log line. */
+  /** The public port, from the `listening` log line; 0 for a config that serves TCP only. */
   readonly port: number
   /** `http://127.0.0.1:PORT` or `https://…` */
   readonly url: string
@@ -91,8 +91,15 @@ export interface FulcrumProcess {
 export interface StartOptions {
   cwd?: string
   env?: Record<string, string>
-  /** How long to wait for `listening`. @default 30 s */
+  /** How long to wait for the {@link ready} line. @default 30 s */
   timeoutMs?: number
+  /** The log line that says it is up. @default the `listening` line of the public listener */
+  ready?: (line: LogLine) => boolean
+  /**
+   * Pass `args` as they are: no `--port 0`, `--host 127.0.0.1` or `--admin-port 0` added (a
+   * config file that says where to listen, or serves TCP only). @default false
+   */
+  exactArgs?: boolean
   /** Another command line for the same arguments (e.g. {@link denoTaskCommand}). */
   command?: (args: readonly string[]) => [string, string[]]
   /**
@@ -111,11 +118,14 @@ export async function startFulcrum(
   args: readonly string[],
   options: StartOptions = {},
 ): Promise<FulcrumProcess> {
-  const finalArgs = args.includes('--port') ? [...args] : [...args, '--port', '0']
-  if (!finalArgs.includes('--host')) finalArgs.push('--host', '127.0.0.1')
-  // Tests run in parallel: each fulcrum's admin listener takes a free port, not 9090.
-  if (!finalArgs.includes('--admin-port') && !finalArgs.includes('--no-admin')) {
-    finalArgs.push('--admin-port', '0')
+  const finalArgs = [...args]
+  if (!options.exactArgs) {
+    if (!finalArgs.includes('--port')) finalArgs.push('--port', '0')
+    if (!finalArgs.includes('--host')) finalArgs.push('--host', '127.0.0.1')
+    // Tests run in parallel: each fulcrum's admin listener takes a free port, not 9090.
+    if (!finalArgs.includes('--admin-port') && !finalArgs.includes('--no-admin')) {
+      finalArgs.push('--admin-port', '0')
+    }
   }
   const [command, commandArgs] = options.command
     ? options.command(finalArgs)
@@ -184,9 +194,11 @@ export async function startFulcrum(
       check()
     })
 
-  const listening = await waitForLog((l) => l.msg === 'listening', options.timeoutMs ?? 30_000)
-  const port = listening.port as number
-  const scheme = String(listening.url).startsWith('https') ? 'https' : 'http'
+  const isListening = (l: LogLine) => l.msg === 'listening'
+  await waitForLog(options.ready ?? isListening, options.timeoutMs ?? 30_000)
+  const listening = lines.find(isListening)
+  const port = (listening?.port as number | undefined) ?? 0
+  const scheme = String(listening?.url).startsWith('https') ? 'https' : 'http'
   const adminLine = lines.find((l) => l.msg === 'admin listening')
   const tokenAt = finalArgs.indexOf('--admin-token')
   return {

@@ -11,7 +11,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { createServer, connect as connectTcp, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fulcrumCommand, ROOT, type LogLine, type RuntimeName } from './fulcrum.ts'
+import { startFulcrum, type FulcrumProcess, type LogLine, type RuntimeName } from './fulcrum.ts'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -549,43 +549,23 @@ export async function startTcpFulcrum(
   const path = join(dir, 'fulcrum.json')
   writeFileSync(path, JSON.stringify(config, null, 2))
   const token = randomBytes(24).toString('base64url')
-  const [command, args] = fulcrumCommand(runtime, [
-    ...['--config', path, '--admin-port', '0', '--admin-token', token],
-  ])
-  const child = spawn(command, args, {
-    cwd: ROOT,
-    env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  const lines: LogLine[] = []
-  const partial = { out: '', err: '' }
-  const collect = (chunk: string, from: 'out' | 'err') => {
-    output += chunk
-    const parts = (partial[from] + chunk).split('\n')
-    partial[from] = parts.pop()!
-    for (const line of parts) {
-      if (!line.startsWith('{')) continue
-      try {
-        lines.push(JSON.parse(line))
-      } catch {
-        // not JSON after all
-      }
-    }
+  let started: FulcrumProcess
+  try {
+    started = await startFulcrum(
+      runtime,
+      ['--config', path, '--admin-port', '0', '--admin-token', token],
+      {
+        exactArgs: true,
+        timeoutMs,
+        ready: (l) => l.msg === 'listening' || l.msg.startsWith('serving tcp only'),
+      },
+    )
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true })
+    throw error
   }
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => collect(c, 'out'))
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => collect(c, 'err'))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
-
-  const deadline = Date.now() + timeoutMs
-  while (!lines.some((l) => l.msg === 'listening' || l.msg.startsWith('serving tcp only'))) {
-    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL')
-      rmSync(dir, { recursive: true, force: true })
-      throw new Error(`fulcrum (${runtime}) did not start:\n${output}`)
-    }
-    await sleep(50)
-  }
+  const { child, logs } = started
+  const lines = logs()
   const ports = new Map<string, number>()
   for (const line of lines) {
     if (line.msg === 'tcp listening') ports.set(line.listener as string, line.port as number)
@@ -614,13 +594,10 @@ export async function startTcpFulcrum(
       }
       return { status: response.status, body: parsed as T }
     },
-    logs: () => lines,
-    output: () => output,
+    logs,
+    output: () => started.stdout() + started.stderr(),
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-      const code = await exited
-      clearTimeout(timer)
+      const code = await started.stop()
       rmSync(dir, { recursive: true, force: true })
       return code
     },
