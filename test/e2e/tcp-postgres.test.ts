@@ -33,6 +33,7 @@ import {
   postgresMissing,
   run,
   startPostgres,
+  connectionLoops,
   startTcpFulcrum,
   until,
   type PostgresInstance,
@@ -208,20 +209,8 @@ if (missing) {
     it('kills one: after the fall window every new connection succeeds on the other', async () => {
       const victim = pg.a
       const survivor = pg.b
-      const attempts: { at: number; ok: boolean; port?: number }[] = []
-      let stop = false
       // Two clients, each opening fresh connections in a loop, through the kill.
-      const loop = async () => {
-        while (!stop) {
-          const at = Date.now()
-          try {
-            attempts.push({ at, ok: true, port: await serverPort() })
-          } catch {
-            attempts.push({ at, ok: false })
-          }
-        }
-      }
-      const loops = [loop(), loop()]
+      const { attempts, stop } = connectionLoops(serverPort)
       try {
         await sleep(300)
         const killedAt = Date.now()
@@ -234,16 +223,14 @@ if (missing) {
         const downAt = Date.now()
         expect(downAt - killedAt).toBeLessThanOrEqual((FALL + 2) * INTERVAL_MS * 1.1 + 1000)
         await sleep(2000)
-        stop = true
-        await Promise.all(loops)
+        await stop()
 
         const after = attempts.filter((a) => a.at >= downAt)
         expect(after.length).toBeGreaterThanOrEqual(20)
         expect(after.filter((a) => !a.ok)).toEqual([])
         expect(new Set(after.map((a) => a.port))).toEqual(new Set([survivor.port]))
       } finally {
-        stop = true
-        await Promise.all(loops)
+        await stop()
       }
 
       // Back up: the checks pass again, and it rejoins within rise × interval (plus slack).

@@ -18,6 +18,7 @@ import {
   redisMissing,
   run,
   startRedis,
+  connectionLoops,
   startTcpFulcrum,
   until,
   which,
@@ -146,19 +147,7 @@ if (missing) {
           runs.push({ at, code, stderr })
         }
       })()
-      const attempts: { at: number; ok: boolean; port?: number }[] = []
-      let stop = false
-      const loop = async () => {
-        while (!stop) {
-          const at = Date.now()
-          try {
-            attempts.push({ at, ok: true, port: await serverPort() })
-          } catch {
-            attempts.push({ at, ok: false })
-          }
-        }
-      }
-      const loops = [loop(), loop()]
+      const { attempts, stop } = connectionLoops(serverPort)
       let downAt = 0
       let killedAt = 0
       try {
@@ -174,9 +163,8 @@ if (missing) {
         expect(downAt - killedAt).toBeLessThanOrEqual((FALL + 2) * INTERVAL_MS * 1.1 + 1000)
         await sleep(2000)
       } finally {
-        stop = true
         stopLoad.abort()
-        await Promise.all([...loops, load])
+        await Promise.all([stop(), load])
       }
       const after = attempts.filter((a) => a.at >= downAt)
       expect(attempts.filter((a) => a.at < downAt).length).toBeGreaterThan(0)

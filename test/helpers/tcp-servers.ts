@@ -43,6 +43,43 @@ export function which(name: string): string | undefined {
   return undefined
 }
 
+/** One attempt of {@link connectionLoops}: when it began, and the server that answered. */
+export interface Attempt {
+  at: number
+  ok: boolean
+  port?: number
+}
+
+/**
+ * `clients` loops, each opening one fresh connection after another through `serverPort` (which
+ * answers the port of the server the connection reached), every attempt recorded, until `stop`.
+ */
+export function connectionLoops(
+  serverPort: () => Promise<number>,
+  clients = 2,
+): { attempts: Attempt[]; stop(): Promise<void> } {
+  const attempts: Attempt[] = []
+  let stopped = false
+  const loop = async () => {
+    while (!stopped) {
+      const at = Date.now()
+      try {
+        attempts.push({ at, ok: true, port: await serverPort() })
+      } catch {
+        attempts.push({ at, ok: false })
+      }
+    }
+  }
+  const loops = Array.from({ length: clients }, loop)
+  return {
+    attempts,
+    async stop() {
+      stopped = true
+      await Promise.all(loops)
+    },
+  }
+}
+
 /** Wait until `ready()` resolves true, polling; throws with `what` after `timeoutMs`. */
 export async function until(ready: () => Promise<boolean>, what: string, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs
