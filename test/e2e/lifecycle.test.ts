@@ -36,9 +36,11 @@ interface Sample {
 function steadyLoad(url: string) {
   const samples: Sample[] = []
   let running = true
+  let finished = false
   const done = (async () => {
-    // Bounded: at most 5000 requests or until stopped.
-    for (let i = 0; running && i < 5000; i++) {
+    // Bounded: at most 50,000 requests or until stopped. (5,000 could run out before a test
+    // had waited for its last samples: a fast runtime answers a sequential GET in ~0.4 ms.)
+    for (let i = 0; running && i < 50_000; i++) {
       const at = Date.now()
       try {
         const response = await fetch(`${url}/load/${i}`)
@@ -52,13 +54,17 @@ function steadyLoad(url: string) {
         samples.push({ at, status: 'error' })
       }
     }
+    finished = true
   })()
   return {
     samples,
     /** Wait until `n` more samples have been recorded. */
     async waitFor(n: number) {
       const target = samples.length + n
-      while (samples.length < target) await new Promise((r) => setTimeout(r, 10))
+      while (samples.length < target) {
+        if (finished) throw new Error(`The load ended at ${samples.length} requests`)
+        await new Promise((r) => setTimeout(r, 10))
+      }
     },
     async stop() {
       running = false
