@@ -407,11 +407,12 @@ export function createProxy(ctx: ProxyContext): Proxy {
           break
         }
         // Time to response headers feeds least-time's peak EWMA; reported load feeds resource.
-        const upstreamMs = pool.now() - sentAt
-        pool.observeLatency(backend, upstreamMs)
+        const answeredAt = pool.now()
+        const upstreamMs = answeredAt - sentAt
+        pool.observeLatency(backend, upstreamMs, answeredAt)
         observer?.response(backend, upstream.status, upstreamMs)
         if (ctx.loadMetrics) recordLoadMetrics(pool, backend, upstream.headers)
-        pool.recordOutcome(backend, upstream.status >= 500 ? 'http5xx' : 'success')
+        pool.recordOutcome(backend, upstream.status >= 500 ? 'http5xx' : 'success', answeredAt)
         if (
           retryStatuses.has(upstream.status) &&
           (await mayTryAgain(backend, 'status', `status ${upstream.status}`))

@@ -38,6 +38,19 @@ export function stripHopByHop(headers: Headers): void {
   for (const name of HOP_BY_HOP) headers.delete(name)
 }
 
+/**
+ * The fields to forward, as a new list to edit: `headers` without its hop-by-hop fields (see
+ * {@link stripHopByHop}), `headers` itself unchanged.
+ */
+export function forwardableCopy(headers: Headers): Headers {
+  if ((headers as unknown) instanceof FieldList) {
+    return (headers as unknown as FieldList).copyWithout(isHopByHop).asHeaders()
+  }
+  const copy = FieldList.from(headers).asHeaders()
+  stripHopByHop(copy)
+  return copy
+}
+
 /** Whether a lower-case name is in {@link HOP_BY_HOP}: by length first, no hashing. */
 function isHopByHop(name: string): boolean {
   switch (name.length) {
@@ -105,9 +118,16 @@ export function appendVia(headers: Headers, pseudonym: string): void {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
+/** The last value {@link quoteIfNeeded} was given, and its answer: a Host rarely changes. */
+let lastValue = ''
+let lastQuoted = ''
+
 /** RFC 7239 §4: a value that is not a token is a quoted-string. */
 function quoteIfNeeded(value: string): string {
-  return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`
+  if (value === lastValue) return lastQuoted
+  lastValue = value
+  lastQuoted = TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`
+  return lastQuoted
 }
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/

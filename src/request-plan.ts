@@ -6,8 +6,7 @@
  */
 import type { Config } from './config.ts'
 import { clientAddressOf } from './edge/client-address.ts'
-import { FieldList } from './http1/fields.ts'
-import { acceptableRequestId, addForwardingHeaders, stripHopByHop } from './headers.ts'
+import { acceptableRequestId, addForwardingHeaders, forwardableCopy } from './headers.ts'
 import { createAddressMatcher } from './net.ts'
 import type { StickyVerdict } from './request-record.ts'
 import { createPickInput } from './pick-input.ts'
@@ -123,12 +122,9 @@ export function createRequestPlanner(options: RequestPlannerOptions): RequestPla
       // limit all see one client.
       const client = trusted ? clientAddressOf(peer, fields, s.isTrustedProxy) : peer
       const host = fields.get('host') ?? undefined
-      // The one copy of the client's fields; edited in place from here on.
-      const headers = (
-        fields instanceof FieldList ? fields.clone() : FieldList.from(fields)
-      ).asHeaders()
-      // Strip first, so that a client can't use `Connection` to strip fulcrum's own fields.
-      stripHopByHop(headers)
+      // The one copy of the client's fields, edited in place from here on; stripped first, so
+      // that a client can't use `Connection` to strip fulcrum's own fields.
+      const headers = forwardableCopy(fields)
       addForwardingHeaders(headers, {
         clientIp: peer,
         proto: s.proto,

@@ -43,11 +43,6 @@ export class FieldList {
     return new FieldList(names, values)
   }
 
-  /** A copy to edit: the forwarded fields are made from the client's without changing them. */
-  clone(): FieldList {
-    return new FieldList([...this.#names], [...this.#values])
-  }
-
   get(name: string): string | null {
     const key = name.toLowerCase()
     const names = this.#names
@@ -135,14 +130,7 @@ export class FieldList {
    */
   stripNamed(fixed: (name: string) => boolean): void {
     const names = this.#names
-    let named: string[] | undefined
-    for (let i = 0; i < names.length; i++) {
-      if (names[i] !== 'connection') continue
-      for (const token of this.#values[i]!.split(',')) {
-        const name = token.trim().toLowerCase()
-        if (name) (named ??= []).push(name)
-      }
-    }
+    const named = this.#connectionOptions()
     let kept = 0
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!
@@ -156,6 +144,38 @@ export class FieldList {
     if (kept === names.length) return
     names.length = kept
     this.#values.length = kept
+  }
+
+  /**
+   * A copy without the hop-by-hop fields, as {@link stripNamed} would leave it: {@link clone}
+   * and {@link stripNamed} in one pass, the list itself unchanged.
+   */
+  copyWithout(fixed: (name: string) => boolean): FieldList {
+    const names = this.#names
+    const named = this.#connectionOptions()
+    const keptNames: string[] = []
+    const keptValues: string[] = []
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!
+      if (fixed(name) || named?.includes(name)) continue
+      keptNames.push(name)
+      keptValues.push(this.#values[i]!)
+    }
+    return new FieldList(keptNames, keptValues)
+  }
+
+  /** The lower-cased options of every `Connection` field (RFC 9110 §7.6.1), if there is one. */
+  #connectionOptions(): string[] | undefined {
+    const names = this.#names
+    let named: string[] | undefined
+    for (let i = 0; i < names.length; i++) {
+      if (names[i] !== 'connection') continue
+      for (const token of this.#values[i]!.split(',')) {
+        const name = token.trim().toLowerCase()
+        if (name) (named ??= []).push(name)
+      }
+    }
+    return named
   }
 
   /**

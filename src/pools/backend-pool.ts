@@ -351,10 +351,11 @@ export class BackendPool implements LoadView {
   /**
    * Count how a request to `backend` went: passive health (outlier detection) and the circuit
    * breaker learn from it. Call it once per request that {@link tryAcquire} let through.
+   * `now` is the pool clock's time of the outcome, when the caller has just read it.
    */
-  recordOutcome(backend: Backend, outcome: Outcome): void {
+  recordOutcome(backend: Backend, outcome: Outcome, now?: number): void {
     const state = this.#set.get(backend.id)
-    if (state) this.#passive.record(state, outcome, this.#set)
+    if (state) this.#passive.record(state, outcome, this.#set, now)
   }
 
   /** Count a request (or another unit of load) against a backend. */
@@ -389,11 +390,11 @@ export class BackendPool implements LoadView {
    * Record how long a backend took to send its response headers, as a peak EWMA (Finagle's and
    * linkerd's `PeakEwma`): a slower response replaces the average at once; a faster one is
    * blended in with weight 1 − e^(−elapsed / decay), so that the average follows real time
-   * however unevenly the responses come.
+   * however unevenly the responses come. `now`: as for {@link recordOutcome}.
    */
-  observeLatency(backend: Backend, ms: number): void {
+  observeLatency(backend: Backend, ms: number, now?: number): void {
     const state = this.#set.get(backend.id)
-    if (state) this.#load.observeLatency(state, ms)
+    if (state) this.#load.observeLatency(state, ms, now)
   }
 
   /** {@inheritDoc LoadView.utilisation} */

@@ -77,8 +77,7 @@ export class LoadMeter {
    * blended in with weight 1 − e^(−elapsed / decay), so that the average follows real time
    * however unevenly the responses come.
    */
-  observeLatency(state: LoadFields, ms: number): void {
-    const now = this.#clock()
+  observeLatency(state: LoadFields, ms: number, now = this.#clock()): void {
     if (ms > state.latency) {
       state.latency = ms
     } else {

@@ -88,8 +88,12 @@ export class PassiveHealth {
    *
    * @param members the pool's backends, for the cap on how many may be ejected at once
    */
-  record(state: BackendState, outcome: Outcome, members: BackendSet): void {
-    const now = this.#context.clock()
+  record(
+    state: BackendState,
+    outcome: Outcome,
+    members: BackendSet,
+    now = this.#context.clock(),
+  ): void {
     if (outcome === 'cancelled') {
       state.breaker.cancelTrial()
       return

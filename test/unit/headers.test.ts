@@ -3,9 +3,11 @@ import {
   acceptableRequestId,
   addForwardingHeaders,
   appendVia,
+  forwardableCopy,
   stripHopByHop,
   type ForwardingContext,
 } from '../../src/headers.ts'
+import { FieldList } from '../../src/http1/fields.ts'
 import { createAddressMatcher, forwardedNode } from '../../src/net.ts'
 
 const HOP_BY_HOP = [
@@ -83,6 +85,36 @@ describe('stripHopByHop (RFC 9110 §7.6.1)', () => {
   })
 })
 
+describe('forwardableCopy', () => {
+  const fields = [
+    ['Connection', 'keep-alive, X-Secret'],
+    ['Keep-Alive', 'timeout=5'],
+    ['X-Secret', '1'],
+    ['Accept', 'text/html'],
+    ['TE', 'trailers'],
+    ['Cookie', 'a=1'],
+  ]
+
+  it('copies an engine field list without its hop-by-hop fields, the list unchanged', () => {
+    const list = FieldList.ofFields(fields.flat())
+    const copy = forwardableCopy(list.asHeaders())
+    expect([...copy]).toEqual([
+      ['accept', 'text/html'],
+      ['cookie', 'a=1'],
+    ])
+    copy.set('x-request-id', 'req-1')
+    expect(list.size).toBe(fields.length)
+    expect(list.has('x-request-id')).toBe(false)
+  })
+
+  it('gives a Headers the same answer as a field list', () => {
+    const headers = new Headers(fields as [string, string][])
+    const copy = forwardableCopy(headers)
+    expect([...copy]).toEqual([...forwardableCopy(FieldList.ofFields(fields.flat()).asHeaders())])
+    expect(headers.get('x-secret')).toBe('1')
+  })
+})
+
 describe('addForwardingHeaders', () => {
   it('sets X-Forwarded-*, Forwarded, Via and X-Request-Id for a direct client', () => {
     const headers = new Headers()
@@ -157,6 +189,18 @@ describe('addForwardingHeaders', () => {
     const headers = new Headers()
     addForwardingHeaders(headers, context({ host: 'a"b\\c' }))
     expect(headers.get('forwarded')).toBe('for=192.0.2.7;proto=http;host="a\\"b\\\\c"')
+  })
+
+  it('quotes each host as its own, one after another (RFC 7239 §4)', () => {
+    const forwarded = (host: string) => {
+      const headers = new Headers()
+      addForwardingHeaders(headers, context({ host }))
+      return headers.get('forwarded')
+    }
+    expect(forwarded('a:8080')).toBe('for=192.0.2.7;proto=http;host="a:8080"')
+    expect(forwarded('a:8080')).toBe('for=192.0.2.7;proto=http;host="a:8080"')
+    expect(forwarded('b')).toBe('for=192.0.2.7;proto=http;host=b')
+    expect(forwarded('a:8080')).toBe('for=192.0.2.7;proto=http;host="a:8080"')
   })
 })
 

@@ -34,11 +34,13 @@ describe('FieldList', () => {
     ])
   })
 
-  it('clones: editing the copy leaves the original as it was', () => {
-    const original = FieldList.ofFields(raw)
-    const copy = original.clone()
+  it('copies without the hop-by-hop fields: editing the copy leaves the original as it was', () => {
+    const original = FieldList.ofFields([...raw, 'Connection', 'X-Trace', 'X-Trace', '1'])
+    const copy = original.copyWithout((name) => name === 'connection')
+    expect([...copy]).toEqual([...FieldList.ofFields(raw)])
     copy.delete('host')
     expect(original.get('host')).toBe('x')
+    expect(original.get('x-trace')).toBe('1')
     expect(copy.has('host')).toBe(false)
   })
 
@@ -74,7 +76,9 @@ describe('FieldList', () => {
       'connection',
       ' Upgrade ',
     ])
+    const copy = fields.copyWithout((name) => name === 'te' || name === 'connection')
     fields.stripNamed((name) => name === 'te' || name === 'connection')
     expect([...fields]).toEqual([['accept', 'a']])
+    expect([...copy]).toEqual([['accept', 'a']])
   })
 })

@@ -78,6 +78,18 @@ describe('LoadMeter peak-EWMA latency', () => {
     expect(state.latency).toBe(400)
   })
 
+  it('takes the time of the response from the caller when it has just read the clock', () => {
+    const { meter, at } = meterWith(1000)
+    const state = stateOf(backend('a'))
+    meter.observeLatency(state, 100)
+    at(5000)
+    // The caller read the clock at 1000: the blend weighs 1 s, not 5 s, and the mark is 1000.
+    meter.observeLatency(state, 50, 1000)
+    const keep = Math.exp(-1)
+    expect(state.latency).toBeCloseTo(100 * keep + 50 * (1 - keep), 10)
+    expect(state.latencyAt).toBe(1000)
+  })
+
   it('never grows when the clock reads earlier than the last response', () => {
     const { meter, at } = meterWith(1000)
     const state = stateOf(backend('a'))
