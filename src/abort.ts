@@ -6,16 +6,23 @@
  * add or remove `'abort'` listeners, which is all this offers.
  */
 
+/**
+ * An abort listener: a function, or an object whose `handleEvent` is called, as an `EventTarget`
+ * takes either. An object that is its own listener costs no closure per request.
+ */
+export type AbortListener = (() => void) | { handleEvent(): void }
+
 /** The part of `AbortSignal` that the upstream clients and the queue use. */
 export interface AbortSignalLike {
   readonly aborted: boolean
   readonly reason: unknown
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
-  removeEventListener(type: 'abort', listener: () => void): void
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: AbortListener): void
 }
 
 /**
- * An abort signal and its controller in one object.
+ * An abort signal and its controller in one object. Nearly every signal has one listener at
+ * most: it is held in a field, and only later ones take an array.
  *
  * @example
  * ```ts
@@ -27,16 +34,25 @@ export interface AbortSignalLike {
 export class LightSignal implements AbortSignalLike {
   aborted = false
   reason: unknown = undefined
-  #listeners: (() => void)[] = []
+  /** The earliest listener still registered. */
+  #first: AbortListener | undefined = undefined
+  /** The listeners after it, in the order they were added. */
+  #more: AbortListener[] | undefined = undefined
 
   /** Listeners run once, at the abort (every listener is `once`: there is only one abort). */
-  addEventListener(_type: 'abort', listener: () => void): void {
-    if (!this.aborted) this.#listeners.push(listener)
+  addEventListener(_type: 'abort', listener: AbortListener): void {
+    if (this.aborted) return
+    if (this.#first === undefined) this.#first = listener
+    else (this.#more ??= []).push(listener)
   }
 
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    const at = this.#listeners.indexOf(listener)
-    if (at !== -1) this.#listeners.splice(at, 1)
+  removeEventListener(_type: 'abort', listener: AbortListener): void {
+    const more = this.#more
+    if (this.#first === listener) this.#first = more?.length ? more.shift() : undefined
+    else if (more) {
+      const at = more.indexOf(listener)
+      if (at !== -1) more.splice(at, 1)
+    }
   }
 
   /** Abort with `reason` (an `AbortError` by default); later calls do nothing. */
@@ -44,8 +60,16 @@ export class LightSignal implements AbortSignalLike {
     if (this.aborted) return
     this.aborted = true
     this.reason = reason ?? new DOMException('This operation was aborted', 'AbortError')
-    const listeners = this.#listeners
-    this.#listeners = []
-    for (const listener of listeners) listener()
+    const first = this.#first
+    const more = this.#more
+    this.#first = this.#more = undefined
+    if (first !== undefined) notify(first)
+    if (more !== undefined) for (const listener of more) notify(listener)
   }
+}
+
+/** Call a listener, a function or an `EventListener` object. */
+function notify(listener: AbortListener): void {
+  if (typeof listener === 'function') listener()
+  else listener.handleEvent()
 }

@@ -18,6 +18,12 @@ export interface Deadline {
   cancel(): void
 }
 
+/**
+ * What a deadline calls when it passes: a function, or an object's `expired` method (an object
+ * that is its own listener costs no closure per deadline).
+ */
+export type DeadlineListener = (() => void) | { expired(): void }
+
 class Entry implements Deadline {
   prev: Entry | undefined = undefined
   next: Entry | undefined = undefined
@@ -25,7 +31,7 @@ class Entry implements Deadline {
   constructor(
     readonly list: DeadlineList,
     readonly at: number,
-    readonly onExpire: () => void,
+    readonly onExpire: DeadlineListener,
   ) {}
 
   cancel(): void {
@@ -43,7 +49,7 @@ class DeadlineList {
 
   constructor(readonly ms: number) {}
 
-  add(onExpire: () => void): Entry {
+  add(onExpire: DeadlineListener): Entry {
     const entry = new Entry(this, Date.now() + this.ms, onExpire)
     const tail = this.#tail
     if (tail) {
@@ -82,7 +88,9 @@ class DeadlineList {
     // Each callback runs after its entry is gone: it may add or cancel others.
     for (let entry = this.#head; entry !== undefined && entry.at <= now; entry = this.#head) {
       this.unlink(entry)
-      entry.onExpire()
+      const onExpire = entry.onExpire
+      if (typeof onExpire === 'function') onExpire()
+      else onExpire.expired()
     }
     if (this.#head !== undefined && this.#timer === undefined) this.#arm(this.#head.at)
   }
@@ -92,7 +100,8 @@ const lists = new Map<number, DeadlineList>()
 
 /**
  * Run `onExpire` in `ms` milliseconds unless cancelled first, as `setTimeout` would (never early),
- * on a timer shared with the other deadlines of the same duration.
+ * on a timer shared with the other deadlines of the same duration. `onExpire` is a function, or
+ * an object whose `expired` method is called.
  *
  * @example
  * ```ts
@@ -101,7 +110,7 @@ const lists = new Map<number, DeadlineList>()
  * deadline.cancel()
  * ```
  */
-export function deadlineAfter(ms: number, onExpire: () => void): Deadline {
+export function deadlineAfter(ms: number, onExpire: DeadlineListener): Deadline {
   let list = lists.get(ms)
   if (list === undefined) lists.set(ms, (list = new DeadlineList(ms)))
   return list.add(onExpire)

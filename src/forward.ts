@@ -4,7 +4,7 @@
  * bodies stream in both directions and are never decoded.
  */
 import { LightSignal, type AbortSignalLike } from './abort.ts'
-import { deadlineAfter } from './deadlines.ts'
+import { deadlineAfter, type Deadline } from './deadlines.ts'
 import { UpstreamTimeoutError } from './errors.ts'
 import { appendVia, stripHopByHop } from './headers.ts'
 import { adoptRawBody, bareResponse } from './http1/body.ts'
@@ -35,36 +35,13 @@ export interface UpstreamAttempt {
 export function sendUpstream(fetch: UpstreamFetch, attempt: UpstreamAttempt): Promise<Response> {
   const { clientSignal, body } = attempt
   if (clientSignal?.aborted) return Promise.reject(clientSignal.reason)
-  // One signal and one deadline per attempt (on a timer shared by the attempts: deadlines.ts),
-  // and the client's signal forwarded by a listener (cheaper than `AbortSignal.any`).
-  const signal = new LightSignal()
   return new Promise<Response>((resolve, reject) => {
-    let settled = false
-    const settle = () => {
-      settled = true
-      deadline.cancel()
-      clientSignal?.removeEventListener('abort', onClientAbort)
-    }
-    // The deadline holds even when an upstream client ignores its signal: the attempt fails at
-    // once, and a late answer is thrown away.
-    const fail = (reason: unknown) => {
-      if (settled) return
-      settle()
-      signal.abort(reason)
-      reject(reason)
-    }
-    const onClientAbort = () => fail(clientSignal!.reason)
-    const deadline = deadlineAfter(attempt.responseHeadersTimeout, () =>
-      fail(
-        new UpstreamTimeoutError(`No response headers within ${attempt.responseHeadersTimeout} ms`),
-      ),
-    )
-    clientSignal?.addEventListener('abort', onClientAbort, { once: true })
+    const wait = new HeadersWait(attempt, resolve, reject)
     const init: UpstreamInit = {
       method: attempt.method,
       headers: attempt.headers,
       body,
-      signal,
+      signal: wait.signal,
       redirect: 'manual',
     }
     if (body) init.duplex = 'half'
@@ -75,19 +52,84 @@ export function sendUpstream(fetch: UpstreamFetch, attempt: UpstreamAttempt): Pr
       response = Promise.reject(error)
     }
     response.then(
-      (upstream) => {
-        if (!settled) {
-          settle()
-          resolve(upstream)
-        } else upstream.body?.cancel().catch(() => {})
-      },
-      (error) => {
-        if (settled) return
-        settle()
-        reject(error)
-      },
+      (upstream) => wait.answered(upstream),
+      (error) => wait.failed(error),
     )
   })
+}
+
+/** Options for the client's abort listener: one object for every attempt. */
+const ONCE = { once: true }
+
+/**
+ * One attempt waiting for its response headers: one signal and one deadline per attempt (on a
+ * timer shared by the attempts: deadlines.ts), and the client's signal forwarded by this object
+ * as its listener (cheaper than `AbortSignal.any`, and no closure).
+ */
+class HeadersWait {
+  /** Aborts the upstream fetch: the client went away, or the deadline passed. */
+  readonly signal = new LightSignal()
+  #settled = false
+  /** The response-headers timeout, ms. */
+  #timeout: number
+  #deadline: Deadline
+  #clientSignal: AbortSignalLike | undefined
+  #resolve: (response: Response) => void
+  #reject: (reason: unknown) => void
+
+  constructor(
+    attempt: UpstreamAttempt,
+    resolve: (response: Response) => void,
+    reject: (reason: unknown) => void,
+  ) {
+    this.#resolve = resolve
+    this.#reject = reject
+    this.#timeout = attempt.responseHeadersTimeout
+    this.#deadline = deadlineAfter(this.#timeout, this)
+    this.#clientSignal = attempt.clientSignal
+    this.#clientSignal?.addEventListener('abort', this, ONCE)
+  }
+
+  /** The deadline passed (a deadline listener's method). */
+  expired(): void {
+    this.#fail(new UpstreamTimeoutError(`No response headers within ${this.#timeout} ms`))
+  }
+
+  /** The client went away (an `EventListener` object's method). */
+  handleEvent(): void {
+    this.#fail(this.#clientSignal!.reason)
+  }
+
+  /** The upstream answered; an answer after the attempt failed is thrown away. */
+  answered(upstream: Response): void {
+    if (this.#settled) return void upstream.body?.cancel().catch(() => {})
+    this.#settle()
+    this.#resolve(upstream)
+  }
+
+  /** The upstream fetch failed. */
+  failed(error: unknown): void {
+    if (this.#settled) return
+    this.#settle()
+    this.#reject(error)
+  }
+
+  /**
+   * The deadline holds even when an upstream client ignores its signal: the attempt fails at
+   * once, and a late answer is thrown away.
+   */
+  #fail(reason: unknown): void {
+    if (this.#settled) return
+    this.#settle()
+    this.signal.abort(reason)
+    this.#reject(reason)
+  }
+
+  #settle(): void {
+    this.#settled = true
+    this.#deadline.cancel()
+    this.#clientSignal?.removeEventListener('abort', this)
+  }
 }
 
 /** Statuses whose responses never have a body (RFC 9110 §6.4.1). */

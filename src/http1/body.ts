@@ -21,6 +21,14 @@ const HIGH_WATER = 64 * 1024
 
 type Result = ReadableStreamReadResult<Uint8Array>
 
+/** What feeds an {@link UpstreamBody}: the upstream exchange, told what the reads ask of it. */
+export interface UpstreamBodySource {
+  /** Restart reading the upstream connection, after `push` returned false. */
+  resume(): void
+  /** End the upstream exchange: the body was cancelled or timed out before its end. */
+  abort(reason: unknown): void
+}
+
 /**
  * The body of one upstream response, fed by the engine's client and read once: through {@link getReader}, as a whole with {@link take}, or
  * async-iterated.
@@ -35,17 +43,18 @@ export class UpstreamBody {
   #closed: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined
   #locked = false
   #paused = false
-  #resume: () => void
-  #abort: (reason: unknown) => void
+  #source: UpstreamBodySource
   #watcher: Watcher | undefined
 
+  /** @param source the exchange that feeds the body (an object: no closures per response) */
+  constructor(source: UpstreamBodySource)
   /**
    * @param resume restarts reading the upstream connection, after `push` returned false
    * @param abort ends the upstream exchange: the body was cancelled or timed out before its end
    */
-  constructor(resume: () => void, abort: (reason: unknown) => void) {
-    this.#resume = resume
-    this.#abort = abort
+  constructor(resume: () => void, abort: (reason: unknown) => void)
+  constructor(source: UpstreamBodySource | (() => void), abort?: (reason: unknown) => void) {
+    this.#source = typeof source === 'function' ? { resume: source, abort: abort! } : source
   }
 
   // ---- the producer side (the upstream client) ----
@@ -61,7 +70,9 @@ export class UpstreamBody {
       pending.resolve({ done: false, value: chunk })
       return true
     }
-    this.#chunks.push(chunk)
+    // A first chunk takes an array of its own size: `push` would reserve room for sixteen.
+    if (this.#chunks.length === 0) this.#chunks = [chunk]
+    else this.#chunks.push(chunk)
     this.#queued += chunk.byteLength
     if (this.#queued < HIGH_WATER) return true
     this.#paused = true
@@ -117,7 +128,7 @@ export class UpstreamBody {
   watch(onDone: (bytes: number, end: BodyEnd) => void, idleTimeout: number | undefined): this {
     this.#watcher = new Watcher(onDone, idleTimeout, (error) => {
       this.#watcher!.finish('timeout')
-      this.#abort(error)
+      this.#source.abort(error)
       this.fail(error)
     })
     return this
@@ -159,7 +170,7 @@ export class UpstreamBody {
     this.#chunks = []
     this.#queued = 0
     if (!complete && this.#error === undefined) {
-      this.#abort(reason ?? new Error('Cancelled'))
+      this.#source.abort(reason ?? new Error('Cancelled'))
       this.#watcher?.finish('cancel')
     } else this.#watcher?.finish(this.#error === undefined ? 'end' : 'error')
     const pending = this.#pending
@@ -192,7 +203,7 @@ export class UpstreamBody {
       this.#count(chunk)
       if (this.#paused && this.#queued < HIGH_WATER) {
         this.#paused = false
-        this.#resume()
+        this.#source.resume()
       }
       return Promise.resolve({ done: false, value: chunk })
     }
@@ -204,7 +215,7 @@ export class UpstreamBody {
     }
     if (this.#paused) {
       this.#paused = false
-      this.#resume()
+      this.#source.resume()
     }
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject }

@@ -16,9 +16,9 @@ import type { AbortSignalLike } from '../abort.ts'
 import { UpstreamConnectError } from '../errors.ts'
 import type { UpstreamFetch } from '../types.ts'
 import { UpstreamBody, UpstreamResponse } from './body.ts'
-import { concatBytes, encodeHead, frameChunk, LAST_CHUNK } from './bytes.ts'
+import { allocate, concatBytes, CR, frameChunk, LAST_CHUNK, LF, SP } from './bytes.ts'
 import { FieldList } from './fields.ts'
-import { ResponseParser, type ResponseHead } from './parser.ts'
+import { ResponseParser, type ResponseEvents, type ResponseHead } from './parser.ts'
 import type { Connect, Socket, SocketEvents } from './socket.ts'
 
 /** Options for {@link createH1Fetch}. */
@@ -115,9 +115,19 @@ interface RequestHead {
   chunked: boolean
 }
 
+/** The head's fields while {@link requestHead} writes them (it runs to its end at once). */
+const headNames: string[] = []
+const headValues: string[] = []
+
+/** `' HTTP/1.1\r\nhost: '` and the CRLFs around the fields: the bytes of a head beyond its parts. */
+const HEAD_FRAME_BYTES = ' HTTP/1.1\r\nhost: '.length + 2 + 2
+const CHUNKED_FIELD = 'transfer-encoding: chunked\r\n'
+const COLON = 0x3a
+
 /**
  * The request head, fields in the order given, Host first (RFC 9112 §3.2). A body without a
- * Content-Length goes chunked (RFC 9112 §7.1). Field values are byte strings: latin1.
+ * Content-Length goes chunked (RFC 9112 §7.1). Field values are byte strings: latin1, written
+ * straight into the head's bytes (no string of the whole head is built).
  */
 function requestHead(
   method: string,
@@ -126,28 +136,74 @@ function requestHead(
   authority: string,
   hasBody: boolean,
 ): RequestHead {
-  let fields = ''
-  let host: string | undefined
-  let length = false
-  const field = (name: string, value: string) => {
-    if (name === 'host') host = value
-    else {
-      if (name === 'content-length') length = true
-      fields += `${name}: ${value}\r\n`
-    }
-  }
+  let count = 0
   const list = headers as unknown
   if (list instanceof FieldList) {
     // The engine's own field list (the client's fields, edited): read in place, no iterator.
     for (let i = 0; i < list.size; i++) {
       const value = list.entryAt(i)
-      if (value !== undefined) field(list.nameAt(i), value)
+      if (value === undefined) continue
+      headNames[count] = list.nameAt(i)
+      headValues[count++] = value
     }
-  } else for (const [name, value] of headers) field(name, value)
+  } else {
+    for (const [name, value] of headers) {
+      headNames[count] = name
+      headValues[count++] = value
+    }
+  }
+  let host: string | undefined
+  let length = false
+  let fieldBytes = 0
+  for (let i = 0; i < count; i++) {
+    const name = headNames[i]!
+    if (name === 'host') host = headValues[i]
+    else {
+      if (name === 'content-length') length = true
+      fieldBytes += name.length + headValues[i]!.length + 4
+    }
+  }
   const chunked = hasBody && !length
-  if (chunked) fields += 'transfer-encoding: chunked\r\n'
-  const head = `${method} ${path} HTTP/1.1\r\nhost: ${host ?? authority}\r\n${fields}\r\n`
-  return { bytes: encodeHead(head), chunked }
+  if (chunked) fieldBytes += CHUNKED_FIELD.length
+  host ??= authority
+  const size = method.length + 1 + path.length + HEAD_FRAME_BYTES + host.length + fieldBytes
+  const bytes = allocate(size)
+  let at = writeLatin1(bytes, 0, method)
+  bytes[at++] = SP
+  at = writeLatin1(bytes, at, path)
+  at = writeLatin1(bytes, at, ' HTTP/1.1\r\nhost: ')
+  at = writeLatin1(bytes, at, host)
+  at = writeCrlf(bytes, at)
+  for (let i = 0; i < count; i++) {
+    if (headNames[i] === 'host') continue
+    at = writeLatin1(bytes, at, headNames[i]!)
+    bytes[at++] = COLON
+    bytes[at++] = SP
+    at = writeLatin1(bytes, at, headValues[i]!)
+    at = writeCrlf(bytes, at)
+  }
+  if (chunked) at = writeLatin1(bytes, at, CHUNKED_FIELD)
+  writeCrlf(bytes, at)
+  // Nothing of this request is kept here once its head is written.
+  headNames.fill('', 0, count)
+  headValues.fill('', 0, count)
+  return { bytes, chunked }
+}
+
+/**
+ * Write `text` as latin1 at `at` (each code unit's low byte, as `encodeHead` does); where it ends.
+ * A loop of byte stores: cheaper for the short parts of a head than a native call each.
+ */
+function writeLatin1(bytes: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) bytes[at + i] = text.charCodeAt(i)
+  return at + text.length
+}
+
+/** Write CRLF at `at`; where it ends. */
+function writeCrlf(bytes: Uint8Array, at: number): number {
+  bytes[at] = CR
+  bytes[at + 1] = LF
+  return at + 2
 }
 
 /**
@@ -200,7 +256,7 @@ class Connection implements SocketEvents {
   }
 
   data(chunk: Uint8Array): void {
-    if (this.exchange) this.exchange.data(chunk)
+    if (this.exchange) this.exchange.received(chunk)
     // Bytes on an idle connection answer nothing: the connection is not to be trusted.
     else this.destroy()
   }
@@ -267,8 +323,15 @@ class Connection implements SocketEvents {
   }
 }
 
-/** One request and its response on one connection. */
-class Exchange {
+/** Options for the abort listener: one object for every exchange. */
+const ONCE = { once: true }
+
+/**
+ * One request and its response on one connection. It receives its parser's events itself
+ * ({@link head}, {@link data}, {@link end}) and hears its signal's abort as a listener object
+ * ({@link handleEvent}): no closures per request.
+ */
+class Exchange implements ResponseEvents {
   readonly response: Promise<Response>
   #resolve!: (response: Response) => void
   #reject!: (error: unknown) => void
@@ -286,7 +349,6 @@ class Exchange {
   /** The request body's reader while it is being sent. */
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined
   #signal: AbortSignalLike | undefined
-  #onAbort = () => this.fail(this.#signal!.reason)
 
   constructor(method: string, signal: AbortSignalLike | undefined) {
     this.response = new Promise((resolve, reject) => {
@@ -294,24 +356,58 @@ class Exchange {
       this.#reject = reject
     })
     this.#signal = signal
-    signal?.addEventListener('abort', this.#onAbort, { once: true })
-    this.#parser = new ResponseParser(method, {
-      head: (head) => this.#head(head),
-      data: (chunk) => {
-        if (this.#body && !this.#body.push(chunk)) {
-          this.#paused = true
-          this.#conn?.socket!.pause()
-        }
-      },
-      end: () => {
-        // Bytes after the end in the same read: known by now (ResponseParser.feed), and the
-        // connection is settled right here, so this is the last moment to refuse its reuse.
-        if (this.#parser.extra) this.#keepAlive = false
-        this.#responseEnded = true
-        this.#body?.end()
-        this.#settle()
-      },
-    })
+    signal?.addEventListener('abort', this, ONCE)
+    this.#parser = new ResponseParser(method, this)
+  }
+
+  /** The signal aborted (an `EventListener` object's method). */
+  handleEvent(): void {
+    this.fail(this.#signal!.reason)
+  }
+
+  /** The response head arrived (a parser event). */
+  head(head: ResponseHead): void {
+    this.#answered = true
+    this.#keepAlive = head.keepAlive
+    if (head.hasBody) this.#body = new UpstreamBody(this)
+    this.#resolve(
+      new UpstreamResponse(
+        head.status,
+        head.statusText,
+        head.headers,
+        this.#body,
+      ) as unknown as Response,
+    )
+  }
+
+  /** Bytes of the response body (a parser event): the connection pauses when they back up. */
+  data(chunk: Uint8Array): void {
+    if (this.#body && !this.#body.push(chunk)) {
+      this.#paused = true
+      this.#conn?.socket!.pause()
+    }
+  }
+
+  /** The response ended (a parser event). */
+  end(): void {
+    // Bytes after the end in the same read: known by now (ResponseParser.feed), and the
+    // connection is settled right here, so this is the last moment to refuse its reuse.
+    if (this.#parser.extra) this.#keepAlive = false
+    this.#responseEnded = true
+    this.#body?.end()
+    this.#settle()
+  }
+
+  /** The response body was read down: reading the connection starts again (UpstreamBody's source). */
+  resume(): void {
+    if (this.#finished || !this.#paused) return
+    this.#paused = false
+    this.#conn?.socket!.resume()
+  }
+
+  /** The response body was dropped before its end (UpstreamBody's source). */
+  abort(reason: unknown): void {
+    this.fail(reason)
   }
 
   /** Send the request on `conn`. */
@@ -331,7 +427,8 @@ class Exchange {
     } else void this.#sendBody(request, body, socket)
   }
 
-  data(chunk: Uint8Array): void {
+  /** Bytes from the connection. */
+  received(chunk: Uint8Array): void {
     try {
       this.#parser.feed(chunk)
     } catch (error) {
@@ -383,7 +480,7 @@ class Exchange {
   #finish(): boolean {
     if (this.#finished) return false
     this.#finished = true
-    this.#signal?.removeEventListener('abort', this.#onAbort)
+    this.#signal?.removeEventListener('abort', this)
     return true
   }
 
@@ -396,29 +493,6 @@ class Exchange {
     const reader = this.#reader
     this.#reader = undefined
     reader?.cancel(reason).catch(() => {})
-  }
-
-  #head(head: ResponseHead): void {
-    this.#answered = true
-    this.#keepAlive = head.keepAlive
-    if (head.hasBody) {
-      this.#body = new UpstreamBody(
-        () => {
-          if (this.#finished || !this.#paused) return
-          this.#paused = false
-          this.#conn?.socket!.resume()
-        },
-        (reason) => this.fail(reason),
-      )
-    }
-    this.#resolve(
-      new UpstreamResponse(
-        head.status,
-        head.statusText,
-        head.headers,
-        this.#body,
-      ) as unknown as Response,
-    )
   }
 
   /** Both messages have ended: the connection goes back to the pool, or closes. */

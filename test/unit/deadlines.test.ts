@@ -21,6 +21,19 @@ describe('deadlineAfter', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
+  it('calls the expired method of a listener object', () => {
+    const fired: number[] = []
+    const start = Date.now()
+    deadlineAfter(500, { expired: () => fired.push(Date.now() - start) })
+    const cancelled = deadlineAfter(500, { expired: () => fired.push(-1) })
+    cancelled.cancel()
+    vi.advanceTimersByTime(499)
+    expect(fired).toEqual([])
+    vi.advanceTimersByTime(1)
+    expect(fired).toEqual([500])
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
   it('runs each deadline of one duration at its own time, in order, on one timer', () => {
     const timers = vi.spyOn(globalThis, 'setTimeout')
     const fired: [string, number][] = []

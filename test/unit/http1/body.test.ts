@@ -71,6 +71,21 @@ describe('UpstreamBody', () => {
     expect(calls.resumes).toBe(1)
   })
 
+  it('tells a source object to resume and to abort, as it does the two callbacks', async () => {
+    const calls = { resumes: 0, aborts: [] as unknown[] }
+    const upstream = new UpstreamBody({
+      resume: () => calls.resumes++,
+      abort: (reason) => calls.aborts.push(reason),
+    })
+    expect(upstream.push(new Uint8Array(64 * 1024))).toBe(false)
+    const reader = upstream.getReader()
+    await reader.read()
+    expect(calls.resumes).toBe(1)
+    const reason = new Error('gone')
+    await reader.cancel(reason)
+    expect(calls.aborts).toEqual([reason])
+  })
+
   it('is taken whole as one buffer once every byte has arrived', () => {
     const { upstream } = body()
     upstream.push(bytes('he'))

@@ -7,6 +7,7 @@ import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createH1Fetch, type H1FetchOptions } from '../../../src/http1/client.ts'
+import { FieldList } from '../../../src/http1/fields.ts'
 import { UpstreamProtocolError } from '../../../src/http1/parser.ts'
 import type { Connect, Socket } from '../../../src/http1/socket.ts'
 import { UpstreamConnectError } from '../../../src/errors.ts'
@@ -305,6 +306,29 @@ describe('http1 client: the request on the wire', () => {
         'x-a: caf\u00e9, again\r\n' +
         'x-b: 2\r\n' +
         '\r\n',
+    )
+  })
+
+  it("sends the engine's own field list in its order, byte for byte, repeated names joined", async () => {
+    const backend = await startBackend(ok())
+    const { fetch } = client()
+    const headers = FieldList.ofLowerCase(
+      ['x-b', 'set-cookie', 'x-a', 'host', 'set-cookie', 'x-a', 'content-length'],
+      ['2', 'a=1', 'caf\u00e9', 'example.test', 'b=2', 'again', '2'],
+    ).asHeaders()
+    const body = streamOf(Buffer.from('hi'))
+    await (
+      await fetch(backend.url + '/\u00ff', init({ method: 'POST', headers, body, duplex: 'half' }))
+    ).text()
+    expect(backend.requests[0]!.raw.toString('latin1')).toBe(
+      'POST /\u00ff HTTP/1.1\r\n' +
+        'host: example.test\r\n' +
+        'x-b: 2\r\n' +
+        'set-cookie: a=1\r\n' +
+        'x-a: caf\u00e9, again\r\n' +
+        'set-cookie: b=2\r\n' +
+        'content-length: 2\r\n' +
+        '\r\nhi',
     )
   })
 
