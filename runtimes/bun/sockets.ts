@@ -7,6 +7,11 @@
  * test/unit/runtimes/sockets.test.ts), so chunks go through uncopied. `write` is unbuffered: it
  * returns what the kernel took, and the rest is queued here until `drain`.
  *
+ * `pause()` is lazy: Bun's own pause and resume are two `epoll_ctl` and a `setsockopt` (strace,
+ * Bun 1.4.5), and a relay pauses nearly every client for the moment its backend takes to connect,
+ * most often with nothing more to read meanwhile. So the socket is paused only when something
+ * arrives while the engine has it paused: that read is held, and handed over on `resume()`.
+ *
  * HTTP/1.1 only: Bun has no HTTP/2 server to hand h2 connections to, so ALPN offers `http/1.1`.
  */
 import type { Socket as BunSocket, SocketHandler, TCPSocketListener } from 'bun'
@@ -37,6 +42,14 @@ class Connection implements Socket {
   #error: unknown
   #remoteAddress: string | undefined | null = null
   #remotePort: number | undefined | null = null
+  /** The engine asked for no data (see the module's comment: Bun may read one more time). */
+  #paused = false
+  /** Bun's socket is paused: something arrived while {@link #paused}. */
+  #readingStopped = false
+  /** What arrived while paused, oldest first, for `resume()`. */
+  #held: Uint8Array[] = []
+  /** The peer's FIN arrived while paused: reported after {@link #held}. */
+  #endHeld = false
 
   constructor(socket: BunSocket<Connection | undefined>, encrypted: boolean) {
     this.#socket = socket
@@ -74,17 +87,37 @@ class Connection implements Socket {
   destroy(): void {
     if (this.#done) return
     this.#done = true
+    this.#held = []
     this.#queue = []
     this.#queued = 0
     this.#socket.close()
   }
 
   pause(): void {
-    this.#socket.pause()
+    this.#paused = true
   }
 
+  /** Hand over what was held, in order, unless the engine pauses again meanwhile; then read on. */
   resume(): void {
-    this.#socket.resume()
+    this.#paused = false
+    const held = this.#held
+    while (held.length > 0 && !this.#paused && !this.#done) this.events?.data(held.shift()!)
+    if (this.#paused || this.#done) return
+    if (this.#endHeld) {
+      this.#endHeld = false
+      this.events?.end()
+    }
+    if (this.#readingStopped && !this.#paused && !this.#done) {
+      this.#readingStopped = false
+      this.#socket.resume()
+    }
+  }
+
+  /** Keep what arrived while paused, and stop Bun reading more until `resume()`. */
+  #stopReading(): void {
+    if (this.#readingStopped) return
+    this.#readingStopped = true
+    this.#socket.pause()
   }
 
   /** The peer's address, asked of Bun once (each read is a native call and a new string). */
@@ -120,12 +153,20 @@ class Connection implements Socket {
   }
 
   received(chunk: Uint8Array): void {
-    if (!this.#done) this.events?.data(chunk)
+    if (this.#done) return
+    if (this.#paused || this.#held.length > 0) {
+      this.#held.push(chunk)
+      this.#stopReading()
+    } else this.events?.data(chunk)
   }
 
   ended(): void {
     this.#peerEnded = true
-    if (!this.#done) this.events?.end()
+    if (this.#done) return
+    if (this.#paused || this.#held.length > 0) {
+      this.#endHeld = true
+      this.#stopReading()
+    } else this.events?.end()
   }
 
   failed(error: unknown): void {
@@ -136,6 +177,14 @@ class Connection implements Socket {
     if (this.#done) return
     this.#done = true
     error ??= this.#error
+    // A clean close hands over what was held first; a reset loses it, as it would have been
+    // lost in the kernel's buffer had Bun stopped reading at once.
+    const held = this.#held
+    this.#held = []
+    if (!error) {
+      for (const chunk of held) this.events?.data(chunk)
+      if (this.#endHeld) this.events?.end()
+    }
     // After `shutdown()`, Bun reports the peer's FIN as `close` alone: an `end` first, as the
     // contract (and node:net) has it.
     if (!error && this.#ending && !this.#peerEnded) this.events?.end()

@@ -49,11 +49,16 @@ class NodeSocket implements Socket {
   readonly #socket: NetSocket
   #error: unknown
   #destroyed = false
+  /** Told of an error before {@link bind} (a connect that failed), instead of keeping it. */
+  #connectFailed: ((error: Error) => void) | undefined
 
-  constructor(socket: NetSocket) {
+  constructor(socket: NetSocket, connectFailed?: (error: Error) => void) {
     this.#socket = socket
+    this.#connectFailed = connectFailed
+    // One listener for the socket's life: `once` and `off` would cost an object or two each.
     socket.on('error', (error) => {
-      this.#error ??= error
+      if (this.#connectFailed) this.#connectFailed(error)
+      else this.#error ??= error
     })
   }
 
@@ -63,10 +68,12 @@ class NodeSocket implements Socket {
    */
   bind(events: SocketEvents, reading = false): this {
     const socket = this.#socket
+    this.#connectFailed = undefined
     if (!reading) socket.on('data', (chunk: Buffer) => events.data(chunk))
     socket.on('drain', () => events.drain())
     socket.on('end', () => events.end())
-    socket.once('close', () => {
+    // `close` is emitted once: `on` without the wrapper `once` makes.
+    socket.on('close', () => {
       if (!this.#destroyed) events.close(this.#error)
     })
     return this
@@ -250,12 +257,9 @@ export const connect: Connect = (host, port, events) =>
       onread: { buffer: reader.buffer, callback: reader.callback },
     }
     const socket = netConnect(options)
-    const refused = (error: Error) => reject(error)
-    socket.once('error', refused)
-    socket.once('connect', () => {
-      socket.off('error', refused)
-      resolve(new NodeSocket(socket).bind(events, true))
-    })
+    // An error before the connect rejects; `connect` is emitted once.
+    const connection = new NodeSocket(socket, reject)
+    socket.on('connect', () => resolve(connection.bind(events, true)))
   })
 
 /**

@@ -3,6 +3,7 @@
  * nginx's `stream`): bytes both ways with backpressure on both sides, half-close (a FIN,
  * RFC 9293 §3.6) passed through, an idle timeout, and one report when both sides are gone.
  */
+import { deadlineAfter, type Deadline } from '../deadlines.ts'
 import type { Socket, SocketEvents } from '../http1/socket.ts'
 
 /** Why a relayed connection ended, for the access log and the metrics. */
@@ -31,12 +32,6 @@ export interface RelayTimers {
   clearTimeout(handle: unknown): void
 }
 
-const REAL_TIMERS: RelayTimers = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-}
-
 /** Options for {@link Relay}. */
 export interface RelayOptions {
   /** No byte either way for this long closes both sides. */
@@ -45,6 +40,10 @@ export interface RelayOptions {
   onEnd(stats: RelayStats): void
   /** Told of each chunk relayed (metrics that count bytes as they flow). */
   onBytes?(direction: 'in' | 'out', bytes: number): void
+  /**
+   * Without them, the idle deadline is one of src/deadlines.ts's: the relays of one listener
+   * share a runtime timer instead of arming one each.
+   */
   timers?: RelayTimers
 }
 
@@ -62,7 +61,7 @@ export interface RelayOptions {
  */
 export class Relay {
   readonly #options: RelayOptions
-  readonly #timers: RelayTimers
+  readonly #timers: RelayTimers | undefined
   #client: Socket | undefined
   #backend: Socket | undefined
   /** Client bytes that came before the backend was there. */
@@ -80,12 +79,12 @@ export class Relay {
   #bytesIn = 0
   #bytesOut = 0
   #lastActivity = 0
-  #idleTimer: unknown
+  #idleDeadline: Deadline | undefined
   #reported = false
 
   constructor(options: RelayOptions) {
     this.#options = options
-    this.#timers = options.timers ?? REAL_TIMERS
+    this.#timers = options.timers
   }
 
   /** Bytes relayed so far, and the reason once there is one. */
@@ -227,27 +226,48 @@ export class Relay {
     this.#backend.end()
   }
 
-  /** Activity: the idle deadline moves. The timer is re-armed only when it fires early. */
+  /** Activity: the idle deadline moves. The deadline is set again only when it comes early. */
   #touch(): void {
-    this.#lastActivity = this.#timers.now()
-    if (this.#idleTimer === undefined) this.#arm(this.#options.idleTimeout)
+    this.#lastActivity = this.#now()
+    if (this.#idleDeadline === undefined) this.#arm(this.#options.idleTimeout)
   }
 
+  #now(): number {
+    return this.#timers ? this.#timers.now() : Date.now()
+  }
+
+  /**
+   * The idle deadline, `ms` from now. A whole idle timeout is a shared deadline; the rest of one
+   * (a connection still active when its deadline came) is due at no shared duration, so it takes
+   * a runtime timer of its own: once per idle period of a long-lived connection.
+   */
   #arm(ms: number): void {
-    this.#idleTimer = this.#timers.setTimeout(() => {
-      this.#idleTimer = undefined
-      if (this.#reported) return
-      const idle = this.#timers.now() - this.#lastActivity
-      if (idle >= this.#options.idleTimeout) this.close('idle-timeout')
-      else this.#arm(this.#options.idleTimeout - idle)
-    }, ms)
+    const timers = this.#timers
+    if (timers) {
+      const handle = timers.setTimeout(this.#idleDeadlineCame, ms)
+      this.#idleDeadline = { cancel: () => timers.clearTimeout(handle) }
+    } else if (ms === this.#options.idleTimeout) {
+      this.#idleDeadline = deadlineAfter(ms, this.#idleDeadlineCame)
+    } else {
+      const handle = setTimeout(this.#idleDeadlineCame, ms)
+      this.#idleDeadline = { cancel: () => clearTimeout(handle) }
+    }
+  }
+
+  readonly #idleDeadlineCame = (): void => {
+    this.#idleDeadline = undefined
+    if (this.#reported) return
+    const idle = this.#now() - this.#lastActivity
+    if (idle >= this.#options.idleTimeout) this.close('idle-timeout')
+    else this.#arm(this.#options.idleTimeout - idle)
   }
 
   #maybeDone(): void {
     if (this.#reported) return
     if (!this.#clientClosed || !this.#backendClosed) return
     this.#reported = true
-    if (this.#idleTimer !== undefined) this.#timers.clearTimeout(this.#idleTimer)
+    this.#idleDeadline?.cancel()
+    this.#idleDeadline = undefined
     this.#options.onEnd(this.stats)
   }
 }

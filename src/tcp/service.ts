@@ -8,13 +8,20 @@
 import ipaddr from 'ipaddr.js'
 import type { AccessLog } from '../access-log.ts'
 import type { TcpListenerConfig } from '../config.ts'
+import { deadlineAfter, type Deadline } from '../deadlines.ts'
 import type { Connect, Socket, SocketEvents } from '../http1/socket.ts'
 import { backendKey, type Metrics, type TcpCounters } from '../metrics.ts'
 import type { BackendPool } from '../pool.ts'
 import type { PickInput, Selector } from '../strategies/strategy.ts'
 import type { Backend, Logger } from '../types.ts'
 import { encodeProxyV1, encodeProxyV2, type ProxyEndpoint } from './proxy-protocol.ts'
-import { Relay, type CloseReason, type RelayStats, type RelayTimers } from './relay.ts'
+import {
+  Relay,
+  type CloseReason,
+  type RelayOptions,
+  type RelayStats,
+  type RelayTimers,
+} from './relay.ts'
 
 /** What the service needs of the pool behind it; read per connection (a reload may replace it). */
 export interface TcpPool {
@@ -64,6 +71,16 @@ function destinationOf(listen: { host: string; port: number }, source: string): 
   return { address: ipv6 ? '::' : '0.0.0.0', port }
 }
 
+/** What a listener's connections share: its options, its config in force, the open ones. */
+interface Listener {
+  readonly options: TcpServiceOptions
+  config: TcpListenerConfig
+  readonly open: Set<Connection>
+}
+
+/** The default clock of a connection's duration, in ms. */
+const monotonicNow = (): number => performance.now()
+
 /**
  * A TCP listener's connections.
  *
@@ -74,227 +91,284 @@ function destinationOf(listen: { host: string; port: number }, source: string): 
  * ```
  */
 export class TcpService {
-  readonly #options: TcpServiceOptions
-  readonly #open = new Map<Relay, string | undefined>()
-  #config: TcpListenerConfig
+  readonly #listener: Listener
 
   constructor(options: TcpServiceOptions) {
-    this.#options = options
-    this.#config = options.config
+    this.#listener = { options, config: options.config, open: new Set() }
   }
 
   /** The listener's config in force. */
   get config(): TcpListenerConfig {
-    return this.#config
+    return this.#listener.config
   }
 
   /** Connections open now. */
   get size(): number {
-    return this.#open.size
+    return this.#listener.open.size
   }
 
   /** Take a new config for this listener (a reload): new connections follow it. */
   configure(config: TcpListenerConfig): void {
-    this.#config = config
+    this.#listener.config = config
   }
 
   /** Accept one connection (what the runtime's listener calls). */
   readonly accept = (client: Socket): SocketEvents => {
-    const config = this.#config
-    const counters = this.#options.metrics?.tcp.listener(config.name)
-    const startedAt = Date.now()
-    const now = this.#options.timers?.now ?? (() => performance.now())
-    const started = now()
-    let backend: Backend | undefined
-    let connectMs: number | undefined
-    let pool: TcpPool | undefined
-    /** The chosen backend's counters, once there is one. */
-    let target: TcpCounters | undefined
-    const relay: Relay = new Relay({
-      idleTimeout: config.idleTimeout,
-      timers: this.#options.timers,
-      onBytes: counters
-        ? (direction, bytes) => {
-            if (direction === 'in') {
-              counters.bytesIn += bytes
-              if (target) target.bytesIn += bytes
-            } else {
-              counters.bytesOut += bytes
-              if (target) target.bytesOut += bytes
-            }
-          }
-        : undefined,
-      onEnd: (stats) => {
-        this.#open.delete(relay)
-        if (counters) counters.open--
-        if (backend && pool) {
-          pool.pool.release(backend)
-          if (target) target.open--
-          if (stats.reason === 'backend-reset') pool.pool.recordOutcome(backend, 'reset')
-        }
-        this.#record(client, pool?.name, backend, stats, startedAt, connectMs, now() - started)
-      },
-    })
-    if (counters) {
-      counters.total++
-      counters.open++
-    }
-    const events = relay.attachClient(client)
-    if (this.#open.size >= config.maxConnections) {
-      if (counters) counters.refused++
-      relay.close('refused')
+    const listener = this.#listener
+    const connection = new Connection(listener, client)
+    const events = connection.relay.attachClient(client)
+    if (listener.open.size >= connection.maxConnections) {
+      if (connection.counters) connection.counters.refused++
+      connection.relay.close('refused')
       return events
     }
-    this.#open.set(relay, undefined)
-    const chosen = (picked: Backend, from: TcpPool, ms: number): boolean => {
-      // Ended while connecting (closeAll, the idle timeout): nobody takes the backend.
-      if (!this.#open.has(relay)) return false
-      backend = picked
-      pool = from
-      connectMs = ms
-      this.#open.set(relay, picked.id)
-      // The client's bytes so far (sent before the connect) go to this backend first.
-      target = this.#options.metrics?.tcp.backend(backendKey(from.name, picked.id))
-      if (target) target.bytesIn += relay.stats.bytesIn
-      return true
-    }
-    void this.#connect(client, relay, chosen).then((connected) => {
-      if (connected) return
-      if (counters) counters.refused++
-      relay.fail()
-    })
+    listener.open.add(connection)
+    connection.connect()
     return events
   }
 
   /** Close every open connection (shutdown, once the grace period is over). */
   closeAll(reason: CloseReason = 'shutdown'): number {
-    const open = [...this.#open.keys()]
-    for (const relay of open) relay.close(reason)
+    const open = [...this.#listener.open]
+    for (const connection of open) connection.relay.close(reason)
     return open.length
   }
 
   /** Close the connections relayed to one backend (it was removed). */
   closeBackend(id: string): void {
-    for (const [relay, backendId] of [...this.#open]) if (backendId === id) relay.close('shutdown')
-  }
-
-  /** Try the candidates in order; the first that connects takes the connection. */
-  async #connect(
-    client: Socket,
-    relay: Relay,
-    chosen: (backend: Backend, pool: TcpPool, connectMs: number) => boolean,
-  ): Promise<boolean> {
-    const pool = this.#options.pool()
-    if (!pool) return false
-    const input: PickInput = { clientIp: client.remoteAddress, ...NO_FIELDS }
-    const tried = new Set<string>()
-    const candidates = [...pool.selector.candidates(input, pool.pool)]
-    for (const backend of [...candidates, ...pool.pool.standby()]) {
-      if (tried.has(backend.id)) continue
-      tried.add(backend.id)
-      if (pool.pool.tryAcquire(backend) !== 'ok') continue
-      const target = this.#options.metrics?.tcp.backend(backendKey(pool.name, backend.id))
-      const startedAt = pool.pool.now()
-      const socket = await this.#open1(backend, relay, pool.connectTimeout)
-      if (!socket) {
-        pool.pool.release(backend)
-        pool.pool.recordOutcome(backend, 'connect')
-        if (target) target.connectFailures++
-        const listener = this.#options.metrics?.tcp.listener(this.#config.name)
-        if (listener) listener.connectFailures++
-        this.#options.logger.warn('tcp connect failed', {
-          listener: this.#config.name,
-          backend: backend.id,
-        })
-        continue
-      }
-      const connectMs = pool.pool.now() - startedAt
-      pool.pool.observeLatency(backend, connectMs)
-      pool.pool.recordOutcome(backend, 'success')
-      // Chosen before attached: a client gone meanwhile ends the relay at once, and the end
-      // must give the backend's slot back. A relay that ended already gives it back here.
-      if (!chosen(backend, pool, connectMs)) {
-        socket.destroy()
-        pool.pool.release(backend)
-        return true
-      }
-      if (target) {
-        target.total++
-        target.open++
-      }
-      const proxy = this.#config.sendProxy
-      if (proxy) {
-        const source = { address: client.remoteAddress ?? '0.0.0.0', port: client.remotePort ?? 0 }
-        const info = { source, destination: destinationOf(this.#config.listen, source.address) }
-        socket.write(proxy === 'v2' ? encodeProxyV2(info) : encodeProxyV1(info))
-      }
-      relay.attachBackend(socket)
-      return true
+    for (const connection of [...this.#listener.open]) {
+      if (connection.backend?.id === id) connection.relay.close('shutdown')
     }
-    return false
+  }
+}
+
+/**
+ * One accepted connection: its relay (whose options it is: no closures per connection), the
+ * backend it got, and its access-log line at the end.
+ */
+class Connection implements RelayOptions {
+  readonly #listener: Listener
+  readonly #client: Socket
+  readonly relay: Relay
+  readonly idleTimeout: number
+  readonly timers: RelayTimers | undefined
+  readonly maxConnections: number
+  /** The listener's counters. */
+  readonly counters: TcpCounters | undefined
+  readonly #now: () => number
+  /** Wall-clock time of the accept, for the access log. */
+  readonly #startedAt = Date.now()
+  readonly #started: number
+  /** The backend relayed to, once connected. */
+  backend: Backend | undefined
+  #pool: TcpPool | undefined
+  #connectMs: number | undefined
+  /** The chosen backend's counters, once there is one. */
+  #target: TcpCounters | undefined
+  /** The backends to try in order, and the next one's index. */
+  #order: Backend[] = []
+  #next = 0
+
+  constructor(listener: Listener, client: Socket) {
+    const { options, config } = listener
+    this.#listener = listener
+    this.#client = client
+    this.idleTimeout = config.idleTimeout
+    this.timers = options.timers
+    this.maxConnections = config.maxConnections
+    this.counters = options.metrics?.tcp.listener(config.name)
+    this.#now = options.timers?.now ?? monotonicNow
+    this.#started = this.#now()
+    if (this.counters) {
+      this.counters.total++
+      this.counters.open++
+    }
+    this.relay = new Relay(this)
   }
 
-  /** One connection attempt, bounded by the connect timeout; `undefined` when it fails. */
-  #open1(backend: Backend, relay: Relay, timeout: number): Promise<Socket | undefined> {
-    const { host, port } = addressOf(backend)
-    return new Promise((resolve) => {
-      // Settled by the first of the connect, its failure and the timeout. Events of an attempt
-      // given up on (timed out) must not reach the relay.
-      let abandoned = false
-      let settled = false
-      const forward = relay.backendEvents
-      const gated: SocketEvents = {
-        borrowsChunks: forward.borrowsChunks,
-        data: (chunk) => abandoned || forward.data(chunk),
-        drain: () => abandoned || forward.drain(),
-        end: () => abandoned || forward.end(),
-        close: (error) => abandoned || forward.close(error),
-      }
-      const timer = setTimeout(() => {
-        if (settled) return
-        settled = true
-        abandoned = true
-        resolve(undefined)
-      }, timeout)
-      this.#options.connect(host, port, gated).then(
-        (socket) => {
-          // Too late: the attempt was given up on.
-          if (settled) return socket.destroy()
-          settled = true
-          clearTimeout(timer)
-          resolve(socket)
-        },
-        () => {
-          if (settled) return
-          settled = true
-          abandoned = true
-          clearTimeout(timer)
-          resolve(undefined)
-        },
-      )
-    })
+  /** {@link RelayOptions.onBytes}: the listener's and the backend's byte counts. */
+  onBytes(direction: 'in' | 'out', bytes: number): void {
+    const counters = this.counters
+    if (!counters) return
+    const target = this.#target
+    if (direction === 'in') {
+      counters.bytesIn += bytes
+      if (target) target.bytesIn += bytes
+    } else {
+      counters.bytesOut += bytes
+      if (target) target.bytesOut += bytes
+    }
   }
 
-  #record(
-    client: Socket,
-    pool: string | undefined,
-    backend: Backend | undefined,
-    stats: RelayStats,
-    time: number,
-    connectMs: number | undefined,
-    durationMs: number,
-  ): void {
-    this.#options.accessLog?.logConnection({
-      time,
-      listener: this.#config.name,
-      client: client.remoteAddress,
-      pool: pool ?? this.#config.pool,
+  /** {@link RelayOptions.onEnd}: the backend's slot back, the access-log line. */
+  onEnd(stats: RelayStats): void {
+    this.#listener.open.delete(this)
+    if (this.counters) this.counters.open--
+    const { backend } = this
+    const pool = this.#pool
+    if (backend && pool) {
+      pool.pool.release(backend)
+      if (this.#target) this.#target.open--
+      if (stats.reason === 'backend-reset') pool.pool.recordOutcome(backend, 'reset')
+    }
+    const config = this.#listener.config
+    this.#listener.options.accessLog?.logConnection({
+      time: this.#startedAt,
+      listener: config.name,
+      client: this.#client.remoteAddress,
+      pool: pool?.name ?? config.pool,
       backend: backend?.id,
       bytesIn: stats.bytesIn,
       bytesOut: stats.bytesOut,
-      connectMs,
-      durationMs,
+      connectMs: this.#connectMs,
+      durationMs: this.#now() - this.#started,
       reason: stats.reason,
     })
+  }
+
+  /** Try the candidates in order; the first that connects takes the connection. */
+  connect(): void {
+    const pool = this.#listener.options.pool()
+    if (!pool) return this.#refuse()
+    const input: PickInput = { clientIp: this.#client.remoteAddress, ...NO_FIELDS }
+    const order = [...pool.selector.candidates(input, pool.pool)]
+    // The backups after them, each backend once.
+    for (const backend of pool.pool.standby()) {
+      if (!order.some((candidate) => candidate.id === backend.id)) order.push(backend)
+    }
+    this.#order = order
+    this.#tryNext(pool)
+  }
+
+  /** Connect to the next candidate that has a slot; no more candidates refuse the client. */
+  #tryNext(pool: TcpPool): void {
+    while (this.#next < this.#order.length) {
+      const backend = this.#order[this.#next++]!
+      if (pool.pool.tryAcquire(backend) !== 'ok') continue
+      const metrics = this.#listener.options.metrics
+      const target = metrics?.tcp.backend(backendKey(pool.name, backend.id))
+      const { host, port } = addressOf(backend)
+      new Attempt(this, pool, backend, target).start(this.#listener.options.connect, host, port)
+      return
+    }
+    this.#refuse()
+  }
+
+  #refuse(): void {
+    if (this.counters) this.counters.refused++
+    this.relay.fail()
+  }
+
+  /** An attempt failed (refused, reset, timed out): the next candidate is tried. */
+  failed(attempt: Attempt): void {
+    const { pool, backend, target } = attempt
+    pool.pool.release(backend)
+    pool.pool.recordOutcome(backend, 'connect')
+    if (target) target.connectFailures++
+    const { options, config } = this.#listener
+    const listener = options.metrics?.tcp.listener(config.name)
+    if (listener) listener.connectFailures++
+    options.logger.warn('tcp connect failed', { listener: config.name, backend: backend.id })
+    this.#tryNext(pool)
+  }
+
+  /** An attempt connected: the backend takes the connection, unless it ended meanwhile. */
+  connected(attempt: Attempt, socket: Socket): void {
+    const { pool, backend, target } = attempt
+    const connectMs = pool.pool.now() - attempt.startedAt
+    pool.pool.observeLatency(backend, connectMs)
+    pool.pool.recordOutcome(backend, 'success')
+    // Ended while connecting (closeAll, the idle timeout): nobody takes the backend, and its
+    // slot goes back here. Chosen before attached: a client gone meanwhile ends the relay at
+    // once, and that end gives the slot back.
+    if (!this.#listener.open.has(this)) {
+      socket.destroy()
+      pool.pool.release(backend)
+      return
+    }
+    this.backend = backend
+    this.#pool = pool
+    this.#connectMs = connectMs
+    this.#target = target
+    // The client's bytes so far (sent before the connect) go to this backend first.
+    if (target) {
+      target.bytesIn += this.relay.stats.bytesIn
+      target.total++
+      target.open++
+    }
+    const { sendProxy, listen } = this.#listener.config
+    if (sendProxy) {
+      const client = this.#client
+      const source = { address: client.remoteAddress ?? '0.0.0.0', port: client.remotePort ?? 0 }
+      const info = { source, destination: destinationOf(listen, source.address) }
+      socket.write(sendProxy === 'v2' ? encodeProxyV2(info) : encodeProxyV1(info))
+    }
+    this.relay.attachBackend(socket)
+  }
+}
+
+/**
+ * One connection attempt to a backend, bounded by the pool's connect timeout (a shared deadline
+ * of src/deadlines.ts: no runtime timer per attempt): settled by the first of the connect, its
+ * failure and the deadline. It is the socket's events, handed on to
+ * the relay unless the attempt was given up on (timed out): those must not reach it.
+ */
+class Attempt implements SocketEvents {
+  readonly borrowsChunks = true
+  /** The pool's monotonic time at the start, for the connect time. */
+  readonly startedAt: number
+  #settled = false
+  #abandoned = false
+  #deadline: Deadline | undefined
+
+  constructor(
+    readonly connection: Connection,
+    readonly pool: TcpPool,
+    readonly backend: Backend,
+    /** The backend's counters. */
+    readonly target: TcpCounters | undefined,
+  ) {
+    this.startedAt = pool.pool.now()
+  }
+
+  start(connect: Connect, host: string, port: number): void {
+    this.#deadline = deadlineAfter(this.pool.connectTimeout, () => {
+      if (this.#settled) return
+      this.#settled = true
+      this.#abandoned = true
+      this.connection.failed(this)
+    })
+    connect(host, port, this).then(
+      (socket) => {
+        // Too late: the attempt was given up on.
+        if (this.#settled) return socket.destroy()
+        this.#settled = true
+        this.#deadline?.cancel()
+        this.connection.connected(this, socket)
+      },
+      () => {
+        if (this.#settled) return
+        this.#settled = true
+        this.#abandoned = true
+        this.#deadline?.cancel()
+        this.connection.failed(this)
+      },
+    )
+  }
+
+  data(chunk: Uint8Array): void {
+    if (!this.#abandoned) this.connection.relay.backendEvents.data(chunk)
+  }
+
+  drain(): void {
+    if (!this.#abandoned) this.connection.relay.backendEvents.drain()
+  }
+
+  end(): void {
+    if (!this.#abandoned) this.connection.relay.backendEvents.end()
+  }
+
+  close(error?: unknown): void {
+    if (!this.#abandoned) this.connection.relay.backendEvents.close(error)
   }
 }

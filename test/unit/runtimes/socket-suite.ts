@@ -213,6 +213,12 @@ export function socketSuite(runtime: 'node' | 'deno' | 'bun', start: StartFixtur
       expect(result.data.toString()).toBe(`${8 * MiB} 0`)
     })
 
+    it('reports a FIN that came while paused', async () => {
+      // Bun's socket holds it (it pauses lazily) and reports it on resume; node:net reports it.
+      const result = await talk(fixture.port, ['pause 300\n'])
+      expect(result.data.toString()).toBe('0 0')
+    })
+
     it('says when to wait, fires drain as often, and loses nothing', async () => {
       const result = await talk(fixture.port, ['flood 8388608\n'], { readDelay: 300 })
       expect(result.data.byteLength).toBe(8 * MiB)
