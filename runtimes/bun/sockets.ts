@@ -126,6 +126,14 @@ class Connection implements Socket {
     return this.#remoteAddress
   }
 
+  get localAddress(): string | undefined {
+    return this.#socket.localAddress
+  }
+
+  get localPort(): number | undefined {
+    return this.#socket.localPort
+  }
+
   get remotePort(): number | undefined {
     if (this.#remotePort === null) this.#remotePort = this.#socket.remotePort
     return this.#remotePort

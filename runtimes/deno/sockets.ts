@@ -286,6 +286,14 @@ class DenoSocket implements Socket {
     return (this.#conn.remoteAddr as Deno.NetAddr).port
   }
 
+  get localAddress(): string | undefined {
+    return (this.#conn.localAddr as Deno.NetAddr).hostname
+  }
+
+  get localPort(): number | undefined {
+    return (this.#conn.localAddr as Deno.NetAddr).port
+  }
+
   /** Both directions are done: close, and say so. */
   #close(): void {
     if (this.#done) return

@@ -108,6 +108,14 @@ class NodeSocket implements Socket {
     return this.#socket.remoteAddress
   }
 
+  get localAddress(): string | undefined {
+    return this.#socket.localAddress
+  }
+
+  get localPort(): number | undefined {
+    return this.#socket.localPort
+  }
+
   get remotePort(): number | undefined {
     return this.#socket.remotePort
   }

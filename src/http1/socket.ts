@@ -21,6 +21,12 @@ export interface Socket {
   /** The peer's address, without brackets for IPv6 (`::1`). */
   readonly remoteAddress: string | undefined
   readonly remotePort: number | undefined
+  /**
+   * This end's address and port: for an accepted connection, where the client reached fulcrum
+   * (the interface's own address under a listener on `0.0.0.0` or `::`). Without brackets.
+   */
+  readonly localAddress?: string
+  readonly localPort?: number
   /** Whether the connection is TLS. */
   readonly encrypted: boolean
 }

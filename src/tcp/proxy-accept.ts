@@ -149,8 +149,8 @@ const IGNORE: SocketEvents = { data() {}, drain() {}, end() {}, close() {} }
 
 /**
  * A connection after its PROXY header, as the wrapped `accept` sees it: the header's source as
- * its peer (`header` tells the rest), and the bytes that followed the header first. Everything
- * else is the socket's own.
+ * its peer and its destination as its local end (`header` tells the rest), and the bytes that
+ * followed the header first. Everything else is the socket's own.
  */
 export class ProxiedSocket implements Socket {
   readonly #socket: Socket
@@ -158,6 +158,8 @@ export class ProxiedSocket implements Socket {
   readonly header: ProxyHeader
   readonly remoteAddress: string | undefined
   readonly remotePort: number | undefined
+  readonly localAddress: string | undefined
+  readonly localPort: number | undefined
   #events: SocketEvents = IGNORE
   #paused = false
   #destroyed = false
@@ -173,6 +175,9 @@ export class ProxiedSocket implements Socket {
     this.header = header
     this.remoteAddress = header.source?.address ?? socket.remoteAddress
     this.remotePort = header.source?.port ?? socket.remotePort
+    // Where the client reached the balancer in front, as that balancer's header says.
+    this.localAddress = header.destination?.address ?? socket.localAddress
+    this.localPort = header.destination?.port ?? socket.localPort
   }
 
   get encrypted(): boolean {

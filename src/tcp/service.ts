@@ -58,11 +58,19 @@ export function addressOf(backend: Backend): { host: string; port: number } {
 }
 
 /**
- * The PROXY header's destination: the listener's address and port. A listener on a host name
- * (`localhost`) has no address to tell, and the encoders take IP addresses only: the unspecified
- * address of the client's family stands in for it.
+ * The PROXY header's destination: where the client reached fulcrum, as HAProxy sends it (the
+ * accepted socket's own address, so the interface's under a listener on `0.0.0.0` or `::`; the
+ * destination of the header fulcrum accepted, behind another balancer). When the runtime does not
+ * tell it: the listener's address, or, on a host name (`localhost`), which the encoders cannot
+ * take, the unspecified address of the client's family.
  */
-function destinationOf(listen: { host: string; port: number }, source: string): ProxyEndpoint {
+function destinationOf(
+  client: Socket,
+  listen: { host: string; port: number },
+  source: string,
+): ProxyEndpoint {
+  const { localAddress, localPort } = client
+  if (localAddress && localPort !== undefined) return { address: localAddress, port: localPort }
   const { host, port } = listen
   if (ipaddr.IPv4.isValidFourPartDecimal(host) || ipaddr.IPv6.isValid(host)) {
     return { address: host, port }
@@ -300,7 +308,7 @@ class Connection implements RelayOptions {
     if (sendProxy) {
       const client = this.#client
       const source = { address: client.remoteAddress ?? '0.0.0.0', port: client.remotePort ?? 0 }
-      const info = { source, destination: destinationOf(listen, source.address) }
+      const info = { source, destination: destinationOf(client, listen, source.address) }
       socket.write(sendProxy === 'v2' ? encodeProxyV2(info) : encodeProxyV1(info))
     }
     this.relay.attachBackend(socket)

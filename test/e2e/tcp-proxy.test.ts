@@ -4,8 +4,9 @@
  *
  * - `sendProxy` v1 and v2 to a recording backend (a `node:net` server that keeps every byte of
  *   each connection): src/tcp/proxy-protocol.ts's parser reads the header in front of the
- *   client's bytes, with the client's address and port as the source and the listener's as the
- *   destination, for an IPv4 client (127.0.0.1) and an IPv6 one (::1; skipped without ::1).
+ *   client's bytes, with the client's address and port as the source and the address and port
+ *   it reached as the destination (also under a listener on a name, which has no one address),
+ *   for an IPv4 client (127.0.0.1) and an IPv6 one (::1; skipped without ::1).
  * - `acceptProxy` on a TCP listener: from a trusted address the header is taken off (the backend
  *   gets the payload only), and with `sendProxy` as well the backend sees the client the
  *   accepted header named (IPv4 and IPv6 ones), not fulcrum's peer; a trusted peer without a
@@ -230,6 +231,7 @@ describe.each(RUNTIMES)('PROXY protocol and half-close on TCP listeners on %s', 
       tcp: [
         listener('v1-4', 'rec4', { sendProxy: 'v1' }),
         listener('v2-4', 'rec4', { sendProxy: 'v2' }),
+        listener('v2-name', 'rec4', { sendProxy: 'v2' }, 'localhost'),
         ...(rec6
           ? [
               listener('v1-6', 'rec6', { sendProxy: 'v1' }, '::1'),
@@ -283,6 +285,18 @@ describe.each(RUNTIMES)('PROXY protocol and half-close on TCP listeners on %s', 
     })
   }
 
+  it('names the address the client reached, not the listener host, as the destination', async () => {
+    // A listener on a name (as on 0.0.0.0 or ::) has no one address: the accepted socket's own
+    // is the one. On loopback the client's address and the one it reached are the same.
+    const payload = tag('send-name')
+    const seen = await exchange('localhost', port('v2-name'), payload)
+    expect(seen.bytes.toString()).toBe('bye')
+    const { header } = parseHeader(await recorded(rec4, payload))
+    expect(header.source).toEqual({ address: seen.localAddress, port: seen.localPort })
+    expect(['127.0.0.1', '::1']).toContain(header.destination?.address)
+    expect(header.destination).toEqual({ address: seen.localAddress, port: port('v2-name') })
+  })
+
   it('accepts PROXY v1 and v2 from a trusted address and takes the header off', async () => {
     for (const header of [encodeProxyV1(CLIENT4), encodeProxyV2(CLIENT6)]) {
       const payload = tag('accept')
@@ -307,6 +321,8 @@ describe.each(RUNTIMES)('PROXY protocol and half-close on TCP listeners on %s', 
         expect(header.version).toBe(2)
         expect(header.family).toBe(family)
         expect(header.source).toEqual(client.source)
+        // The balancer in front named where its client arrived: that is passed on too.
+        expect(header.destination).toEqual(client.destination)
       }
     }
   })

@@ -191,11 +191,13 @@ export function socketSuite(runtime: 'node' | 'deno' | 'bun', start: StartFixtur
       expect(events.indexOf('end')).toBeLessThan(events.indexOf('close'))
     })
 
-    it('gives the peer address, without brackets, and encrypted false', async () => {
+    it('gives the peer and local addresses, without brackets, and encrypted false', async () => {
       const result = await talk(fixture.port, ['info\n'])
       const info = JSON.parse(result.data.toString())
       expect(info.remoteAddress).toBe('127.0.0.1')
       expect(info.remotePort).toBeGreaterThan(0)
+      expect(info.localAddress).toBe('127.0.0.1')
+      expect(info.localPort).toBe(fixture.port)
       expect(info.encrypted).toBe(false)
     })
 
