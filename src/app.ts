@@ -4,6 +4,7 @@
  */
 import { Hono } from 'hono'
 import { getPath } from 'hono/utils/url'
+import { wallClock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { HeaderEdits } from './config-routes.ts'
 import type { RateLimit } from './edge/schema.ts'
@@ -188,7 +189,7 @@ export function createProxy(ctx: ProxyContext): Proxy {
       if (!observer) return
       const totalMs = pool.now() - startedAt
       observer.done({
-        time: Date.now() - totalMs,
+        time: wallClock() - totalMs,
         requestId,
         client,
         method,

@@ -11,6 +11,7 @@
  * duration, not one per deadline. An empty list clears its timer, so that nothing is left behind
  * for the process (or a test's fake clock) to wait for.
  */
+import { wallClock } from './clock.ts'
 
 /** A pending deadline. */
 export interface Deadline {
@@ -50,7 +51,7 @@ class DeadlineList {
   constructor(readonly ms: number) {}
 
   add(onExpire: DeadlineListener): Entry {
-    const entry = new Entry(this, Date.now() + this.ms, onExpire)
+    const entry = new Entry(this, wallClock() + this.ms, onExpire)
     const tail = this.#tail
     if (tail) {
       tail.next = entry
@@ -77,14 +78,14 @@ class DeadlineList {
 
   #arm(at: number): void {
     this.#timerAt = at
-    this.#timer = setTimeout(this.#fire, Math.max(0, at - Date.now()))
+    this.#timer = setTimeout(this.#fire, Math.max(0, at - wallClock()))
     // Never what keeps a process alive.
     ;(this.#timer as { unref?: () => void }).unref?.()
   }
 
   readonly #fire = (): void => {
     this.#timer = undefined
-    const now = Math.max(Date.now(), this.#timerAt)
+    const now = Math.max(wallClock(), this.#timerAt)
     // Each callback runs after its entry is gone: it may add or cancel others.
     for (let entry = this.#head; entry !== undefined && entry.at <= now; entry = this.#head) {
       this.unlink(entry)

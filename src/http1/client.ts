@@ -13,11 +13,20 @@
  * body delimited by the close (RFC 9112 §6.3 rule 8); otherwise the connection is not reused.
  */
 import type { AbortSignalLike } from '../abort.ts'
+import { enterEvent, leaveEvent, wallClock } from '../clock.ts'
 import { UpstreamConnectError } from '../errors.ts'
 import type { UpstreamFetch } from '../types.ts'
 import { UpstreamBody, UpstreamResponse } from './body.ts'
-import { allocate, concatBytes, CR, frameChunk, LAST_CHUNK, LF, SP } from './bytes.ts'
-import { FieldList } from './fields.ts'
+import {
+  allocate,
+  concatBytes,
+  frameChunk,
+  LAST_CHUNK,
+  SP,
+  writeCrlf,
+  writeLatin1,
+} from './bytes.ts'
+import { collectFields } from './fields.ts'
 import { ResponseParser, type ResponseEvents, type ResponseHead } from './parser.ts'
 import type { Connect, Socket, SocketEvents } from './socket.ts'
 
@@ -77,7 +86,7 @@ export function createH1Fetch(options: H1FetchOptions): UpstreamFetch {
   }
 
   const acquire = (origin: Origin): Connection | Promise<Connection> => {
-    const now = Date.now()
+    const now = wallClock()
     for (let conn = origin.idle.pop(); conn; conn = origin.idle.pop()) {
       if (!conn.ended && now - conn.idleSince < keepAliveTimeout) return conn
       conn.destroy()
@@ -136,22 +145,7 @@ function requestHead(
   authority: string,
   hasBody: boolean,
 ): RequestHead {
-  let count = 0
-  const list = headers as unknown
-  if (list instanceof FieldList) {
-    // The engine's own field list (the client's fields, edited): read in place, no iterator.
-    for (let i = 0; i < list.size; i++) {
-      const value = list.entryAt(i)
-      if (value === undefined) continue
-      headNames[count] = list.nameAt(i)
-      headValues[count++] = value
-    }
-  } else {
-    for (const [name, value] of headers) {
-      headNames[count] = name
-      headValues[count++] = value
-    }
-  }
+  const count = collectFields(headers, headNames, headValues)
   let host: string | undefined
   let length = false
   let fieldBytes = 0
@@ -188,22 +182,6 @@ function requestHead(
   headNames.fill('', 0, count)
   headValues.fill('', 0, count)
   return { bytes, chunked }
-}
-
-/**
- * Write `text` as latin1 at `at` (each code unit's low byte, as `encodeHead` does); where it ends.
- * A loop of byte stores: cheaper for the short parts of a head than a native call each.
- */
-function writeLatin1(bytes: Uint8Array, at: number, text: string): number {
-  for (let i = 0; i < text.length; i++) bytes[at + i] = text.charCodeAt(i)
-  return at + text.length
-}
-
-/** Write CRLF at `at`; where it ends. */
-function writeCrlf(bytes: Uint8Array, at: number): number {
-  bytes[at] = CR
-  bytes[at + 1] = LF
-  return at + 2
 }
 
 /**
@@ -256,9 +234,15 @@ class Connection implements SocketEvents {
   }
 
   data(chunk: Uint8Array): void {
-    if (this.exchange) this.exchange.received(chunk)
-    // Bytes on an idle connection answer nothing: the connection is not to be trusted.
-    else this.destroy()
+    // One reading of the clocks for everything this response's bytes set off (../clock.ts).
+    enterEvent()
+    try {
+      if (this.exchange) this.exchange.received(chunk)
+      // Bytes on an idle connection answer nothing: the connection is not to be trusted.
+      else this.destroy()
+    } finally {
+      leaveEvent()
+    }
   }
 
   drain(): void {
@@ -287,7 +271,7 @@ class Connection implements SocketEvents {
   release(reusable: boolean): void {
     this.exchange = undefined
     if (!reusable || this.ended) return this.shut()
-    this.idleSince = Date.now()
+    this.idleSince = wallClock()
     this.origin.idle.push(this)
   }
 

@@ -5,6 +5,7 @@
  * 100-continue` (RFC 9110 §10.1.1), bodies with backpressure both ways, refusals of malformed
  * input before anything reaches the app, and the switch to a byte tunnel after an `Upgrade`.
  */
+import { enterEvent, leaveEvent } from '../clock.ts'
 import { encodeLatin1 } from './bytes.ts'
 import { bodySource, Http1Env, toRequest, type BodySource } from './request.ts'
 import { HttpParseError, RequestParser, type RequestHead } from './parser.ts'
@@ -67,6 +68,17 @@ export class ServerConnection implements SocketEvents {
   #pausedForPipeline = false
   #pausedForBody = false
   #drainWaiters: ((open: boolean) => void)[] = []
+  /**
+   * The callbacks every exchange hands on, made once for the connection rather than once a
+   * request. The app's answers come one at a time: the one that settles is the answer to the
+   * exchange in progress (the next is dispatched after it has been written).
+   */
+  readonly #waitDrainOnce = (): Promise<boolean> => this.#waitDrain()
+  readonly #onAnswer = (response: Response): void => this.#answer(response)
+  readonly #onHandlerError = (error: unknown): void => {
+    this.#state.onError(error)
+    this.#answer(new Response(null, { status: 500 }))
+  }
   /** When the current deadline passes, ms since the epoch (0: none). */
   deadline = 0
   #deadlineKind = Deadline.Idle
@@ -97,6 +109,16 @@ export class ServerConnection implements SocketEvents {
     if (this.#closed) return
     if (this.#tunnel) return this.#tunnel.fromClient(chunk)
     if (this.#ending) return
+    // One reading of the clocks for everything these bytes set off (../clock.ts).
+    enterEvent()
+    try {
+      this.#received(chunk)
+    } finally {
+      leaveEvent()
+    }
+  }
+
+  #received(chunk: Uint8Array): void {
     if (this.#deadlineKind === Deadline.Idle) {
       this.#setDeadline(Deadline.Head, this.#state.limits.headerTimeout)
     }
@@ -245,14 +267,14 @@ export class ServerConnection implements SocketEvents {
     }
     // A plain object with a status is an answer too (a bare upstream response).
     if (!(answer instanceof Promise)) this.#respond(exchange, answer)
-    else
-      answer.then(
-        (response) => this.#respond(exchange, response),
-        (error) => {
-          this.#state.onError(error)
-          this.#respond(exchange, new Response(null, { status: 500 }))
-        },
-      )
+    else answer.then(this.#onAnswer, this.#onHandlerError)
+  }
+
+  /** The app's answer to the exchange in progress, once its promise has settled. */
+  #answer(response: Response): void {
+    const exchange = this.#exchange
+    if (exchange) this.#respond(exchange, response)
+    else response.body?.cancel().catch(() => {})
   }
 
   /** The app wants (more of) the body: read again, and say 100 Continue the first time. */
@@ -291,7 +313,7 @@ export class ServerConnection implements SocketEvents {
         this.#socket,
         response,
         { method: exchange.head.method, http10: exchange.head.minor === 0, keepAlive },
-        () => this.#waitDrain(),
+        this.#waitDrainOnce,
       )
     } catch (error) {
       return this.#failedResponse(error)

@@ -214,3 +214,28 @@ export class FieldList {
     return this as unknown as Headers
   }
 }
+
+/**
+ * Put the field lines of `headers` into `names` and `values` from index 0, as `Headers` iterates
+ * them (each name once with its values joined, `Set-Cookie` line by line), and return how many.
+ * The engine's own list is read in place, without an iterator; the arrays are the caller's to
+ * reuse from one head to the next.
+ */
+export function collectFields(headers: Headers, names: string[], values: string[]): number {
+  let count = 0
+  const list = headers as unknown
+  if (list instanceof FieldList) {
+    for (let i = 0; i < list.size; i++) {
+      const value = list.entryAt(i)
+      if (value === undefined) continue
+      names[count] = list.nameAt(i)
+      values[count++] = value
+    }
+  } else {
+    for (const [name, value] of headers) {
+      names[count] = name
+      values[count++] = value
+    }
+  }
+  return count
+}

@@ -96,6 +96,19 @@ function isName(bytes: Uint8Array, start: number, lower: Uint8Array): boolean {
   return true
 }
 
+/**
+ * The offsets of the field lines of the head being parsed, four a line: name start, colon, value
+ * start, value end. Shared: a parser fills and reads them within one synchronous call.
+ */
+let fieldMarks: Int32Array = new Int32Array(256)
+
+/** {@link fieldMarks} with room for `size` offsets, those already there kept. */
+function growMarks(size: number): Int32Array {
+  const grown = new Int32Array(Math.max(size, fieldMarks.length * 2))
+  grown.set(fieldMarks)
+  return (fieldMarks = grown)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The request parser
 // ---------------------------------------------------------------------------------------------
@@ -613,8 +626,10 @@ export class RequestParser {
     const minor = this.#version(buf, at)
     at += 10
 
-    // RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, then CRLF.
-    const marks: number[] = []
+    // RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, then CRLF. Field lines
+    // are counted, and their offsets kept in the shared marks (`index`: the line's number).
+    let marks = fieldMarks
+    let count = 0
     /** The bytes of the values OR-ed together: obs-text when 0x80 is set. */
     let high = 0
     let host = -1
@@ -663,8 +678,12 @@ export class RequestParser {
         valueEnd--
       }
       at += 2
-      const index = marks.length
-      marks.push(nameStart, colon, valueStart, valueEnd)
+      const index = count++
+      if (count * 4 > marks.length) marks = growMarks(count * 4)
+      marks[index * 4] = nameStart
+      marks[index * 4 + 1] = colon
+      marks[index * 4 + 2] = valueStart
+      marks[index * 4 + 3] = valueEnd
       switch (colon - nameStart) {
         case 4:
           if (isName(buf, nameStart, HOST)) {
@@ -710,16 +729,15 @@ export class RequestParser {
 
     // One decoding of the whole head: byte offsets are string offsets (latin1).
     const text = decodeLatin1(buf, start, end - 2, high < 0x80)
-    const fields = new Array<string>(marks.length >> 1)
-    for (let i = 0, j = 0; i < marks.length; i += 4, j += 2) {
-      fields[j] = text.slice(marks[i]! - start, marks[i + 1]! - start)
-      fields[j + 1] = text.slice(marks[i + 2]! - start, marks[i + 3]! - start)
+    const fields = new Array<string>(count * 2)
+    for (let i = 0; i < count; i++) {
+      fields[i * 2] = text.slice(marks[i * 4]! - start, marks[i * 4 + 1]! - start)
+      fields[i * 2 + 1] = text.slice(marks[i * 4 + 2]! - start, marks[i * 4 + 3]! - start)
     }
-    const value = (index: number) => fields[(index >> 1) + 1]!
 
     let framing: RequestHead['framing'] = lengths > 0 ? 'length' : 'none'
     if (codings !== -1) {
-      checkCodings(value(codings))
+      checkCodings(fields[codings * 2 + 1]!)
       framing = 'chunked'
     }
     let close = false
@@ -727,7 +745,7 @@ export class RequestParser {
     let upgrading = false
     if (connection) {
       for (const index of connection) {
-        const options = value(index).toLowerCase()
+        const options = fields[index * 2 + 1]!.toLowerCase()
         // The usual single option first, then a list (RFC 9110 §7.6.1).
         if (options === 'keep-alive') keepAlive = true
         else if (options === 'close') close = true
@@ -744,7 +762,7 @@ export class RequestParser {
     // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
     if (expect && minor === 1) {
       for (const index of expect) {
-        if (value(index).toLowerCase() === '100-continue') expectContinue = true
+        if (fields[index * 2 + 1]!.toLowerCase() === '100-continue') expectContinue = true
       }
     }
     const head: RequestHead = {
@@ -756,9 +774,12 @@ export class RequestParser {
       length: framing === 'length' ? length : 0,
       // RFC 9112 §9.3: persistent by default in 1.1; in 1.0 only with keep-alive.
       keepAlive: !close && (minor === 1 || keepAlive),
-      upgrade: upgrading && upgrade ? upgrade.map(value).join(', ') : undefined,
+      upgrade:
+        upgrading && upgrade
+          ? upgrade.map((index) => fields[index * 2 + 1]!).join(', ')
+          : undefined,
       expectContinue,
-      host: host === -1 ? undefined : value(host),
+      host: host === -1 ? undefined : fields[host * 2 + 1],
       size: end - start,
     }
     this.#pos = end
@@ -1003,12 +1024,65 @@ const MAX_RESPONSE_HEAD_BYTES = 64 * 1024
 /** The longest chunk-size line (with extensions) or trailer field accepted. */
 const MAX_LINE_BYTES = 4096
 
-/** RFC 9112 §4 status-line (RFC 9110 §15: 100–599); the reason phrase may be empty. */
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: ([^\r\n]*))?$/
 const DIGITS = /^\d{1,15}$/
 const HEX = /^[0-9A-Fa-f]{1,13}$/
-/** RFC 9110 §5.6.3: optional whitespace (SP and HTAB only) at either end of a field value. */
-const isOws = (c: number): boolean => c === SP || c === HTAB
+
+/** The start of a status line (RFC 9112 §2.3, §4), case-sensitive: the minor version follows. */
+const HTTP_1 = bytesOf('HTTP/1.')
+
+/** Whether `buf` holds exactly `prefix` at `at` (case-sensitive). */
+function startsWith(buf: Uint8Array, at: number, prefix: Uint8Array): boolean {
+  for (let i = 0; i < prefix.length; i++) if (buf[at + i] !== prefix[i]) return false
+  return true
+}
+
+/** Whether `b` is an ASCII digit (RFC 5234 DIGIT). */
+function isDigit(b: number): boolean {
+  return b >= 0x30 && b <= 0x39
+}
+
+/** Whether `buf[aStart, aEnd)` and `buf[bStart, bEnd)` are the same bytes. */
+function sameBytes(
+  buf: Uint8Array,
+  aStart: number,
+  aEnd: number,
+  bStart: number,
+  bEnd: number,
+): boolean {
+  if (aEnd - aStart !== bEnd - bStart) return false
+  for (let i = 0; i < aEnd - aStart; i++) if (buf[aStart + i] !== buf[bStart + i]) return false
+  return true
+}
+
+/**
+ * `buf[start, end)` as a number when it is 1 to 15 digits (RFC 9110 §8.6, exact in a double):
+ * the usual Content-Length, read without a string. Undefined for anything else.
+ */
+function digitsValue(buf: Uint8Array, start: number, end: number): number | undefined {
+  if (end - start < 1 || end - start > 15) return undefined
+  let value = 0
+  for (let at = start; at < end; at++) {
+    const b = buf[at]!
+    if (!isDigit(b)) return undefined
+    value = value * 10 + b - 0x30
+  }
+  return value
+}
+
+/**
+ * Whether the connection persists after a response (RFC 9112 §9.3): `options` is its
+ * Connection field values, lower case and joined with `,` (undefined without any). HTTP/1.1
+ * persists unless `close`, HTTP/1.0 only with `keep-alive`.
+ */
+function persistent(options: string | undefined, http10: boolean): boolean {
+  if (options === undefined) return !http10
+  // The usual single option, without a regular expression.
+  if (options === 'keep-alive') return true
+  if (options === 'close') return false
+  return http10
+    ? /(^|,)\s*keep-alive\s*(,|$)/.test(`,${options}`)
+    : !/(^|,)\s*close\s*(,|$)/.test(`,${options}`)
+}
 
 /** A response that breaks HTTP/1.1: answered 502 and its connection closed. */
 export class UpstreamProtocolError extends Error {
@@ -1099,7 +1173,7 @@ export class ResponseParser {
           if (end - at > MAX_RESPONSE_HEAD_BYTES) {
             throw new UpstreamProtocolError('Response head too large')
           }
-          this.#head(decodeLatin1(chunk, at, end))
+          this.#head(chunk, at, end)
           at = end + 4
           break
         }
@@ -1192,87 +1266,136 @@ export class ResponseParser {
     this.#events.end()
   }
 
-  #head(text: string): void {
-    // Lines end at CRLF (the head's own final CRLF is not in `text`); read in place, by index.
-    const size = text.length
-    let eol = text.indexOf('\r\n')
-    if (eol === -1) eol = size
-    const status = STATUS_LINE.exec(eol === size ? text : text.slice(0, eol))
-    if (!status) throw new UpstreamProtocolError('Invalid status line')
-    const code = Number(status[2])
-    const names: string[] = []
-    const values: string[] = []
-    let length: string | undefined
-    let codings: string | undefined
-    let connection = ''
-    for (let at = eol + 2; at <= size; at = eol + 2) {
-      eol = text.indexOf('\r\n', at)
-      if (eol === -1) eol = size
+  /** The head in `buf[start, end)`: the status line and the fields, without the final CRLFs. */
+  #head(buf: Uint8Array, start: number, end: number): void {
+    // RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]; the status is
+    // 100–599 (RFC 9110 §15). The reason phrase may be empty, or left out with its SP.
+    let at = start
+    const minor = buf[at + 7]
+    const code = (buf[at + 9]! - 0x30) * 100 + (buf[at + 10]! - 0x30) * 10 + buf[at + 11]! - 0x30
+    if (
+      end - start < 12 ||
+      !startsWith(buf, at, HTTP_1) ||
+      (minor !== 0x30 && minor !== 0x31) ||
+      buf[at + 8] !== SP ||
+      !isDigit(buf[at + 9]!) ||
+      !isDigit(buf[at + 10]!) ||
+      !isDigit(buf[at + 11]!) ||
+      code < 100 ||
+      code > 599
+    ) {
+      throw new UpstreamProtocolError('Invalid status line')
+    }
+    at += 12
+    let reasonStart = at
+    /** The bytes of the reason phrase and of the values OR-ed together: obs-text when 0x80 is set. */
+    let high = 0
+    if (at < end && buf[at] === SP) {
+      reasonStart = ++at
+      for (let b = buf[at]!; at < end && b !== CR && b !== LF; b = buf[++at]!) high |= b
+    }
+    const reasonEnd = at
+    if (at !== end && (buf[at] !== CR || buf[at + 1] !== LF)) {
+      throw new UpstreamProtocolError('Invalid status line')
+    }
+
+    // RFC 9112 §5.1: field-line = field-name ":" OWS field-value OWS, each line then CRLF. The
+    // bytes are checked in place first (their offsets kept in the shared marks); the names and
+    // values are then slices of one decoding of the head.
+    let count = 0
+    let marks = fieldMarks
+    let lengthAt = -1
+    let lengthEnd = -1
+    for (at += 2; at < end; at += 2) {
       // RFC 9112 §5.2: obs-fold is refused here, as a malformed field (a name of tchar only).
-      let colon = at
-      while (colon < eol && TCHAR[text.charCodeAt(colon)] === 1) colon++
-      if (colon === at || colon === eol || text.charCodeAt(colon) !== COLON) {
+      const nameStart = at
+      while (TCHAR[buf[at]!] === 1) at++
+      if (at === nameStart || buf[at] !== COLON) {
         throw new UpstreamProtocolError('Invalid response header field')
       }
-      // RFC 9112 §5.1: the OWS around a value is SP and HTAB; String#trim() would also strip
-      // obs-text (0xA0, a byte of the value). RFC 9110 §5.5: no NUL, CR or LF inside.
-      let start = colon + 1
-      let end = eol
-      while (start < end && isOws(text.charCodeAt(start))) start++
-      while (end > start && isOws(text.charCodeAt(end - 1))) end--
-      for (let i = start; i < end; i++) {
-        const c = text.charCodeAt(i)
-        if (c === 0 || c === CR || c === LF) {
+      const colon = at
+      // RFC 9112 §5.1: the OWS around a value is SP and HTAB; obs-text (0xA0 too) is content.
+      // RFC 9110 §5.5: no NUL, CR or LF inside; the line ends at the first CRLF.
+      at++
+      while (buf[at] === SP || buf[at] === HTAB) at++
+      const valueStart = at
+      for (let b = buf[at]!; b !== CR || buf[at + 1] !== LF; b = buf[++at]!) {
+        if (b === 0 || b === CR || b === LF) {
           throw new UpstreamProtocolError('Invalid response header value')
         }
+        high |= b
       }
-      const name = text.slice(at, colon)
-      const value = text.slice(start, end)
-      const key = name.toLowerCase()
-      names.push(key)
-      values.push(value)
-      // Only the framing fields matter here: content-length, transfer-encoding, connection.
-      if (key.length !== 14 && key.length !== 17 && key.length !== 10) continue
-      if (key === 'content-length') {
-        if (length !== undefined && length !== value) {
+      let valueEnd = at
+      while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) {
+        valueEnd--
+      }
+      if (count * 4 + 4 > marks.length) marks = growMarks(count * 4 + 4)
+      marks[count * 4] = nameStart
+      marks[count * 4 + 1] = colon
+      marks[count * 4 + 2] = valueStart
+      marks[count * 4 + 3] = valueEnd
+      count++
+      // RFC 9110 §8.6: several Content-Length lines must agree (checked here, in line order).
+      if (colon - nameStart === 14 && isName(buf, nameStart, CONTENT_LENGTH)) {
+        if (lengthAt !== -1 && !sameBytes(buf, lengthAt, lengthEnd, valueStart, valueEnd)) {
           throw new UpstreamProtocolError('Conflicting Content-Length')
         }
-        length = value
-      } else if (key === 'transfer-encoding') codings = codings ? `${codings}, ${value}` : value
-      else if (key === 'connection') connection += `,${value.toLowerCase()}`
+        lengthAt = valueStart
+        lengthEnd = valueEnd
+      }
     }
     // RFC 9110 §15.2: interim responses are read and dropped; the final one follows.
     if (code < 200) {
       if (code === 101) throw new UpstreamProtocolError('Unexpected 101 Switching Protocols')
       return
     }
-    const http10 = status[1] === '0'
-    let keepAlive =
-      connection === ''
-        ? !http10
-        : http10
-          ? /(^|,)\s*keep-alive\s*(,|$)/.test(connection)
-          : !/(^|,)\s*close\s*(,|$)/.test(connection)
+
+    // One decoding of the head: byte offsets are string offsets (latin1).
+    const text = decodeLatin1(buf, start, end, high < 0x80)
+    const names = new Array<string>(count)
+    const values = new Array<string>(count)
+    let codings: string | undefined
+    let connection: string | undefined
+    for (let i = 0; i < count; i++) {
+      const nameStart = marks[i * 4]!
+      const colon = marks[i * 4 + 1]!
+      const value = text.slice(marks[i * 4 + 2]! - start, marks[i * 4 + 3]! - start)
+      const key = text.slice(nameStart - start, colon - start).toLowerCase()
+      names[i] = key
+      values[i] = value
+      // Only the framing fields matter here: transfer-encoding, connection (and the length).
+      if (key === 'transfer-encoding') codings = codings ? `${codings}, ${value}` : value
+      else if (key === 'connection') {
+        const options = value.toLowerCase()
+        connection = connection === undefined ? options : `${connection},${options}`
+      }
+    }
+    const http10 = minor === 0x30
+    let keepAlive = persistent(connection, http10)
     const hasBody = !this.#noBody && code !== 204 && code !== 304
     if (!hasBody) this.#state = R_DONE
     else if (codings !== undefined) {
       // RFC 9112 §6.3 rule 4: chunked last means chunked; anything else reads until the close.
       // With a Content-Length as well, the connection must not be reused (rule 3).
-      if (length !== undefined) keepAlive = false
-      if (/(^|,)\s*chunked\s*$/i.test(codings)) this.#state = R_CHUNK_SIZE
-      else {
+      if (lengthAt !== -1) keepAlive = false
+      if (codings === 'chunked' || /(^|,)\s*chunked\s*$/i.test(codings)) {
+        this.#state = R_CHUNK_SIZE
+      } else {
         this.#state = R_UNTIL_CLOSE
         keepAlive = false
       }
-    } else if (length !== undefined) {
-      this.#remaining = parseLength(length)
+    } else if (lengthAt !== -1) {
+      this.#remaining =
+        digitsValue(buf, lengthAt, lengthEnd) ??
+        parseLength(text.slice(lengthAt - start, lengthEnd - start))
       this.#state = this.#remaining === 0 ? R_DONE : R_LENGTH
     } else {
       this.#state = R_UNTIL_CLOSE
       keepAlive = false
     }
     const headers = FieldList.ofLowerCase(names, values).asHeaders()
-    this.#events.head({ status: code, statusText: status[3] ?? '', headers, keepAlive, hasBody })
+    const statusText = text.slice(reasonStart - start, reasonEnd - start)
+    this.#events.head({ status: code, statusText, headers, keepAlive, hasBody })
   }
 
   #chunkSize(line: string): void {

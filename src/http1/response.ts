@@ -4,16 +4,20 @@
  * HTTP/1.1 client otherwise, and the close for HTTP/1.0), and the body, from the fastest source
  * there is: the upstream body's own queue, one buffer, or a Web stream.
  */
+import { wallClock } from '../clock.ts'
 import { rawBodyOf, type UpstreamBody } from './body.ts'
 import {
+  allocate,
   concatAll,
   concatBytes,
-  encodeHead,
   encodeLatin1,
   frameChunk,
   LAST_CHUNK,
+  SP,
+  writeCrlf,
+  writeLatin1,
 } from './bytes.ts'
-import { FieldList } from './fields.ts'
+import { collectFields } from './fields.ts'
 import type { Socket } from './socket.ts'
 
 /** RFC 9110 §15 reason phrases, for responses that carry none. */
@@ -69,7 +73,7 @@ let dateSecond = 0
 let dateValue = ''
 /** The `Date` field (RFC 9110 §6.6.1), formatted once a second. */
 function httpDate(): string {
-  const now = Date.now()
+  const now = wallClock()
   const second = Math.floor(now / 1000)
   if (second !== dateSecond) {
     dateSecond = second
@@ -150,6 +154,21 @@ interface Streamed {
   pending?: Promise<ReadableStreamReadResult<Uint8Array>>
 }
 
+/**
+ * The fields of the head being written, as names and values: reused, since a head is written in
+ * one synchronous call (and cleared after, so that they hold on to no string).
+ */
+const headNames: string[] = []
+const headValues: string[] = []
+
+const COLON = 0x3a
+const HTTP11 = 'HTTP/1.1 '
+const DATE = 'date: '
+const CONTENT_LENGTH = 'content-length: '
+const CHUNKED = 'transfer-encoding: chunked\r\n'
+const CLOSE = 'connection: close\r\n'
+const KEEP_ALIVE = 'connection: keep-alive\r\n'
+
 /** Write the head, and the body: `whole`, or `streamed` (then the answer is a promise). */
 function writeHead(
   socket: Socket,
@@ -163,27 +182,32 @@ function writeHead(
   const noBody = bodyless(plan.method, status)
   let keepAlive = plan.keepAlive
   let length: string | null = null
-  let head = `HTTP/1.1 ${status} ${response.statusText || reasonPhrase(status)}\r\n`
   let hasDate = false
-  const headers = response.headers as unknown
-  const field = (name: string, value: string) => {
+  const names = headNames
+  const values = headValues
+  const count = collectFields(response.headers, names, values)
+  // The fields the engine writes itself are left out (RFC 9112 §6, §9); the rest are kept in
+  // order, and the head's size counted as they are, so that it is written once, in place.
+  const code = String(status)
+  const reason = response.statusText || reasonPhrase(status)
+  let size = HTTP11.length + code.length + 1 + reason.length + 2
+  let kept = 0
+  for (let i = 0; i < count; i++) {
+    const name = names[i]!
+    const value = values[i]!
     if (OWN_FIELDS.has(name)) {
       if (name === 'content-length') length = value
       // The app asks to close (a refusal, a drain): RFC 9112 §9.6.
       else if (name === 'connection' && /(^|[\s,])close($|[\s,])/i.test(value)) keepAlive = false
-      return
+      continue
     }
     if (name === 'date') hasDate = true
-    head += `${name}: ${value}\r\n`
+    names[kept] = name
+    values[kept++] = value
+    size += name.length + value.length + 4
   }
-  if (headers instanceof FieldList) {
-    // The engine's own field list (an upstream response): read in place, no iterator.
-    for (let i = 0; i < headers.size; i++) {
-      const value = headers.entryAt(i)
-      if (value !== undefined) field(headers.nameAt(i), value)
-    }
-  } else for (const [name, value] of response.headers) field(name, value)
-  if (!hasDate) head += `date: ${httpDate()}\r\n`
+  const date = hasDate ? '' : httpDate()
+  if (!hasDate) size += DATE.length + date.length + 2
 
   let chunked = false
   if (whole) length = String(whole.byteLength)
@@ -194,18 +218,40 @@ function writeHead(
     if (plan.http10) keepAlive = false
     else chunked = true
   }
-  if (length !== null) head += `content-length: ${length}\r\n`
-  if (chunked) head += 'transfer-encoding: chunked\r\n'
-  if (!keepAlive) head += 'connection: close\r\n'
-  else if (plan.http10) head += 'connection: keep-alive\r\n'
-  head += '\r\n'
+  if (length !== null) size += CONTENT_LENGTH.length + length.length + 2
+  if (chunked) size += CHUNKED.length
+  const connection = !keepAlive ? CLOSE : plan.http10 ? KEEP_ALIVE : ''
+  size += connection.length + 2
+
+  // A body at hand leaves in the same array as its head: one write.
+  const body = (noBody || !streamed) && whole && whole.byteLength > 0 ? whole : undefined
+  const out = allocate(body ? size + body.byteLength : size)
+  let at = writeLatin1(out, 0, HTTP11)
+  at = writeLatin1(out, at, code)
+  out[at++] = SP
+  at = writeCrlf(out, writeLatin1(out, at, reason))
+  for (let i = 0; i < kept; i++) {
+    at = writeLatin1(out, at, names[i]!)
+    out[at++] = COLON
+    out[at++] = SP
+    at = writeCrlf(out, writeLatin1(out, at, values[i]!))
+  }
+  // Let go of the strings (the arrays keep their room for the next head).
+  for (let i = 0; i < count; i++) names[i] = values[i] = ''
+  if (!hasDate) at = writeCrlf(out, writeLatin1(out, writeLatin1(out, at, DATE), date))
+  if (length !== null) {
+    at = writeCrlf(out, writeLatin1(out, writeLatin1(out, at, CONTENT_LENGTH), length))
+  }
+  if (chunked) at = writeLatin1(out, at, CHUNKED)
+  at = writeCrlf(out, writeLatin1(out, at, connection))
+  if (body) out.set(body, at)
 
   if (noBody || !streamed) {
-    socket.write(encodeHead(head, whole && whole.byteLength > 0 ? whole : undefined))
+    socket.write(out)
     return { keepAlive, bytes: whole?.byteLength ?? 0, complete: true }
   }
   const declared = length === null ? -1 : Number(length)
-  return writeBody(socket, encodeHead(head), streamed, chunked, declared, keepAlive, waitDrain!)
+  return writeBody(socket, out, streamed, chunked, declared, keepAlive, waitDrain!)
 }
 
 /** Stream the body after its head (sent with the first chunk). */

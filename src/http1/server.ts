@@ -4,6 +4,7 @@
  * connections: the connection cap, the deadlines (one sweep instead of a timer per request), and
  * the graceful drain.
  */
+import { wallClock } from '../clock.ts'
 import { ServerConnection } from './connection.ts'
 import type {
   Http1Handler,
@@ -26,7 +27,7 @@ export interface Http1ServerOptions {
   limits: Http1Limits
   /** Told about a handler that threw (the client gets 500). */
   onError?: (error: unknown) => void
-  /** The clock. @default Date.now */
+  /** The clock. @default wallClock (Date.now, read once per socket event: ../clock.ts) */
   now?: () => number
 }
 
@@ -63,7 +64,7 @@ function sweepInterval(limits: Http1Limits): number {
 export function createHttp1Server(options: Http1ServerOptions): Http1Server {
   const open = new Set<ServerConnection>()
   const tunnels = new Set<Tunnel>()
-  const now = options.now ?? Date.now
+  const now = options.now ?? wallClock
   let limits = options.limits
   let draining = false
   let drained: (() => void) | undefined

@@ -16,6 +16,7 @@
  * see only the eligible backends and live load through {@link LoadView}; health results flow in
  * through {@link BackendPool.recordProbe}.
  */
+import { monotonicClock } from '../clock.ts'
 import type { Backend, Logger } from '../types.ts'
 import type { LoadView } from '../strategies/strategy.ts'
 import type { BreakerOptions } from '../health/breaker.ts'
@@ -51,7 +52,7 @@ export interface PoolOptions {
   latencyDecay?: number
   /**
    * The monotonic clock latencies and health deadlines are measured on, in ms.
-   * @default performance.now
+   * @default monotonicClock (performance.now, read once per socket event: ../clock.ts)
    */
   clock?: () => number
   /** Passive health. @default DEFAULT_OUTLIER_OPTIONS (../health/outlier.ts) */
@@ -84,7 +85,7 @@ export class BackendPool implements LoadView {
   constructor(backends: readonly Backend[], options: PoolOptions = {}) {
     this.#logger = options.logger
     this.#now = options.now ?? Date.now
-    this.#clock = options.clock ?? (() => performance.now())
+    this.#clock = options.clock ?? monotonicClock
     const context: PoolContext = {
       logger: this.#logger,
       clock: this.#clock,

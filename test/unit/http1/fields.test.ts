@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { FieldList } from '../../../src/http1/fields.ts'
+import { collectFields, FieldList } from '../../../src/http1/fields.ts'
 
 const raw = ['Host', 'x', 'Accept', 'a', 'Set-Cookie', 'a=1', 'ACCEPT', 'b', 'set-cookie', 'b=2']
 
@@ -80,5 +80,21 @@ describe('FieldList', () => {
     fields.stripNamed((name) => name === 'te' || name === 'connection')
     expect([...fields]).toEqual([['accept', 'a']])
     expect([...copy]).toEqual([['accept', 'a']])
+  })
+})
+
+describe('collectFields', () => {
+  it('gives the field lines as Headers iterates them, from an engine list or a Headers', () => {
+    const names = ['stale', 'stale', 'stale']
+    const values = ['x', 'x', 'x']
+    const list = FieldList.ofFields(raw)
+    const count = collectFields(list.asHeaders(), names, values)
+    expect(names.slice(0, count).map((name, i) => [name, values[i]])).toEqual([...list])
+    const headers = new Headers([
+      ['X-A', '1'],
+      ['x-a', '2'],
+    ])
+    expect(collectFields(headers, names, values)).toBe(1)
+    expect([names[0], values[0]]).toEqual(['x-a', '1, 2'])
   })
 })

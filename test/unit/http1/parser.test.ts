@@ -307,6 +307,55 @@ const CASES: Case[] = [
     hasBody: true,
   },
   {
+    name: 'obs-text in the reason phrase, and field names in any case',
+    input: bytes('HTTP/1.1 200 \xe9t\xe9 ok\r\nX-BaCkEnD: 9001\r\nCONTENT-LENGTH: 1\r\n\r\nx'),
+    status: 200,
+    statusText: '\u00e9t\u00e9 ok',
+    headers: [
+      ['x-backend', '9001'],
+      ['content-length', '1'],
+    ],
+    body: 'x',
+    keepAlive: true,
+    hasBody: true,
+  },
+  {
+    name: 'several Connection fields, read as one list',
+    input: bytes(
+      'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+    ),
+    status: 200,
+    body: '',
+    keepAlive: false,
+    hasBody: true,
+  },
+  {
+    name: 'HTTP/1.0 with keep-alive in a second Connection field',
+    input: bytes(
+      'HTTP/1.0 200 OK\r\nConnection: Foo\r\nConnection:\tKeep-Alive \r\nContent-Length: 0\r\n\r\n',
+    ),
+    status: 200,
+    body: '',
+    keepAlive: true,
+    hasBody: true,
+  },
+  {
+    name: 'HTTP/1.0 with Connection: close',
+    input: bytes('HTTP/1.0 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'),
+    status: 200,
+    body: '',
+    keepAlive: false,
+    hasBody: true,
+  },
+  {
+    name: 'Content-Length repeated with the same value, on two lines',
+    input: bytes('HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length:2 \r\n\r\nok'),
+    status: 200,
+    body: 'ok',
+    keepAlive: true,
+    hasBody: true,
+  },
+  {
     name: 'no reason phrase at all',
     input: bytes('HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx'),
     status: 200,
@@ -491,6 +540,14 @@ describe('ResponseParser rejects malformed responses', () => {
       head('Transfer-Encoding: chunked\r\n') + '0\r\n' + 'X-T: 1234567890\r\n'.repeat(4000),
     ],
     ['a status code above 599', 'HTTP/1.1 600 Nope\r\nContent-Length: 0\r\n\r\n'],
+    ['a status line cut short', 'HTTP/1.1 20\r\nContent-Length: 0\r\n\r\n'],
+    ['a status line with nothing but its version', 'HTTP/1.1\r\n\r\n'],
+    ['no SP before the reason phrase', 'HTTP/1.1 200OK\r\nContent-Length: 0\r\n\r\n'],
+    ['a bare CR in the reason phrase', 'HTTP/1.1 200 O\rK\r\nContent-Length: 0\r\n\r\n'],
+    ['a bare LF in the reason phrase', 'HTTP/1.1 200 O\nK\r\nContent-Length: 0\r\n\r\n'],
+    ['a CR before the end of the status line', 'HTTP/1.1 200 OK\r\r\n\r\n'],
+    ['a bare CR in a field value', head('X-A: a\rb\r\nContent-Length: 0\r\n')],
+    ['a CR before the end of a field line', head('X-A: a\r\r\nContent-Length: 0\r\n')],
     ['a head over 64 KiB, unfinished', head(`X-Big: ${'a'.repeat(70_000)}`)],
     ['a head over 64 KiB', head(`X-Big: ${'a'.repeat(70_000)}\r\nContent-Length: 0\r\n`)],
     [
@@ -530,6 +587,15 @@ describe('ResponseParser rejects malformed responses', () => {
     expect(() => run([bytes('HTTP/1.1 101 Switching Protocols\r\n\r\n')])).toThrow(
       'Unexpected 101 Switching Protocols',
     )
+    // In line order: the conflict comes before the malformed line after it.
+    expect(() =>
+      run([bytes(head('Content-Length: 5\r\nContent-Length: 6\r\nBad Name: x\r\n'))]),
+    ).toThrow('Conflicting Content-Length')
+    expect(() =>
+      run([bytes(head('Bad Name: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n'))]),
+    ).toThrow('Invalid response header field')
+    expect(() => run([bytes('HTTP/1.1 200 O\rK\r\n\r\n')])).toThrow('Invalid status line')
+    expect(() => run([bytes(head('X-A: a\0b\r\n'))])).toThrow('Invalid response header value')
   })
 })
 

@@ -201,6 +201,51 @@ describe('HTTP/1.1 server engine', () => {
     expect(socket.statuses()).toEqual([500, 200])
   })
 
+  it('answers pipelined requests whose answers are promises, rejected ones with 500, in order', async () => {
+    let calls = 0
+    const { connect } = serve(async (request) => {
+      calls++
+      await new Promise((resolve) => setTimeout(resolve, calls === 1 ? 20 : 0))
+      if (new URL(request.url).pathname === '/2') throw new Error('boom')
+      return new Response(new URL(request.url).pathname)
+    })
+    const socket = connect()
+    socket.send(
+      'GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /3 HTTP/1.1\r\nHost: x\r\n\r\n',
+    )
+    await vi.waitFor(() => expect(socket.statuses()).toHaveLength(3))
+    expect(socket.statuses()).toEqual([200, 500, 200])
+    expect(socket.out).toMatch(/\r\n\r\n\/1HTTP\/1\.1 500 /)
+    expect(socket.out).toMatch(/\r\n\r\n\/3$/)
+    expect(socket.ended).toBe(false)
+  })
+
+  it('writes the head byte for byte: fields in order, its own framing fields instead', async () => {
+    const { connect } = serve(() => {
+      const headers = new Headers([
+        ['x-b', '2'],
+        ['date', 'Mon, 07 Dec 2026 02:40:00 GMT'],
+        ['keep-alive', 'timeout=5'],
+        ['x-obs', 'caf\u00e9'],
+        ['connection', 'close'],
+        ['x-a', '1'],
+      ])
+      return new Response('hi', { status: 201, statusText: 'Made', headers })
+    })
+    const socket = connect()
+    socket.send('GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')
+    await flush()
+    // A `Headers` iterates its names sorted; obs-text leaves as one byte (latin1). The app's
+    // `connection: close` wins over the client's keep-alive.
+    expect(socket.out).toBe(
+      'HTTP/1.1 201 Made\r\ncontent-type: text/plain;charset=UTF-8\r\n' +
+        'date: Mon, 07 Dec 2026 02:40:00 GMT\r\nx-a: 1\r\nx-b: 2\r\nx-obs: caf\u00e9\r\n' +
+        'content-length: 2\r\nconnection: close\r\n\r\nhi',
+    )
+    expect(socket.ended).toBe(true)
+  })
+
   it('keeps the length of a HEAD answer and sends no body', async () => {
     const { connect } = serve(() => new Response(null, { headers: { 'content-length': '1234' } }))
     const socket = connect()
