@@ -33,6 +33,8 @@ class Entry implements Deadline {
     readonly list: DeadlineList,
     readonly at: number,
     readonly onExpire: DeadlineListener,
+    /** The order in which its list got it. */
+    readonly seq: number,
   ) {}
 
   cancel(): void {
@@ -47,11 +49,13 @@ class DeadlineList {
   #timer: ReturnType<typeof setTimeout> | undefined
   /** When the armed timer fires. */
   #timerAt = 0
+  /** Entries added so far (the last one's `seq`). */
+  #added = 0
 
   constructor(readonly ms: number) {}
 
   add(onExpire: DeadlineListener): Entry {
-    const entry = new Entry(this, wallClock() + this.ms, onExpire)
+    const entry = new Entry(this, wallClock() + this.ms, onExpire, ++this.#added)
     const tail = this.#tail
     if (tail) {
       tail.next = entry
@@ -86,8 +90,15 @@ class DeadlineList {
   readonly #fire = (): void => {
     this.#timer = undefined
     const now = Math.max(wallClock(), this.#timerAt)
-    // Each callback runs after its entry is gone: it may add or cancel others.
-    for (let entry = this.#head; entry !== undefined && entry.at <= now; entry = this.#head) {
+    // Each callback runs after its entry is gone: it may add or cancel others. What a callback
+    // adds is due `ms` from now, never in this firing, even when the clock has not moved since
+    // the entry that fired was added (a timer faked apart from `Date`, or one millisecond).
+    const added = this.#added
+    for (
+      let entry = this.#head;
+      entry !== undefined && entry.at <= now && entry.seq <= added;
+      entry = this.#head
+    ) {
       this.unlink(entry)
       const onExpire = entry.onExpire
       if (typeof onExpire === 'function') onExpire()

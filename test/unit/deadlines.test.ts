@@ -105,4 +105,24 @@ describe('deadlineAfter', () => {
     expect(fired).toEqual(['a', 'c'])
     expect(vi.getTimerCount()).toBe(0)
   })
+  it('never runs in the same firing a deadline that a callback set, even when the clock stood still', () => {
+    // The timer is faked and the wall clock does not move: the second deadline, set by the
+    // first's callback, is due 1000 ms after it, not at once (the clock read when it was set
+    // equals the one read when the first was).
+    vi.useRealTimers()
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_000_000)
+    const fired: string[] = []
+    deadlineAfter(1000, () => {
+      fired.push('a')
+      deadlineAfter(1000, () => fired.push('b'))
+    })
+    vi.advanceTimersByTime(1000)
+    expect(fired).toEqual(['a'])
+    vi.advanceTimersByTime(999)
+    expect(fired).toEqual(['a'])
+    vi.advanceTimersByTime(1)
+    expect(fired).toEqual(['a', 'b'])
+    now.mockRestore()
+  })
 })

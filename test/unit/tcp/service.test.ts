@@ -173,6 +173,7 @@ const COUNTERS = { open: 0, total: 0, bytesIn: 0, bytesOut: 0, connectFailures: 
 
 afterEach(() => {
   vi.useRealTimers()
+  vi.restoreAllMocks()
 })
 
 describe('TcpService: a relayed connection', () => {
@@ -319,6 +320,9 @@ describe('TcpService: connect failures', () => {
 
   it('a connect timeout: the next candidate takes it; the late socket is destroyed unheard', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    // The wall clock stands still, as it does when all of this runs within one millisecond:
+    // the next candidate's deadline, set when the first one's passes, is still 1000 ms away.
+    vi.spyOn(Date, 'now').mockReturnValue(1_000_000)
     const t = setup({ modes: { a: 'hang' }, connectTimeout: 1000 })
     const client = t.connect()
     client.send('early')
