@@ -104,23 +104,6 @@ export function encodeHead(text: string, body?: Uint8Array): Uint8Array {
   return out
 }
 
-/**
- * Write `text` as latin1 (each code unit's low byte, as {@link encodeHead}) into `out` at `at`;
- * returns where it ends. For the short pieces of a head, where a native encoder's call costs
- * more than the copy.
- */
-export function writeLatin1(out: Uint8Array, at: number, text: string): number {
-  for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i)
-  return at + text.length
-}
-
-/** Write CRLF, the end of a head's line (RFC 9112 §2.1), into `out` at `at`; returns where it ends. */
-export function writeCrlf(out: Uint8Array, at: number): number {
-  out[at] = CR
-  out[at + 1] = LF
-  return at + 2
-}
-
 /** The index of the first CRLF in `bytes[from, to)`, or -1. */
 export function indexOfCrlf(bytes: Uint8Array, from = 0, to = bytes.length): number {
   let at = from

@@ -17,15 +17,7 @@ import { enterEvent, leaveEvent, wallClock } from '../clock.ts'
 import { UpstreamConnectError } from '../errors.ts'
 import type { UpstreamFetch } from '../types.ts'
 import { UpstreamBody, UpstreamResponse } from './body.ts'
-import {
-  allocate,
-  concatBytes,
-  frameChunk,
-  LAST_CHUNK,
-  SP,
-  writeCrlf,
-  writeLatin1,
-} from './bytes.ts'
+import { concatBytes, encodeHead, frameChunk, LAST_CHUNK } from './bytes.ts'
 import { collectFields } from './fields.ts'
 import { ResponseParser, type ResponseEvents, type ResponseHead } from './parser.ts'
 import type { Connect, Socket, SocketEvents } from './socket.ts'
@@ -128,15 +120,13 @@ interface RequestHead {
 const headNames: string[] = []
 const headValues: string[] = []
 
-/** `' HTTP/1.1\r\nhost: '` and the CRLFs around the fields: the bytes of a head beyond its parts. */
-const HEAD_FRAME_BYTES = ' HTTP/1.1\r\nhost: '.length + 2 + 2
 const CHUNKED_FIELD = 'transfer-encoding: chunked\r\n'
-const COLON = 0x3a
 
 /**
  * The request head, fields in the order given, Host first (RFC 9112 §3.2). A body without a
- * Content-Length goes chunked (RFC 9112 §7.1). Field values are byte strings: latin1, written
- * straight into the head's bytes (no string of the whole head is built).
+ * Content-Length goes chunked (RFC 9112 §7.1). Field values are byte strings: the head is built
+ * as one string and encoded once, as latin1 (encodeHead: one native call, where a loop over the
+ * pieces' code units costs twice as much on V8).
  */
 function requestHead(
   method: string,
@@ -148,40 +138,22 @@ function requestHead(
   const count = collectFields(headers, headNames, headValues)
   let host: string | undefined
   let length = false
-  let fieldBytes = 0
+  let fields = ''
   for (let i = 0; i < count; i++) {
     const name = headNames[i]!
     if (name === 'host') host = headValues[i]
     else {
       if (name === 'content-length') length = true
-      fieldBytes += name.length + headValues[i]!.length + 4
+      fields += name + ': ' + headValues[i]! + '\r\n'
     }
   }
   const chunked = hasBody && !length
-  if (chunked) fieldBytes += CHUNKED_FIELD.length
-  host ??= authority
-  const size = method.length + 1 + path.length + HEAD_FRAME_BYTES + host.length + fieldBytes
-  const bytes = allocate(size)
-  let at = writeLatin1(bytes, 0, method)
-  bytes[at++] = SP
-  at = writeLatin1(bytes, at, path)
-  at = writeLatin1(bytes, at, ' HTTP/1.1\r\nhost: ')
-  at = writeLatin1(bytes, at, host)
-  at = writeCrlf(bytes, at)
-  for (let i = 0; i < count; i++) {
-    if (headNames[i] === 'host') continue
-    at = writeLatin1(bytes, at, headNames[i]!)
-    bytes[at++] = COLON
-    bytes[at++] = SP
-    at = writeLatin1(bytes, at, headValues[i]!)
-    at = writeCrlf(bytes, at)
-  }
-  if (chunked) at = writeLatin1(bytes, at, CHUNKED_FIELD)
-  writeCrlf(bytes, at)
+  if (chunked) fields += CHUNKED_FIELD
   // Nothing of this request is kept here once its head is written.
   headNames.fill('', 0, count)
   headValues.fill('', 0, count)
-  return { bytes, chunked }
+  const head = method + ' ' + path + ' HTTP/1.1\r\nhost: ' + (host ?? authority) + '\r\n'
+  return { bytes: encodeHead(head + fields + '\r\n'), chunked }
 }
 
 /**

@@ -7,15 +7,12 @@
 import { wallClock } from '../clock.ts'
 import { rawBodyOf, type UpstreamBody } from './body.ts'
 import {
-  allocate,
   concatAll,
   concatBytes,
+  encodeHead,
   encodeLatin1,
   frameChunk,
   LAST_CHUNK,
-  SP,
-  writeCrlf,
-  writeLatin1,
 } from './bytes.ts'
 import { collectFields } from './fields.ts'
 import type { Socket } from './socket.ts'
@@ -161,7 +158,6 @@ interface Streamed {
 const headNames: string[] = []
 const headValues: string[] = []
 
-const COLON = 0x3a
 const HTTP11 = 'HTTP/1.1 '
 const DATE = 'date: '
 const CONTENT_LENGTH = 'content-length: '
@@ -187,11 +183,8 @@ function writeHead(
   const values = headValues
   const count = collectFields(response.headers, names, values)
   // The fields the engine writes itself are left out (RFC 9112 §6, §9); the rest are kept in
-  // order, and the head's size counted as they are, so that it is written once, in place.
-  const code = String(status)
-  const reason = response.statusText || reasonPhrase(status)
-  let size = HTTP11.length + code.length + 1 + reason.length + 2
-  let kept = 0
+  // order. The head is built as one string and encoded once (encodeHead: see requestHead).
+  let head = HTTP11 + status + ' ' + (response.statusText || reasonPhrase(status)) + '\r\n'
   for (let i = 0; i < count; i++) {
     const name = names[i]!
     const value = values[i]!
@@ -202,12 +195,11 @@ function writeHead(
       continue
     }
     if (name === 'date') hasDate = true
-    names[kept] = name
-    values[kept++] = value
-    size += name.length + value.length + 4
+    head += name + ': ' + value + '\r\n'
   }
-  const date = hasDate ? '' : httpDate()
-  if (!hasDate) size += DATE.length + date.length + 2
+  // Let go of the strings (the arrays keep their room for the next head).
+  for (let i = 0; i < count; i++) names[i] = values[i] = ''
+  if (!hasDate) head += DATE + httpDate() + '\r\n'
 
   let chunked = false
   if (whole) length = String(whole.byteLength)
@@ -218,33 +210,13 @@ function writeHead(
     if (plan.http10) keepAlive = false
     else chunked = true
   }
-  if (length !== null) size += CONTENT_LENGTH.length + length.length + 2
-  if (chunked) size += CHUNKED.length
-  const connection = !keepAlive ? CLOSE : plan.http10 ? KEEP_ALIVE : ''
-  size += connection.length + 2
+  if (length !== null) head += CONTENT_LENGTH + length + '\r\n'
+  if (chunked) head += CHUNKED
+  head += (!keepAlive ? CLOSE : plan.http10 ? KEEP_ALIVE : '') + '\r\n'
 
   // A body at hand leaves in the same array as its head: one write.
   const body = (noBody || !streamed) && whole && whole.byteLength > 0 ? whole : undefined
-  const out = allocate(body ? size + body.byteLength : size)
-  let at = writeLatin1(out, 0, HTTP11)
-  at = writeLatin1(out, at, code)
-  out[at++] = SP
-  at = writeCrlf(out, writeLatin1(out, at, reason))
-  for (let i = 0; i < kept; i++) {
-    at = writeLatin1(out, at, names[i]!)
-    out[at++] = COLON
-    out[at++] = SP
-    at = writeCrlf(out, writeLatin1(out, at, values[i]!))
-  }
-  // Let go of the strings (the arrays keep their room for the next head).
-  for (let i = 0; i < count; i++) names[i] = values[i] = ''
-  if (!hasDate) at = writeCrlf(out, writeLatin1(out, writeLatin1(out, at, DATE), date))
-  if (length !== null) {
-    at = writeCrlf(out, writeLatin1(out, writeLatin1(out, at, CONTENT_LENGTH), length))
-  }
-  if (chunked) at = writeLatin1(out, at, CHUNKED)
-  at = writeCrlf(out, writeLatin1(out, at, connection))
-  if (body) out.set(body, at)
+  const out = encodeHead(head, body)
 
   if (noBody || !streamed) {
     socket.write(out)

@@ -52,6 +52,57 @@ describe('formats', () => {
     })
   })
 
+  it('writes the same text as JSON.stringify, escapes and all', () => {
+    // The text JSON.stringify gives the record's fields, in the log's order.
+    const stringified = (r: RequestRecord) =>
+      JSON.stringify({
+        time: new Date(Math.trunc(r.time)).toISOString(),
+        requestId: r.requestId,
+        client: r.client ?? null,
+        method: r.method,
+        target: r.target,
+        host: r.host ?? null,
+        status: r.status,
+        bytes: r.bytes,
+        route: r.route ?? null,
+        pool: r.pool ?? null,
+        backend: r.backend ?? null,
+        upstreamMs: r.upstreamMs === undefined ? null : Math.round(r.upstreamMs * 1000) / 1000,
+        totalMs: Math.round(r.totalMs * 1000) / 1000,
+        retries: r.retries,
+        sticky: r.sticky,
+        userAgent: r.userAgent ?? null,
+        referer: r.referer ?? null,
+      }) + '\n'
+    const awkward = [
+      '',
+      'plain',
+      'quote " and backslash \\',
+      'tab\tnewline\ncr\r nul\u0000 unit\u001f del\u007f',
+      'caf\u00e9 \u2028 \u2029',
+      'pair \ud83d\ude00 lone \ud800 and \udfff',
+      '</script>',
+    ]
+    for (const text of awkward) {
+      const r: RequestRecord = {
+        ...record,
+        requestId: text,
+        target: text,
+        host: text,
+        userAgent: text,
+        referer: text,
+        route: undefined,
+        upstreamMs: undefined,
+        totalMs: 0.0004,
+      }
+      expect(formatJson(r)).toBe(stringified(r))
+      expect(formatJson({ ...r, upstreamMs: 12.3456789, totalMs: NaN })).toBe(
+        stringified({ ...r, upstreamMs: 12.3456789, totalMs: NaN }),
+      )
+    }
+    expect(formatJson(record)).toBe(stringified(record))
+  })
+
   it('writes each record its own time, fractional ms truncated as Date does', () => {
     const time = (at: number) => JSON.parse(formatJson({ ...record, time: at })).time as string
     const ms = Date.UTC(2026, 2, 5, 7, 8, 9, 123)

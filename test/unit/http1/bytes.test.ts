@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { allocate, copyBytes, encodeHead, writeLatin1 } from '../../../src/http1/bytes.ts'
+import { allocate, copyBytes, encodeHead } from '../../../src/http1/bytes.ts'
 
 describe('bytes', () => {
   it('allocate hands out fresh zeroed memory that is never handed out again', () => {
@@ -25,12 +25,5 @@ describe('bytes', () => {
     // U+00E9 is one byte, 0xE9, and does not spill into the body.
     expect([...encodeHead('\u00e9:', body)]).toEqual([0xe9, 0x3a, 0x61, 0x62])
     expect([...encodeHead('ok')]).toEqual([0x6f, 0x6b])
-  })
-
-  it('writeLatin1 writes each code unit as one byte where told, and says where it ends', () => {
-    const out = new Uint8Array(6)
-    expect(writeLatin1(out, 1, 'a\u00e9:')).toBe(4)
-    expect(writeLatin1(out, 4, '')).toBe(4)
-    expect([...out]).toEqual([0, 0x61, 0xe9, 0x3a, 0, 0])
   })
 })
