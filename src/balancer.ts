@@ -15,7 +15,7 @@ import { createJsonLogger } from './log.ts'
 import type { BackendPool, BackendTransition } from './pool.ts'
 import { backendKey, Metrics } from './metrics.ts'
 import { createObserver } from './observer.ts'
-import { createRouterHandler, honoAppOf } from './router-app.ts'
+import { createRouterApp } from './router-app.ts'
 import { RouteTable } from './routes/table.ts'
 import { ServicePool } from './service-pool.ts'
 import { TcpService } from './tcp/service.ts'
@@ -189,7 +189,7 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
       }),
   )
 
-  const handler = createRouterHandler({
+  const app = createRouterApp({
     routes: () => table,
     pool: (name) => pools.get(name),
     logger,
@@ -213,8 +213,6 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
       })
     },
   })
-
-  const app = honoAppOf(handler)
 
   // WebSocket handshakes take the same routes as HTTP requests.
   const webSockets: WebSocketRouting = {
@@ -289,7 +287,7 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
     fleet,
     edge,
     webSockets,
-    fetch: (request, env) => edge.handle(request, env, handler),
+    fetch: (request, env) => edge.handle(request, env, app.fetch),
     admin,
     adminToken,
     adminTokenGenerated: adminToken !== undefined && configuredToken === undefined,

@@ -23,45 +23,8 @@ export interface RouterAppOptions {
 const requestIdOf = (request: Request) =>
   acceptableRequestId(request.headers.get('x-request-id')) ?? crypto.randomUUID()
 
-/** A fetch-shaped handler: what the runtime's server calls with each request. */
-export type RouterHandler = (request: Request, env: unknown) => Response | Promise<Response>
-
 /**
- * Build the public handler without Hono around it: the route's pool forwards the request, or a
- * JSON 404 answers it; an error is logged and answered 500, as the Hono app's `onError` does.
- * The app has one route (`*`), so Hono's router, `Context` and promise wrapping (two more
- * microtask turns a request) add nothing; this is what the public listener serves.
- *
- * @example
- * ```ts
- * const handler = createRouterHandler({ routes: () => table, pool: (name) => pools.get(name), logger })
- * serve({ fetch: handler }) // the runtime's server
- * ```
- */
-export function createRouterHandler(options: RouterAppOptions): RouterHandler {
-  const internalError = (error: unknown): Response => {
-    options.logger.error('internal error', { error: String(error) })
-    return errorResponse(500, 'Internal error', crypto.randomUUID())
-  }
-  return (request, env) => {
-    try {
-      const route = options.routes().match(request)
-      const pool = route && options.pool(route.pool())
-      if (!pool) {
-        const requestId = requestIdOf(request)
-        options.onUnrouted?.(request, requestId, env)
-        return errorResponse(404, 'No route', requestId)
-      }
-      // The proxy answers its own failures; a rejection here is a bug, answered 500.
-      return pool.proxy(request, env, route).catch(internalError)
-    } catch (error) {
-      return internalError(error)
-    }
-  }
-}
-
-/**
- * Build the public app: {@link createRouterHandler} as a Hono app (for `app.request()` in tests).
+ * Build the public app.
  *
  * @example
  * ```ts
@@ -70,12 +33,21 @@ export function createRouterHandler(options: RouterAppOptions): RouterHandler {
  * ```
  */
 export function createRouterApp(options: RouterAppOptions): Hono {
-  return honoAppOf(createRouterHandler(options))
-}
-
-/** `handler` as a Hono app: every request, whatever its method and path, goes to it. */
-export function honoAppOf(handler: RouterHandler): Hono {
   const app = new Hono()
-  app.all('*', (c) => handler(c.req.raw, c.env))
+  app.all('*', (c) => {
+    const request = c.req.raw
+    const route = options.routes().match(request)
+    const pool = route && options.pool(route.pool())
+    if (!pool) {
+      const requestId = requestIdOf(request)
+      options.onUnrouted?.(request, requestId, c.env)
+      return errorResponse(404, 'No route', requestId)
+    }
+    return pool.proxy(request, c.env, route)
+  })
+  app.onError((error) => {
+    options.logger.error('internal error', { error: String(error) })
+    return errorResponse(500, 'Internal error', crypto.randomUUID())
+  })
   return app
 }

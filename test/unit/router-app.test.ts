@@ -3,7 +3,7 @@ import { stripPrefix } from '../../src/app.ts'
 import { createBalancer } from '../../src/balancer.ts'
 import { parseConfig, type ConfigInput } from '../../src/config.ts'
 import { silentLogger } from '../../src/log.ts'
-import { createRouterApp, createRouterHandler } from '../../src/router-app.ts'
+import { createRouterApp } from '../../src/router-app.ts'
 import { RouteTable, type Route } from '../../src/routes/table.ts'
 import type { ServicePool } from '../../src/service-pool.ts'
 import type { Logger, UpstreamInit } from '../../src/types.ts'
@@ -177,59 +177,6 @@ describe('createRouterApp', () => {
     ])
     const app = createRouterApp({ routes: () => table, pool: (name) => pools.get(name), logger })
     const response = await app.request('http://api.example.com/')
-    expect(response.status).toBe(500)
-    expect(await response.json()).toEqual({
-      error: 'Internal error',
-      requestId: expect.any(String),
-    })
-    expect(logger.errors).toEqual(['internal error'])
-  })
-})
-
-describe('createRouterHandler', () => {
-  const table = new RouteTable(
-    parseConfig({ pools: { api: {} }, routes: [{ name: 'api', pool: 'api' }] }).routes,
-  )
-
-  it('hands back the pool\u2019s own answer, a HEAD\u2019s too, with nothing wrapped around it', async () => {
-    const answers: Response[] = []
-    const pools = new Map<string, ServicePool>([
-      [
-        'api',
-        {
-          proxy: async (request: Request) => {
-            const answer = new Response(request.method === 'HEAD' ? null : 'body', {
-              headers: { 'content-length': '4', 'x-from': 'api' },
-            })
-            answers.push(answer)
-            return answer
-          },
-        } as unknown as ServicePool,
-      ],
-    ])
-    const handler = createRouterHandler({
-      routes: () => table,
-      pool: (name) => pools.get(name),
-      logger: silentLogger,
-    })
-    const get = await handler(new Request('http://h/x'), {})
-    expect(get).toBe(answers[0])
-    const head = await handler(new Request('http://h/x', { method: 'HEAD' }), {})
-    expect(head).toBe(answers[1])
-    expect(head.headers.get('content-length')).toBe('4')
-  })
-
-  it('answers 500 JSON, and logs, when a pool\u2019s answer is a rejection', async () => {
-    const logger = recordingLogger()
-    const pools = new Map<string, ServicePool>([
-      ['api', { proxy: () => Promise.reject(new Error('boom')) } as unknown as ServicePool],
-    ])
-    const handler = createRouterHandler({
-      routes: () => table,
-      pool: (name) => pools.get(name),
-      logger,
-    })
-    const response = await handler(new Request('http://h/'), {})
     expect(response.status).toBe(500)
     expect(await response.json()).toEqual({
       error: 'Internal error',
