@@ -3,6 +3,7 @@
  * nginx's `stream`): bytes both ways with backpressure on both sides, half-close (a FIN,
  * RFC 9293 §3.6) passed through, an idle timeout, and one report when both sides are gone.
  */
+import { wallClock } from '../clock.ts'
 import { deadlineAfter, type Deadline } from '../deadlines.ts'
 import type { Socket, SocketEvents } from '../http1/socket.ts'
 
@@ -64,8 +65,8 @@ export class Relay {
   readonly #timers: RelayTimers | undefined
   #client: Socket | undefined
   #backend: Socket | undefined
-  /** Client bytes that came before the backend was there. */
-  #early: Uint8Array[] = []
+  /** Client bytes that came before the backend was there (made for the first). */
+  #early: Uint8Array[] | undefined
   #clientEnded = false
   /** The client was paused for its early bytes. */
   #clientPaused = false
@@ -85,6 +86,11 @@ export class Relay {
   constructor(options: RelayOptions) {
     this.#options = options
     this.#timers = options.timers
+  }
+
+  /** Bytes from the client so far. */
+  get bytesIn(): number {
+    return this.#bytesIn
   }
 
   /** Bytes relayed so far, and the reason once there is one. */
@@ -110,7 +116,7 @@ export class Relay {
       this.#touch()
       const backend = this.#backend
       if (!backend) {
-        this.#early.push(chunk)
+        ;(this.#early ??= []).push(chunk)
         this.#clientPaused = true
         this.#client?.pause()
       } else if (this.#backendClosed) {
@@ -185,8 +191,11 @@ export class Relay {
     }
     this.#backend = backend
     let flowing = true
-    for (const chunk of this.#early) flowing = backend.write(chunk)
-    this.#early = []
+    const early = this.#early
+    if (early !== undefined) {
+      this.#early = undefined
+      for (const chunk of early) flowing = backend.write(chunk)
+    }
     if (this.#clientEnded) this.#endBackend()
     // Paused by early bytes: it reads on, unless they filled the backend (its drain resumes it).
     if (flowing && this.#clientPaused) this.#client?.resume()
@@ -233,7 +242,8 @@ export class Relay {
   }
 
   #now(): number {
-    return this.#timers ? this.#timers.now() : Date.now()
+    // Read once per socket event where the caller marks one (src/clock.ts).
+    return this.#timers ? this.#timers.now() : wallClock()
   }
 
   /**
