@@ -23,6 +23,12 @@ import { bunTls } from './tls.ts'
 /** Bytes queued for writing before `write` returns `false`. */
 export const HIGH_WATER_MARK = 64 * 1024
 
+/**
+ * The empty queue every connection starts with (frozen: a push into it would throw): most never
+ * queue a write or hold a read, and two arrays per socket are two objects per connection.
+ */
+const NONE: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[]
+
 /** ALPN, in wire format (RFC 7301 §3.1): `http/1.1` only. */
 const ALPN_HTTP1 = new Uint8Array([8, ...new TextEncoder().encode('http/1.1')])
 
@@ -34,7 +40,7 @@ class Connection implements Socket {
   /** Set once the engine has answered `accept` (or `connect` resolved). */
   events: SocketEvents | undefined
   /** What the kernel did not take yet, oldest first. */
-  #queue: Uint8Array[] = []
+  #queue = NONE
   #queued = 0
   #needDrain = false
   #ending = false
@@ -48,7 +54,7 @@ class Connection implements Socket {
   /** Bun's socket is paused: something arrived while {@link #paused}. */
   #readingStopped = false
   /** What arrived while paused, oldest first, for `resume()`. */
-  #held: Uint8Array[] = []
+  #held = NONE
   /** The peer's FIN arrived while paused: reported after {@link #held}. */
   #endHeld = false
 
@@ -74,7 +80,7 @@ class Connection implements Socket {
       if (written === bytes.byteLength) return true
       // -1: closing; `close` follows.
       if (written < 0) return true
-      this.#queue.push(written > 0 ? bytes.subarray(written) : bytes)
+      this.#queue = [written > 0 ? bytes.subarray(written) : bytes]
       this.#queued += bytes.byteLength - written
     } else {
       this.#queue.push(bytes)
@@ -116,8 +122,8 @@ class Connection implements Socket {
     this.events = undefined
     if (this.#done) return
     this.#done = true
-    this.#held = []
-    this.#queue = []
+    this.#held = NONE
+    this.#queue = NONE
     this.#queued = 0
     this.#socket.close()
   }
@@ -192,7 +198,8 @@ class Connection implements Socket {
   received(chunk: Uint8Array): void {
     if (this.#done) return
     if (this.#paused || this.#held.length > 0) {
-      this.#held.push(chunk)
+      if (this.#held === NONE) this.#held = [chunk]
+      else this.#held.push(chunk)
       this.#stopReading()
     } else this.events?.data(chunk)
   }
@@ -217,7 +224,7 @@ class Connection implements Socket {
     // A clean close hands over what was held first; a reset loses it, as it would have been
     // lost in the kernel's buffer had Bun stopped reading at once.
     const held = this.#held
-    this.#held = []
+    this.#held = NONE
     if (!error) {
       for (const chunk of held) this.events?.data(chunk)
       if (this.#endHeld) this.events?.end()
