@@ -204,6 +204,11 @@ class Connection implements RelayOptions, PickInput {
   /** Wall-clock time of the accept, for the access log. */
   readonly #startedAt = wallClock()
   readonly #started: number
+  /**
+   * {@link PickInput.clientIp}, and the access log's client: asked of the socket at the accept,
+   * while it is open (Bun's socket forgets its peer once closed).
+   */
+  readonly clientIp: string | undefined
   /** {@link PickInput}: a TCP connection has no path, query, headers or cookies. */
   readonly path = ''
   readonly query = ''
@@ -221,6 +226,7 @@ class Connection implements RelayOptions, PickInput {
     const { options, config } = listener
     this.#listener = listener
     this.#client = client
+    this.clientIp = client.remoteAddress
     this.idleTimeout = config.idleTimeout
     this.timers = options.timers
     this.maxConnections = config.maxConnections
@@ -232,11 +238,6 @@ class Connection implements RelayOptions, PickInput {
       this.counters.open++
     }
     this.relay = new Relay(this)
-  }
-
-  /** {@link PickInput.clientIp}. */
-  get clientIp(): string | undefined {
-    return this.#client.remoteAddress
   }
 
   header(): null {
@@ -276,7 +277,7 @@ class Connection implements RelayOptions, PickInput {
     this.#listener.options.accessLog?.logConnection({
       time: this.#startedAt,
       listener: config.name,
-      client: this.#client.remoteAddress,
+      client: this.clientIp,
       pool: pool?.name ?? config.pool,
       backend: backend?.id,
       bytesIn: stats.bytesIn,
