@@ -23,17 +23,24 @@ import { bunTls } from './tls.ts'
 /** Bytes queued for writing before `write` returns `false`. */
 export const HIGH_WATER_MARK = 64 * 1024
 
+/**
+ * The empty queue every connection starts with (frozen: a push into it would throw): most never
+ * queue a write or hold a read, and two arrays per socket are two objects per connection.
+ */
+const NONE: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[]
+
 /** ALPN, in wire format (RFC 7301 §3.1): `http/1.1` only. */
 const ALPN_HTTP1 = new Uint8Array([8, ...new TextEncoder().encode('http/1.1')])
 
 /** One Bun socket as the engine's {@link Socket}: its write queue and its events. */
 class Connection implements Socket {
-  readonly #socket: BunSocket<Connection | undefined>
+  /** Set once open: an upstream connection is made before its socket is. */
+  #socket: BunSocket<Connection | undefined>
   readonly encrypted: boolean
   /** Set once the engine has answered `accept` (or `connect` resolved). */
   events: SocketEvents | undefined
   /** What the kernel did not take yet, oldest first. */
-  #queue: Uint8Array[] = []
+  #queue = NONE
   #queued = 0
   #needDrain = false
   #ending = false
@@ -47,13 +54,23 @@ class Connection implements Socket {
   /** Bun's socket is paused: something arrived while {@link #paused}. */
   #readingStopped = false
   /** What arrived while paused, oldest first, for `resume()`. */
-  #held: Uint8Array[] = []
+  #held = NONE
   /** The peer's FIN arrived while paused: reported after {@link #held}. */
   #endHeld = false
 
-  constructor(socket: BunSocket<Connection | undefined>, encrypted: boolean) {
-    this.#socket = socket
+  constructor(
+    socket: BunSocket<Connection | undefined> | undefined,
+    encrypted: boolean,
+    events?: SocketEvents,
+  ) {
+    this.#socket = socket!
     this.encrypted = encrypted
+    this.events = events
+  }
+
+  /** Bun's `open` of an upstream connection: its socket. */
+  opened(socket: BunSocket<Connection | undefined>): void {
+    this.#socket = socket
   }
 
   write(bytes: Uint8Array): boolean {
@@ -63,7 +80,7 @@ class Connection implements Socket {
       if (written === bytes.byteLength) return true
       // -1: closing; `close` follows.
       if (written < 0) return true
-      this.#queue.push(written > 0 ? bytes.subarray(written) : bytes)
+      this.#queue = [written > 0 ? bytes.subarray(written) : bytes]
       this.#queued += bytes.byteLength - written
     } else {
       this.#queue.push(bytes)
@@ -81,14 +98,32 @@ class Connection implements Socket {
   end(): void {
     if (this.#done || this.#ending) return
     this.#ending = true
-    if (this.#queued === 0) this.#socket.shutdown()
+    if (this.#queued === 0) this.#sendFin()
+  }
+
+  /**
+   * Everything queued is written: the FIN goes out. When the peer's FIN has been reported
+   * already, nothing more can come either way, so the socket is closed rather than shut down:
+   * `close(2)` sends the same FIN after what the kernel still holds (nothing is left unread,
+   * so no reset), and Bun takes it out of epoll at once, where a shutdown costs an `epoll_ctl`
+   * and the `shutdown` itself, and a wakeup later for the close (strace, Bun 1.4.5). HAProxy
+   * closes such a connection the same way. Not over TLS, whose close waits for the peer's
+   * `close_notify`. The close is reported in a microtask, never inside `end()`.
+   */
+  #sendFin(): void {
+    if (!this.#peerEnded || this.#endHeld || this.encrypted) return this.#socket.shutdown()
+    this.#done = true
+    this.#socket.close()
+    queueMicrotask(() => this.events?.close())
   }
 
   destroy(): void {
+    // Nothing more is reported, a close queued by `end()` included.
+    this.events = undefined
     if (this.#done) return
     this.#done = true
-    this.#held = []
-    this.#queue = []
+    this.#held = NONE
+    this.#queue = NONE
     this.#queued = 0
     this.#socket.close()
   }
@@ -153,7 +188,7 @@ class Connection implements Socket {
       }
       queue.shift()
     }
-    if (this.#ending) this.#socket.shutdown()
+    if (this.#ending) this.#sendFin()
     if (this.#needDrain && !this.#done) {
       this.#needDrain = false
       this.events?.drain()
@@ -163,7 +198,8 @@ class Connection implements Socket {
   received(chunk: Uint8Array): void {
     if (this.#done) return
     if (this.#paused || this.#held.length > 0) {
-      this.#held.push(chunk)
+      if (this.#held === NONE) this.#held = [chunk]
+      else this.#held.push(chunk)
       this.#stopReading()
     } else this.events?.data(chunk)
   }
@@ -188,7 +224,7 @@ class Connection implements Socket {
     // A clean close hands over what was held first; a reset loses it, as it would have been
     // lost in the kernel's buffer had Bun stopped reading at once.
     const held = this.#held
-    this.#held = []
+    this.#held = NONE
     if (!error) {
       for (const chunk of held) this.events?.data(chunk)
       if (this.#endHeld) this.events?.end()
@@ -297,24 +333,28 @@ function sniContexts(material: TlsMaterial): (name: string) => unknown {
 }
 
 /**
+ * The upstream side's handlers, one object for every `Bun.connect` (Bun reads a handlers object
+ * anew on each call, and a fresh one would cost an object and a closure per connection).
+ * `socket.data` is the connection from the start; `open` gives it its socket, before data can
+ * come.
+ */
+const upstream: SocketHandler<Connection | undefined> = {
+  ...common,
+  open: (socket) => socket.data?.opened(socket),
+}
+
+/** The connection a resolved `Bun.connect` carries. */
+const connectionOf = (socket: BunSocket<Connection | undefined>): Socket => socket.data!
+
+/**
  * The upstream side: `Bun.connect`, Nagle off (TCP_NODELAY, Bun's default), half-open allowed.
  * Rejects when the connection cannot be made.
  */
-export const connect: Connect = async (host, port, events) => {
-  const socket = await Bun.connect<Connection | undefined>({
+export const connect: Connect = (host, port, events) =>
+  Bun.connect<Connection | undefined>({
     hostname: host,
     port,
     allowHalfOpen: true,
-    data: undefined,
-    socket: {
-      ...common,
-      // Here rather than after the promise: data may come in the same turn as `open`.
-      open(socket) {
-        const connection = new Connection(socket, false)
-        connection.events = events
-        socket.data = connection
-      },
-    },
-  })
-  return socket.data!
-}
+    data: new Connection(undefined, false, events),
+    socket: upstream,
+  }).then(connectionOf)

@@ -3,6 +3,7 @@
  * nginx's `stream`): bytes both ways with backpressure on both sides, half-close (a FIN,
  * RFC 9293 §3.6) passed through, an idle timeout, and one report when both sides are gone.
  */
+import { wallClock } from '../clock.ts'
 import { deadlineAfter, type Deadline } from '../deadlines.ts'
 import type { Socket, SocketEvents } from '../http1/socket.ts'
 
@@ -60,12 +61,102 @@ export interface RelayOptions {
  * ```
  */
 export class Relay {
+  /**
+   * The client's events as an object with methods, one per relay (object literals of arrow
+   * functions made an object and four closures per side and connection).
+   */
+  static readonly #ClientSide = class ClientSide implements SocketEvents {
+    constructor(readonly relay: Relay) {}
+
+    data(chunk: Uint8Array): void {
+      const relay = this.relay
+      relay.#counted('in', chunk.byteLength)
+      const backend = relay.#backend
+      if (!backend) {
+        ;(relay.#early ??= []).push(chunk)
+        relay.#clientPaused = true
+        relay.#client?.pause()
+      } else if (relay.#backendClosed) {
+        // The backend is gone (the client got its FIN): these bytes have nowhere to go.
+      } else if (!backend.write(chunk)) {
+        relay.#client?.pause()
+      }
+    }
+
+    drain(): void {
+      this.relay.#backend?.resume()
+    }
+
+    end(): void {
+      const relay = this.relay
+      // Half-close: the client has said all it will; the backend may still answer.
+      relay.#clientEnded = true
+      if (relay.#backend) relay.#endBackend()
+      relay.#maybeDone()
+    }
+
+    close(error?: unknown): void {
+      const relay = this.relay
+      relay.#clientClosed = true
+      relay.#reason ??= error ? 'client-reset' : 'done'
+      // The client can't take more: what the backend still sends has nowhere to go.
+      if (relay.#backend && !relay.#backendClosed) {
+        if (error || !relay.#clientEnded) {
+          // A destroyed socket reports nothing more (its close included).
+          relay.#backend.destroy()
+          relay.#backendClosed = true
+        } else relay.#endBackend()
+      }
+      relay.#maybeDone()
+    }
+  }
+
+  /** The backend's events, as {@link Relay.#ClientSide} is the client's. */
+  static readonly #BackendSide = class BackendSide implements SocketEvents {
+    readonly borrowsChunks = true
+
+    constructor(readonly relay: Relay) {}
+
+    data(chunk: Uint8Array): void {
+      const relay = this.relay
+      relay.#counted('out', chunk.byteLength)
+      const client = relay.#client
+      if (client && !relay.#clientClosed && !client.write(chunk)) relay.#backend?.pause()
+    }
+
+    drain(): void {
+      this.relay.#client?.resume()
+    }
+
+    end(): void {
+      this.relay.#endClient()
+      this.relay.#maybeDone()
+    }
+
+    close(error?: unknown): void {
+      const relay = this.relay
+      relay.#backendClosed = true
+      relay.#reason ??= error ? 'backend-reset' : 'done'
+      const client = relay.#client
+      if (client && !relay.#clientClosed) {
+        // A backend that reset: the client learns at once. One that closed: it gets what was
+        // sent, then a FIN (end), and its own close follows.
+        if (error) {
+          // A destroyed socket reports nothing more (its close included).
+          client.destroy()
+          relay.#clientClosed = true
+        } else relay.#endClient()
+      }
+      relay.#maybeDone()
+    }
+  }
+
   readonly #options: RelayOptions
   readonly #timers: RelayTimers | undefined
   #client: Socket | undefined
   #backend: Socket | undefined
-  /** Client bytes that came before the backend was there. */
-  #early: Uint8Array[] = []
+  /** Client bytes that came before the backend was there (made for the first). */
+  #early: Uint8Array[] | undefined
   #clientEnded = false
   /** The client was paused for its early bytes. */
   #clientPaused = false
@@ -87,6 +178,11 @@ export class Relay {
     this.#timers = options.timers
   }
 
+  /** Bytes from the client so far. */
+  get bytesIn(): number {
+    return this.#bytesIn
+  }
+
   /** Bytes relayed so far, and the reason once there is one. */
   get stats(): RelayStats {
     return { bytesIn: this.#bytesIn, bytesOut: this.#bytesOut, reason: this.#reason ?? 'done' }
@@ -103,77 +199,13 @@ export class Relay {
   }
 
   /** The client's events (what a listener's accept returns). */
-  readonly clientEvents: SocketEvents = {
-    data: (chunk) => {
-      this.#bytesIn += chunk.byteLength
-      this.#options.onBytes?.('in', chunk.byteLength)
-      this.#touch()
-      const backend = this.#backend
-      if (!backend) {
-        this.#early.push(chunk)
-        this.#clientPaused = true
-        this.#client?.pause()
-      } else if (this.#backendClosed) {
-        // The backend is gone (the client got its FIN): these bytes have nowhere to go.
-      } else if (!backend.write(chunk)) {
-        this.#client?.pause()
-      }
-    },
-    drain: () => this.#backend?.resume(),
-    end: () => {
-      // Half-close: the client has said all it will; the backend may still answer.
-      this.#clientEnded = true
-      if (this.#backend) this.#endBackend()
-      this.#maybeDone()
-    },
-    close: (error) => {
-      this.#clientClosed = true
-      this.#reason ??= error ? 'client-reset' : 'done'
-      // The client can't take more: what the backend still sends has nowhere to go.
-      if (this.#backend && !this.#backendClosed) {
-        if (error || !this.#clientEnded) {
-          // A destroyed socket reports nothing more (its close included).
-          this.#backend.destroy()
-          this.#backendClosed = true
-        } else this.#endBackend()
-      }
-      this.#maybeDone()
-    },
-  }
+  readonly clientEvents: SocketEvents = new Relay.#ClientSide(this)
 
   /**
    * The backend's events (what the connect call is given). Its chunks go to the client's `write`
    * or nowhere, so they are only borrowed.
    */
-  readonly backendEvents: SocketEvents = {
-    borrowsChunks: true,
-    data: (chunk) => {
-      this.#bytesOut += chunk.byteLength
-      this.#options.onBytes?.('out', chunk.byteLength)
-      this.#touch()
-      if (this.#client && !this.#clientClosed && !this.#client.write(chunk)) this.#backend?.pause()
-    },
-    drain: () => this.#client?.resume(),
-    end: () => {
-      this.#endClient()
-      this.#maybeDone()
-    },
-    close: (error) => {
-      this.#backendClosed = true
-      this.#reason ??= error ? 'backend-reset' : 'done'
-      const client = this.#client
-      if (client && !this.#clientClosed) {
-        // A backend that reset: the client learns at once. One that closed: it gets what was
-        // sent, then a FIN (end), and its own close follows.
-        if (error) {
-          // A destroyed socket reports nothing more (its close included).
-          client.destroy()
-          this.#clientClosed = true
-        } else this.#endClient()
-      }
-      this.#maybeDone()
-    },
-  }
+  readonly backendEvents: SocketEvents = new Relay.#BackendSide(this)
 
   /** Take the backend connection: the early client bytes go first, then both sides flow. */
   attachBackend(backend: Socket): void {
@@ -185,8 +217,11 @@ export class Relay {
     }
     this.#backend = backend
     let flowing = true
-    for (const chunk of this.#early) flowing = backend.write(chunk)
-    this.#early = []
+    const early = this.#early
+    if (early !== undefined) {
+      this.#early = undefined
+      for (const chunk of early) flowing = backend.write(chunk)
+    }
     if (this.#clientEnded) this.#endBackend()
     // Paused by early bytes: it reads on, unless they filled the backend (its drain resumes it).
     if (flowing && this.#clientPaused) this.#client?.resume()
@@ -212,6 +247,14 @@ export class Relay {
     this.#maybeDone()
   }
 
+  /** Bytes relayed one way: counted, told, and the idle deadline moves. */
+  #counted(direction: 'in' | 'out', bytes: number): void {
+    if (direction === 'in') this.#bytesIn += bytes
+    else this.#bytesOut += bytes
+    this.#options.onBytes?.(direction, bytes)
+    this.#touch()
+  }
+
   /** Send the client a FIN, once. */
   #endClient(): void {
     if (this.#clientFinSent || !this.#client) return
@@ -233,7 +276,8 @@ export class Relay {
   }
 
   #now(): number {
-    return this.#timers ? this.#timers.now() : Date.now()
+    // Read once per socket event where the caller marks one (src/clock.ts).
+    return this.#timers ? this.#timers.now() : wallClock()
   }
 
   /**

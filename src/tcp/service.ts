@@ -7,6 +7,7 @@
  */
 import ipaddr from 'ipaddr.js'
 import type { AccessLog } from '../access-log.ts'
+import { enterEvent, leaveEvent, monotonicClock, wallClock } from '../clock.ts'
 import type { TcpListenerConfig } from '../config.ts'
 import { deadlineAfter, type Deadline } from '../deadlines.ts'
 import type { Connect, Socket, SocketEvents } from '../http1/socket.ts'
@@ -44,8 +45,6 @@ export interface TcpServiceOptions {
   timers?: RelayTimers
 }
 
-const NO_FIELDS = { header: () => null, cookie: () => undefined, path: '', query: '' }
-
 /** The host and port of a `tcp://host:port` backend (IPv6 without brackets). */
 export function addressOf(backend: Backend): { host: string; port: number } {
   const rest = backend.url.slice(backend.url.indexOf('//') + 2)
@@ -79,15 +78,39 @@ function destinationOf(
   return { address: ipv6 ? '::' : '0.0.0.0', port }
 }
 
+/**
+ * What an attempt needs of a backend, worked out once per backend and pool (not per connection):
+ * where it listens, and its counters.
+ */
+interface Target {
+  readonly backend: Backend
+  /** The pool's name it was worked out for (a reload may move a backend to another pool). */
+  readonly pool: string
+  readonly host: string
+  readonly port: number
+  /** The backend's counters. */
+  readonly counters: TcpCounters | undefined
+}
+
 /** What a listener's connections share: its options, its config in force, the open ones. */
 interface Listener {
   readonly options: TcpServiceOptions
   config: TcpListenerConfig
   readonly open: Set<Connection>
+  /** By backend: see {@link Target}. */
+  readonly targets: WeakMap<Backend, Target>
 }
 
-/** The default clock of a connection's duration, in ms. */
-const monotonicNow = (): number => performance.now()
+/** The target of `backend` in `pool`, from the listener's cache. */
+function targetOf(listener: Listener, pool: TcpPool, backend: Backend): Target {
+  const known = listener.targets.get(backend)
+  if (known !== undefined && known.pool === pool.name) return known
+  const { host, port } = addressOf(backend)
+  const counters = listener.options.metrics?.tcp.backend(backendKey(pool.name, backend.id))
+  const target: Target = { backend, pool: pool.name, host, port, counters }
+  listener.targets.set(backend, target)
+  return target
+}
 
 /**
  * A TCP listener's connections.
@@ -102,7 +125,12 @@ export class TcpService {
   readonly #listener: Listener
 
   constructor(options: TcpServiceOptions) {
-    this.#listener = { options, config: options.config, open: new Set() }
+    this.#listener = {
+      options,
+      config: options.config,
+      open: new Set(),
+      targets: new WeakMap(),
+    }
   }
 
   /** The listener's config in force. */
@@ -120,19 +148,27 @@ export class TcpService {
     this.#listener.config = config
   }
 
-  /** Accept one connection (what the runtime's listener calls). */
+  /**
+   * Accept one connection (what the runtime's listener calls). The clocks are read once for all
+   * of it (src/clock.ts): the start, the idle and connect deadlines, the attempt's start.
+   */
   readonly accept = (client: Socket): SocketEvents => {
-    const listener = this.#listener
-    const connection = new Connection(listener, client)
-    const events = connection.relay.attachClient(client)
-    if (listener.open.size >= connection.maxConnections) {
-      if (connection.counters) connection.counters.refused++
-      connection.relay.close('refused')
+    enterEvent()
+    try {
+      const listener = this.#listener
+      const connection = new Connection(listener, client)
+      const events = connection.relay.attachClient(client)
+      if (listener.open.size >= connection.maxConnections) {
+        if (connection.counters) connection.counters.refused++
+        connection.relay.close('refused')
+        return events
+      }
+      listener.open.add(connection)
+      connection.connect()
       return events
+    } finally {
+      leaveEvent()
     }
-    listener.open.add(connection)
-    connection.connect()
-    return events
   }
 
   /** Close every open connection (shutdown, once the grace period is over). */
@@ -152,9 +188,10 @@ export class TcpService {
 
 /**
  * One accepted connection: its relay (whose options it is: no closures per connection), the
- * backend it got, and its access-log line at the end.
+ * strategy's input (the client's address only), the backend it got, and its access-log line at
+ * the end.
  */
-class Connection implements RelayOptions {
+class Connection implements RelayOptions, PickInput {
   readonly #listener: Listener
   readonly #client: Socket
   readonly relay: Relay
@@ -165,8 +202,16 @@ class Connection implements RelayOptions {
   readonly counters: TcpCounters | undefined
   readonly #now: () => number
   /** Wall-clock time of the accept, for the access log. */
-  readonly #startedAt = Date.now()
+  readonly #startedAt = wallClock()
   readonly #started: number
+  /**
+   * {@link PickInput.clientIp}, and the access log's client: asked of the socket at the accept,
+   * while it is open (Bun's socket forgets its peer once closed).
+   */
+  readonly clientIp: string | undefined
+  /** {@link PickInput}: a TCP connection has no path, query, headers or cookies. */
+  readonly path = ''
+  readonly query = ''
   /** The backend relayed to, once connected. */
   backend: Backend | undefined
   #pool: TcpPool | undefined
@@ -181,17 +226,26 @@ class Connection implements RelayOptions {
     const { options, config } = listener
     this.#listener = listener
     this.#client = client
+    this.clientIp = client.remoteAddress
     this.idleTimeout = config.idleTimeout
     this.timers = options.timers
     this.maxConnections = config.maxConnections
     this.counters = options.metrics?.tcp.listener(config.name)
-    this.#now = options.timers?.now ?? monotonicNow
+    this.#now = options.timers?.now ?? monotonicClock
     this.#started = this.#now()
     if (this.counters) {
       this.counters.total++
       this.counters.open++
     }
     this.relay = new Relay(this)
+  }
+
+  header(): null {
+    return null
+  }
+
+  cookie(): undefined {
+    return undefined
   }
 
   /** {@link RelayOptions.onBytes}: the listener's and the backend's byte counts. */
@@ -223,7 +277,7 @@ class Connection implements RelayOptions {
     this.#listener.options.accessLog?.logConnection({
       time: this.#startedAt,
       listener: config.name,
-      client: this.#client.remoteAddress,
+      client: this.clientIp,
       pool: pool?.name ?? config.pool,
       backend: backend?.id,
       bytesIn: stats.bytesIn,
@@ -238,8 +292,7 @@ class Connection implements RelayOptions {
   connect(): void {
     const pool = this.#listener.options.pool()
     if (!pool) return this.#refuse()
-    const input: PickInput = { clientIp: this.#client.remoteAddress, ...NO_FIELDS }
-    const order = [...pool.selector.candidates(input, pool.pool)]
+    const order = [...pool.selector.candidates(this, pool.pool)]
     // The backups after them, each backend once.
     for (const backend of pool.pool.standby()) {
       if (!order.some((candidate) => candidate.id === backend.id)) order.push(backend)
@@ -253,10 +306,9 @@ class Connection implements RelayOptions {
     while (this.#next < this.#order.length) {
       const backend = this.#order[this.#next++]!
       if (pool.pool.tryAcquire(backend) !== 'ok') continue
-      const metrics = this.#listener.options.metrics
-      const target = metrics?.tcp.backend(backendKey(pool.name, backend.id))
-      const { host, port } = addressOf(backend)
-      new Attempt(this, pool, backend, target).start(this.#listener.options.connect, host, port)
+      new Attempt(this, pool, targetOf(this.#listener, pool, backend)).start(
+        this.#listener.options.connect,
+      )
       return
     }
     this.#refuse()
@@ -283,9 +335,10 @@ class Connection implements RelayOptions {
   /** An attempt connected: the backend takes the connection, unless it ended meanwhile. */
   connected(attempt: Attempt, socket: Socket): void {
     const { pool, backend, target } = attempt
-    const connectMs = pool.pool.now() - attempt.startedAt
-    pool.pool.observeLatency(backend, connectMs)
-    pool.pool.recordOutcome(backend, 'success')
+    const now = pool.pool.now()
+    const connectMs = now - attempt.startedAt
+    pool.pool.observeLatency(backend, connectMs, now)
+    pool.pool.recordOutcome(backend, 'success', now)
     // Ended while connecting (closeAll, the idle timeout): nobody takes the backend, and its
     // slot goes back here. Chosen before attached: a client gone meanwhile ends the relay at
     // once, and that end gives the slot back.
@@ -300,7 +353,7 @@ class Connection implements RelayOptions {
     this.#target = target
     // The client's bytes so far (sent before the connect) go to this backend first.
     if (target) {
-      target.bytesIn += this.relay.stats.bytesIn
+      target.bytesIn += this.relay.bytesIn
       target.total++
       target.open++
     }
@@ -325,6 +378,9 @@ class Attempt implements SocketEvents {
   readonly borrowsChunks = true
   /** The pool's monotonic time at the start, for the connect time. */
   readonly startedAt: number
+  readonly backend: Backend
+  /** The backend's counters. */
+  readonly target: TcpCounters | undefined
   #settled = false
   #abandoned = false
   #deadline: Deadline | undefined
@@ -332,36 +388,46 @@ class Attempt implements SocketEvents {
   constructor(
     readonly connection: Connection,
     readonly pool: TcpPool,
-    readonly backend: Backend,
-    /** The backend's counters. */
-    readonly target: TcpCounters | undefined,
+    readonly at: Target,
   ) {
+    this.backend = at.backend
+    this.target = at.counters
     this.startedAt = pool.pool.now()
   }
 
-  start(connect: Connect, host: string, port: number): void {
-    this.#deadline = deadlineAfter(this.pool.connectTimeout, () => {
-      if (this.#settled) return
-      this.#settled = true
-      this.#abandoned = true
-      this.connection.failed(this)
-    })
-    connect(host, port, this).then(
-      (socket) => {
-        // Too late: the attempt was given up on.
-        if (this.#settled) return socket.destroy()
-        this.#settled = true
-        this.#deadline?.cancel()
-        this.connection.connected(this, socket)
-      },
-      () => {
-        if (this.#settled) return
-        this.#settled = true
-        this.#abandoned = true
-        this.#deadline?.cancel()
-        this.connection.failed(this)
-      },
-    )
+  start(connect: Connect): void {
+    this.#deadline = deadlineAfter(this.pool.connectTimeout, this)
+    connect(this.at.host, this.at.port, this).then(this.#opened, this.#refused)
+  }
+
+  /** The connect deadline passed first: the next candidate is tried. */
+  expired(): void {
+    if (this.#settled) return
+    this.#settled = true
+    this.#abandoned = true
+    this.connection.failed(this)
+  }
+
+  /** Connected: the relay takes the socket, its clocks read once (src/clock.ts). */
+  readonly #opened = (socket: Socket): void => {
+    // Too late: the attempt was given up on.
+    if (this.#settled) return socket.destroy()
+    this.#settled = true
+    this.#deadline?.cancel()
+    enterEvent()
+    try {
+      this.connection.connected(this, socket)
+    } finally {
+      leaveEvent()
+    }
+  }
+
+  readonly #refused = (): void => {
+    if (this.#settled) return
+    this.#settled = true
+    this.#abandoned = true
+    this.#deadline?.cancel()
+    this.connection.failed(this)
   }
 
   data(chunk: Uint8Array): void {

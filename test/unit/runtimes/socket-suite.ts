@@ -191,6 +191,22 @@ export function socketSuite(runtime: 'node' | 'deno' | 'bun', start: StartFixtur
       expect(events.indexOf('end')).toBeLessThan(events.indexOf('close'))
     })
 
+    it('after the peer FIN, ends after all that is queued, then closes once', async () => {
+      // The peer has said all it will and does not read for a while: the echo and `<end>` queue
+      // up, and end() must send all of it before the connection goes (on Bun, a close(2), not
+      // shutdown(2), once both sides are done).
+      const body = new Uint8Array(8 * MiB).map((_, i) => i % 251)
+      const result = await talk(fixture.port, ['echo\n', body], { readDelay: 300 })
+      expect(result.data.byteLength).toBe(body.byteLength + '<end>'.length)
+      expect(Buffer.compare(result.data.subarray(0, body.byteLength), body)).toBe(0)
+      expect(result.data.subarray(body.byteLength).toString()).toBe('<end>')
+      expect(result.ended).toBe(true)
+      expect(result.error).toBeUndefined()
+      const events = await closed(fixture, 'echo')
+      expect(events.filter((e) => e === 'close')).toHaveLength(1)
+      expect(events.at(-1)).toBe('close')
+    })
+
     it('gives the peer and local addresses, without brackets, and encrypted false', async () => {
       const result = await talk(fixture.port, ['info\n'])
       const info = JSON.parse(result.data.toString())

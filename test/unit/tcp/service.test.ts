@@ -149,6 +149,26 @@ function setup(options: SetupOptions = {}) {
   }
 }
 
+describe('TcpService: the access log on a socket that forgets its peer once closed', () => {
+  it('names the client, asked at the accept (Bun answers no address after the close)', async () => {
+    const t = setup()
+    const client = t.connect('198.51.100.23')
+    client.send('hi')
+    await settle()
+    const backend = t.sockets.get('a')!
+    backend.send('yo')
+    backend.sendEnd()
+    client.sendEnd()
+    backend.sendClose()
+    // As a closed Bun socket: no peer address any more.
+    Object.defineProperty(client, 'remoteAddress', { value: undefined })
+    client.sendClose()
+    expect(t.records()).toEqual([
+      record({ client: '198.51.100.23', backend: 'a', bytesIn: 2, bytesOut: 2, connectMs: 0 }),
+    ])
+  })
+})
+
 /** Let the connect attempts (promises) run their course. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve))
 
