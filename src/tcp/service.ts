@@ -321,20 +321,21 @@ class Connection implements RelayOptions, PickInput {
 
   /** An attempt failed (refused, reset, timed out): the next candidate is tried. */
   failed(attempt: Attempt): void {
-    const { pool, backend, target } = attempt
+    const { pool } = attempt
+    const { backend, counters } = attempt.target
     pool.pool.release(backend)
     pool.pool.recordOutcome(backend, 'connect')
-    if (target) target.connectFailures++
+    if (counters) counters.connectFailures++
+    if (this.counters) this.counters.connectFailures++
     const { options, config } = this.#listener
-    const listener = options.metrics?.tcp.listener(config.name)
-    if (listener) listener.connectFailures++
     options.logger.warn('tcp connect failed', { listener: config.name, backend: backend.id })
     this.#tryNext(pool)
   }
 
   /** An attempt connected: the backend takes the connection, unless it ended meanwhile. */
   connected(attempt: Attempt, socket: Socket): void {
-    const { pool, backend, target } = attempt
+    const { pool } = attempt
+    const { backend, counters } = attempt.target
     const now = pool.pool.now()
     const connectMs = now - attempt.startedAt
     pool.pool.observeLatency(backend, connectMs, now)
@@ -350,12 +351,12 @@ class Connection implements RelayOptions, PickInput {
     this.backend = backend
     this.#pool = pool
     this.#connectMs = connectMs
-    this.#target = target
+    this.#target = counters
     // The client's bytes so far (sent before the connect) go to this backend first.
-    if (target) {
-      target.bytesIn += this.relay.bytesIn
-      target.total++
-      target.open++
+    if (counters) {
+      counters.bytesIn += this.relay.bytesIn
+      counters.total++
+      counters.open++
     }
     const { sendProxy, listen } = this.#listener.config
     if (sendProxy) {
@@ -378,9 +379,6 @@ class Attempt implements SocketEvents {
   readonly borrowsChunks = true
   /** The pool's monotonic time at the start, for the connect time. */
   readonly startedAt: number
-  readonly backend: Backend
-  /** The backend's counters. */
-  readonly target: TcpCounters | undefined
   #settled = false
   #abandoned = false
   #deadline: Deadline | undefined
@@ -388,16 +386,14 @@ class Attempt implements SocketEvents {
   constructor(
     readonly connection: Connection,
     readonly pool: TcpPool,
-    readonly at: Target,
+    readonly target: Target,
   ) {
-    this.backend = at.backend
-    this.target = at.counters
     this.startedAt = pool.pool.now()
   }
 
   start(connect: Connect): void {
     this.#deadline = deadlineAfter(this.pool.connectTimeout, this)
-    connect(this.at.host, this.at.port, this).then(this.#opened, this.#refused)
+    connect(this.target.host, this.target.port, this).then(this.#opened, this.#refused)
   }
 
   /** The connect deadline passed first: the next candidate is tried. */
@@ -406,6 +402,12 @@ class Attempt implements SocketEvents {
     this.#settled = true
     this.#abandoned = true
     this.connection.failed(this)
+  }
+
+  /** The connect failed first: as {@link expired}, its deadline forgotten. */
+  readonly #refused = (): void => {
+    this.#deadline?.cancel()
+    this.expired()
   }
 
   /** Connected: the relay takes the socket, its clocks read once (src/clock.ts). */
@@ -420,14 +422,6 @@ class Attempt implements SocketEvents {
     } finally {
       leaveEvent()
     }
-  }
-
-  readonly #refused = (): void => {
-    if (this.#settled) return
-    this.#settled = true
-    this.#abandoned = true
-    this.#deadline?.cancel()
-    this.connection.failed(this)
   }
 
   data(chunk: Uint8Array): void {
