@@ -198,7 +198,8 @@ function writeHead(
     head += name + ': ' + value + '\r\n'
   }
   // Let go of the strings (the arrays keep their room for the next head).
-  for (let i = 0; i < count; i++) names[i] = values[i] = ''
+  names.fill('', 0, count)
+  values.fill('', 0, count)
   if (!hasDate) head += DATE + httpDate() + '\r\n'
 
   let chunked = false
