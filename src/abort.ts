@@ -68,6 +68,17 @@ export class LightSignal implements AbortSignalLike {
   }
 }
 
+/**
+ * One signal aborted as the module loads. V8 marks an object field as constant while it has only
+ * ever been written by its initializer, and optimized code that reads it (`aborted`, nearly every
+ * function on the request path) takes the value as fixed. The first abort under load, usually a
+ * client gone with its request in flight, then deoptimized about twenty hot functions at once,
+ * and TurboFan compiled them again on the same core (0.5 s of it on Deno, `--trace-deopt`:
+ * "dependent field type constness changed"). Written once here, the fields are plain ones
+ * before anything is optimized.
+ */
+new LightSignal().abort(null)
+
 /** Call a listener, a function or an `EventListener` object. */
 function notify(listener: AbortListener): void {
   if (typeof listener === 'function') listener()
