@@ -2,7 +2,7 @@
  * The zod primitives the config schema's sections share: durations, byte sizes, ports and address
  * ranges. `src/config.ts` and `src/edge/schema.ts` build their fields from them.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { parseDuration } from './duration.ts'
 import { parseByteSize } from './edge/size.ts'
 import { createAddressMatcher } from './net.ts'

@@ -4,7 +4,7 @@
  * Envoy routes and Traefik routers do. `src/config.ts` composes it into the one config schema;
  * `src/routes/` compiles it.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { duration } from './config-primitives.ts'
 import { RateLimitSchema } from './edge/schema.ts'
 

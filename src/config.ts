@@ -2,7 +2,7 @@
  * The configuration schema: the one source of truth for the config file, the command line and
  * (later) the admin API. Every default lives here.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { cidr, duration, port } from './config-primitives.ts'
 import { fnv1a64Hex } from './hash.ts'
 import {

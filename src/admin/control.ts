@@ -5,7 +5,7 @@
  * each are a {@link PoolMembers}), changes routes and strategies, and persists admin changes to
  * the state file.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { RouteSchema } from '../config-routes.ts'
 import {
   ConfigError,

@@ -2,7 +2,7 @@
  * The config sections of the edge: client limits, rate limiting, access control, and the
  * hardened-TLS fields. `src/config.ts` composes them into the one config schema.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { byteSize, cidr, duration } from '../config-primitives.ts'
 
 /** Defaults of {@link LimitsSchema}. */

@@ -3,7 +3,7 @@
  * `PUT /pools/:pool/strategy` (`If-Match`: 412 when stale).
  */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { StrategyName, StrategyOptionsSchema } from '../../config.ts'
 import { AdminError } from '../admin-error.ts'
 import type { ControlPlane } from '../control.ts'
