@@ -7,6 +7,12 @@ import { parseDuration } from './duration.ts'
 import { parseByteSize } from './edge/size.ts'
 import { createAddressMatcher } from './net.ts'
 
+// Every schema module imports this one first, so this holds before any object schema is built
+// (zod reads it then). Without it, zod compiles a parser for each object schema on its first
+// parse (`new Function`) and keeps it: ~0.35 MB of heap for a config parsed once at start and on
+// a reload or an admin change, with the same results and issues either way.
+z.config({ jitless: true })
+
 /** A number, or text that `parse` reads into one; `message` when it can't. */
 const parsed = (parse: (value: number | string) => number | undefined, message: string) =>
   z.union([z.number(), z.string()]).transform((value, ctx) => {
