@@ -367,7 +367,10 @@ export async function listen(options: ListenOptions, accept: Accept): Promise<Li
   return listenTls(options, tls, accept)
 }
 
-/** Accept until the listener is closed. */
+/**
+ * Accept until the listener is closed. Resolves once its socket is: the pending accept ends
+ * when Deno drops the listener, which closes it on a later turn than `close()`.
+ */
 async function acceptLoop<C extends Deno.Conn>(
   listener: Deno.Listener<C>,
   take: (conn: C) => void,
@@ -388,6 +391,12 @@ async function acceptLoop<C extends Deno.Conn>(
   }
 }
 
+/** A TLS listener and its accept loop, which ends when the listener's socket is closed. */
+interface Accepting {
+  readonly listener: Deno.TlsListener
+  readonly closed: Promise<void>
+}
+
 /** A TLS listener: SNI, reload by a new listener on the port, h2 to Deno's own server. */
 function listenTls(options: ListenOptions, first: TlsMaterial, accept: Accept): Listener {
   const http2 = serveHttpOnConnection && options.http2
@@ -396,7 +405,7 @@ function listenTls(options: ListenOptions, first: TlsMaterial, accept: Accept): 
   const served = new Set<Served>()
   let material = first
   let names = 0
-  const open = (certs: TlsMaterial, port: number): Deno.TlsListener => {
+  const open = (certs: TlsMaterial, port: number): Accepting => {
     names = 0
     const { certificates } = certs
     const tlsOptions: unknown = {
@@ -410,12 +419,11 @@ function listenTls(options: ListenOptions, first: TlsMaterial, accept: Accept): 
         : { cert: certs.cert, key: certs.key }),
     }
     const listener = Deno.listenTls(tlsOptions as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem)
-    void acceptLoop(listener, (conn) => void handshake(conn))
-    return listener
+    return { listener, closed: acceptLoop(listener, (conn) => void handshake(conn)) }
   }
   const resolve = (certs: TlsMaterial, serverName: string) => {
     // Each call is a name (or a name and an ALPN offer) this listener has not cached yet.
-    if (++names === MAX_SNI_NAMES) setTimeout(() => swap(material))
+    if (++names === MAX_SNI_NAMES) setTimeout(() => void swap(material))
     // No SNI (a client that connects by address) comes as an empty name: the default.
     const { cert, key } = selectCertificate(certs.certificates, serverName || undefined)
     return { cert, key }
@@ -450,16 +458,23 @@ function listenTls(options: ListenOptions, first: TlsMaterial, accept: Accept): 
   }
 
   let current = open(first, options.port)
-  const port = (current.addr as Deno.NetAddr).port
-  const swap = (next: TlsMaterial) => {
+  const port = (current.listener.addr as Deno.NetAddr).port
+  /**
+   * The new listener opens on the port before the old one closes (`reusePort`), so the port is
+   * never without one. Resolves once the old socket is closed: until then, Linux may still queue
+   * a new connection on it, and the close resets what it queued (unless
+   * `net.ipv4.tcp_migrate_req` is set, which hands those to the new listener).
+   */
+  const swap = (next: TlsMaterial): Promise<void> => {
     const previous = current
     current = open(next, port)
     material = next
-    previous.close()
+    previous.listener.close()
+    return previous.closed
   }
   return {
     port,
-    close: async () => current.close(),
+    close: async () => current.listener.close(),
     setTls: async (next) => swap(next),
     ...(http2
       ? {
