@@ -75,6 +75,10 @@ class MemorySocket implements Socket {
     this.ended = true
     setImmediate(() => this.onEnd?.())
   }
+  /** The client reads its answer, then reports the close itself (see `client`). */
+  endAndClose(): void {
+    this.end()
+  }
   onEnd: (() => void) | undefined
   destroy(): void {
     this.ended = true

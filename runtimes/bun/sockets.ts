@@ -44,6 +44,8 @@ class Connection implements Socket {
   #queued = 0
   #needDrain = false
   #ending = false
+  /** {@link endAndClose}: once the queue is written, close instead of shutting down. */
+  #closeAfterWrites = false
   #done = false
   #peerEnded = false
   #error: unknown
@@ -101,9 +103,15 @@ class Connection implements Socket {
     if (this.#queued === 0) this.#sendFin()
   }
 
+  endAndClose(): void {
+    this.#closeAfterWrites = true
+    this.end()
+  }
+
   /**
    * Everything queued is written: the FIN goes out. When the peer's FIN has been reported
-   * already, nothing more can come either way, so the socket is closed rather than shut down:
+   * already, or {@link endAndClose} says it sends nothing more, nothing more can come, so the
+   * socket is closed rather than shut down:
    * `close(2)` sends the same FIN after what the kernel still holds (nothing is left unread,
    * so no reset), and Bun takes it out of epoll at once, where a shutdown costs an `epoll_ctl`
    * and the `shutdown` itself, and a wakeup later for the close (strace, Bun 1.4.5). HAProxy
@@ -111,7 +119,8 @@ class Connection implements Socket {
    * `close_notify`. The close is reported in a microtask, never inside `end()`.
    */
   #sendFin(): void {
-    if (!this.#peerEnded || this.#endHeld || this.encrypted) return this.#socket.shutdown()
+    const nothingToRead = this.#closeAfterWrites || (this.#peerEnded && !this.#endHeld)
+    if (!nothingToRead || this.encrypted) return this.#socket.shutdown()
     this.#done = true
     this.#socket.close()
     queueMicrotask(() => this.events?.close())

@@ -142,6 +142,8 @@ class DenoSocket implements Socket {
   #writing = false
   #needDrain = false
   #ending = false
+  /** {@link endAndClose}: once the queue is written, close instead of half-closing. */
+  #closeAfterWrites = false
   #writeEnded = false
   #readEnded = false
   #done = false
@@ -239,6 +241,8 @@ class DenoSocket implements Socket {
 
   /** The queue is empty: a pending end goes out, or the engine hears that it may write again. */
   #flushed(): void {
+    // `close(2)`: the FIN follows what the kernel holds; the pending read ends with the close.
+    if (this.#ending && this.#closeAfterWrites) return this.#close()
     if (this.#ending && !this.#done && !this.#writeEnded) {
       this.#writing = true
       this.#conn.closeWrite().then(() => {
@@ -260,6 +264,11 @@ class DenoSocket implements Socket {
     if (this.#done || this.#ending) return
     this.#ending = true
     if (!this.#writing) this.#flush()
+  }
+
+  endAndClose(): void {
+    if (!this.encrypted) this.#closeAfterWrites = true
+    this.end()
   }
 
   destroy(): void {

@@ -91,6 +91,18 @@ class NodeSocket implements Socket {
     this.#socket.end()
   }
 
+  /**
+   * With nothing left in the stream's queue, `destroy()` is `close(2)` at once: the kernel sends
+   * what it holds, then the FIN. Else the close waits for the queue to empty (`end`'s callback).
+   * A TLS socket ends as {@link end} does, with its `close_notify`.
+   */
+  endAndClose(): void {
+    const socket = this.#socket
+    if (this.encrypted) socket.end()
+    else if (socket.writableLength === 0) socket.destroy()
+    else socket.end(() => socket.destroy())
+  }
+
   destroy(): void {
     this.#destroyed = true
     this.#socket.destroy()

@@ -31,6 +31,8 @@ interface Exchange {
   responseDone: boolean
   /** The connection closes after this response. */
   close: boolean
+  /** The client asked for the close (`Connection: close`, or HTTP/1.0 without keep-alive). */
+  readonly clientClose: boolean
   /** A parse error in the body: the answer, unless the response has begun. */
   refusal: number | undefined
   responseStarted: boolean
@@ -211,6 +213,7 @@ export class ServerConnection implements SocketEvents {
       requestEnded: false,
       responseDone: false,
       close: !head.keepAlive || this.#state.draining,
+      clientClose: !head.keepAlive,
       refusal: undefined,
       responseStarted: false,
       pulled: false,
@@ -362,7 +365,9 @@ export class ServerConnection implements SocketEvents {
   #next(exchange: Exchange): void {
     if (this.#exchange !== exchange || this.#closed) return
     this.#exchange = undefined
-    if (exchange.close || this.#state.draining || this.#peerEnded) return this.#closeSoon()
+    if (exchange.close || this.#state.draining || this.#peerEnded) {
+      return this.#closesCleanly(exchange) ? this.#closeNow() : this.#closeSoon()
+    }
     // A pipelined request already begun is due by the header deadline; else the idle wait.
     const { limits } = this.#state
     if (this.#parser.buffered > 0) this.#setDeadline(Deadline.Head, limits.headerTimeout)
@@ -437,7 +442,30 @@ export class ServerConnection implements SocketEvents {
     this.#socket.end()
   }
 
-  /** Close after what is queued has been sent. */
+  /**
+   * Whether the connection may close outright after `exchange`, without reading on until the
+   * client's FIN (RFC 9112 §9.6). A client that asked for the close must send nothing after its
+   * request, so when the whole request was read and nothing followed it, no unread bytes can
+   * turn the close into a reset that loses the answer: nginx closes such a connection at once
+   * too (its `lingering_close on` lingers only when more data may come).
+   */
+  #closesCleanly(exchange: Exchange): boolean {
+    return (
+      (exchange.clientClose || this.#peerEnded) &&
+      exchange.requestEnded &&
+      this.#parser.buffered === 0
+    )
+  }
+
+  /** Close once what is queued has been sent, reading nothing more. */
+  #closeNow(): void {
+    if (this.#closed || this.#ending) return
+    this.#ending = true
+    this.#setDeadline(Deadline.Linger, LINGER_MS)
+    this.#socket.endAndClose()
+  }
+
+  /** Close after what is queued has been sent (a half-close, then the peer's FIN). */
   #closeSoon(): void {
     if (this.#closed || this.#ending) return
     this.#ending = true

@@ -13,6 +13,13 @@ export interface Socket {
   write(bytes: Uint8Array): boolean
   /** Send what is queued, then a FIN (half-close, RFC 9293 §3.6). Reading goes on. */
   end(): void
+  /**
+   * Send what is queued, then close: the FIN follows the last byte (RFC 9293 §3.6), and nothing
+   * more is read or waited for. For a peer that will send nothing more, so that closing leaves
+   * no unread bytes to turn the FIN into a reset. Over TLS, the same as {@link end}: its close
+   * waits for the peer's `close_notify`. `close` is still reported.
+   */
+  endAndClose(): void
   /** Close now, dropping anything queued; nothing is reported after this. */
   destroy(): void
   /** Stop reading (backpressure); {@link resume} starts again. */

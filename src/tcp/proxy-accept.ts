@@ -227,6 +227,10 @@ export class ProxiedSocket implements Socket {
     this.#socket.end()
   }
 
+  endAndClose(): void {
+    this.#socket.endAndClose()
+  }
+
   destroy(): void {
     this.#destroyed = true
     this.#backlog = undefined

@@ -56,6 +56,8 @@ function nodeConnector(): { connect: Connect; stats: SocketStats } {
           stats.ends++
           socket.end()
         },
+        // The client never closes outright: it half-closes (RFC 9112 §9.6).
+        endAndClose: () => wrapped.end(),
         destroy: () => {
           stats.destroys++
           destroyed = true
@@ -663,6 +665,7 @@ describe('http1 client: failures', () => {
     const late = {
       write: vi.fn(() => true),
       end: vi.fn(),
+      endAndClose: vi.fn(),
       destroy: vi.fn(),
       pause: vi.fn(),
       resume: vi.fn(),

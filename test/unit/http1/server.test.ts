@@ -342,6 +342,50 @@ describe('HTTP/1.1 server engine', () => {
     expect(server.connections).toBe(0)
   })
 
+  describe('closing (RFC 9112 §9.6)', () => {
+    it.each([
+      ['asked for the close', 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+      ['is HTTP/1.0 without keep-alive', 'GET / HTTP/1.0\r\n\r\n'],
+    ])('closes outright after the answer when the client %s and sent no more', async (_, head) => {
+      const { connect } = serve(() => new Response('bye'))
+      const socket = connect()
+      socket.send(head)
+      await flush()
+      expect(socket.statuses()).toEqual([200])
+      expect(socket.out).toContain('connection: close\r\n')
+      expect(socket.closedAfterEnd).toBe(true)
+    })
+
+    it.each([
+      [
+        'bytes followed a Connection: close request',
+        () => new Response('bye'),
+        'GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n',
+        200,
+      ],
+      [
+        'fulcrum closes a keep-alive client, which may be sending',
+        () => new Response('bye', { headers: { connection: 'close' } }),
+        'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
+        200,
+      ],
+      [
+        'the answer went out before the request body was read',
+        () => new Response('no', { status: 413 }),
+        'POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10\r\n\r\nab',
+        413,
+      ],
+    ])('half-closes and reads on when %s', async (_, handler, input, status) => {
+      const { connect } = serve(handler)
+      const socket = connect()
+      socket.send(input)
+      await flush()
+      expect(socket.statuses()).toEqual([status])
+      expect(socket.ended).toBe(true)
+      expect(socket.closedAfterEnd).toBe(false)
+    })
+  })
+
   it('aborts the env signal when the client goes away before the answer', async () => {
     let aborted = false
     const { connect } = serve(async (_request, env) => {

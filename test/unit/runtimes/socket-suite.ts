@@ -257,6 +257,22 @@ export function socketSuite(runtime: 'node' | 'deno' | 'bun', start: StartFixtur
       expect((blasted?.detail as { falses: number }).falses).toBeGreaterThan(0)
     })
 
+    it('closes after all that is queued on endAndClose, without waiting for the peer', async () => {
+      // The peer sends no FIN until it has read everything: the socket must send all 8 MiB and
+      // then its FIN (a close(2), no reset), and report its close with no `end` before it.
+      const result = await talk(fixture.port, ['blastclose 8388608\n'], {
+        readDelay: 300,
+        end: false,
+      })
+      expect(result.data.byteLength).toBe(8 * MiB)
+      expect(result.data.every((b) => b === 121)).toBe(true)
+      expect(result.ended).toBe(true)
+      expect(result.error).toBeUndefined()
+      const events = await closed(fixture, 'blastclose 8388608')
+      expect(events.filter((e) => e === 'close')).toHaveLength(1)
+      expect(events).not.toContain('end')
+    })
+
     it('destroys at once, and reports nothing after', async () => {
       const result = await talk(fixture.port, ['destroy\n', 'more'], { end: false })
       expect(result.data.byteLength).toBe(0)

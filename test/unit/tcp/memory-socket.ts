@@ -9,6 +9,8 @@ export class MemorySocket implements Socket {
   /** Everything written, in order. */
   readonly written: Uint8Array[] = []
   ended = false
+  /** `endAndClose()` was called: closed after what was written, nothing more read. */
+  closedAfterEnd = false
   destroyed = false
   paused = false
   /** What the listener's `accept` answered. */
@@ -36,6 +38,10 @@ export class MemorySocket implements Socket {
   }
   end(): void {
     this.ended = true
+  }
+  endAndClose(): void {
+    this.ended = true
+    this.closedAfterEnd = true
   }
   destroy(): void {
     this.destroyed = true
