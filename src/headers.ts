@@ -91,6 +91,49 @@ export interface ForwardingContext {
 /** Forwarding headers a client may only send through a trusted proxy. */
 const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']
 
+/** Whether a lower-case name is in {@link FORWARDING_HEADERS}. */
+function isForwarding(name: string): boolean {
+  return (
+    name === 'forwarded' ||
+    name === 'x-forwarded-for' ||
+    name === 'x-forwarded-proto' ||
+    name === 'x-forwarded-host'
+  )
+}
+
+/** What an untrusted peer's fields lose on the way: the hop-by-hop and forwarding ones. */
+const untrustedDropped = (name: string) => isHopByHop(name) || isForwarding(name)
+/** The same, and `Host` (not preserved). */
+const untrustedDroppedAndHost = (name: string) => untrustedDropped(name) || name === 'host'
+
+/**
+ * The fields for the backend: {@link forwardableCopy} with the forwarding fields of
+ * {@link addForwardingHeaders}, and without `Host` unless `preserveHost`. From an untrusted peer
+ * (the usual case), the engine's list is copied without the fields that go in the same pass, and
+ * fulcrum's own are appended: the same fields in the same order, without a search for each.
+ */
+export function forwardedFields(
+  fields: Headers,
+  ctx: ForwardingContext,
+  preserveHost: boolean,
+): Headers {
+  if (!ctx.trusted && (fields as unknown) instanceof FieldList) {
+    const list = fields as unknown as FieldList
+    const headers = list.copyWithout(preserveHost ? untrustedDropped : untrustedDroppedAndHost)
+    const ip = ctx.clientIp ?? 'unknown'
+    headers.append('x-forwarded-for', ip)
+    headers.append('x-forwarded-proto', ctx.proto)
+    if (ctx.host) headers.append('x-forwarded-host', ctx.host)
+    headers.append('forwarded', forwardedElement(ctx))
+    finishForwarding(headers.asHeaders(), ctx)
+    return headers.asHeaders()
+  }
+  const headers = forwardableCopy(fields)
+  addForwardingHeaders(headers, ctx)
+  if (!preserveHost) headers.delete('host')
+  return headers
+}
+
 /**
  * Add `X-Forwarded-For/Proto/Host`, `Forwarded` (RFC 7239), `Via` (RFC 9110 §7.6.3) and
  * `X-Request-Id`. From an untrusted peer, any forwarding headers it sent are replaced.
@@ -102,18 +145,50 @@ export function addForwardingHeaders(headers: Headers, ctx: ForwardingContext): 
   headers.set('x-forwarded-for', priorFor ? `${priorFor}, ${ip ?? 'unknown'}` : (ip ?? 'unknown'))
   if (!headers.has('x-forwarded-proto')) headers.set('x-forwarded-proto', ctx.proto)
   if (ctx.host && !headers.has('x-forwarded-host')) headers.set('x-forwarded-host', ctx.host)
-  let element = `for=${forwardedNode(ip)};proto=${ctx.proto}`
-  if (ctx.host) element += `;host=${quoteIfNeeded(ctx.host)}`
+  const element = forwardedElement(ctx)
   const priorForwarded = headers.get('forwarded')
   headers.set('forwarded', priorForwarded ? `${priorForwarded}, ${element}` : element)
+  finishForwarding(headers, ctx)
+}
+
+/** The last element {@link forwardedElement} made, and what it was made of. */
+let lastElement = ''
+let lastElementIp: string | undefined = ''
+let lastElementProto = ''
+let lastElementHost: string | undefined = ''
+
+/** This hop's `Forwarded` element (RFC 7239 §4); a keep-alive client's requests share one. */
+function forwardedElement(ctx: ForwardingContext): string {
+  const { clientIp, proto, host } = ctx
+  if (clientIp === lastElementIp && proto === lastElementProto && host === lastElementHost) {
+    return lastElement
+  }
+  const element = `for=${forwardedNode(clientIp)};proto=${proto}`
+  lastElement = host ? `${element};host=${quoteIfNeeded(host)}` : element
+  lastElementIp = clientIp
+  lastElementProto = proto
+  lastElementHost = host
+  return lastElement
+}
+
+/** The fields that follow the forwarding ones: `Via`, then `X-Request-Id`. */
+function finishForwarding(headers: Headers, ctx: ForwardingContext): void {
   appendVia(headers, ctx.via)
   headers.set('x-request-id', ctx.requestId)
 }
 
+/** The last pseudonym {@link appendVia} was given, and this hop's entry for it. */
+let lastPseudonym = ''
+let lastEntry = ''
+
 /** Append `1.1 <pseudonym>` to `Via` (RFC 9110 §7.6.3). */
 export function appendVia(headers: Headers, pseudonym: string): void {
+  if (pseudonym !== lastPseudonym) {
+    lastPseudonym = pseudonym
+    lastEntry = `1.1 ${pseudonym}`
+  }
   const prior = headers.get('via')
-  headers.set('via', prior ? `${prior}, 1.1 ${pseudonym}` : `1.1 ${pseudonym}`)
+  headers.set('via', prior ? `${prior}, ${lastEntry}` : lastEntry)
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/

@@ -6,7 +6,7 @@
  */
 import type { Config } from './config.ts'
 import { clientAddressOf } from './edge/client-address.ts'
-import { acceptableRequestId, addForwardingHeaders, forwardableCopy } from './headers.ts'
+import { acceptableRequestId, forwardedFields } from './headers.ts'
 import { createAddressMatcher } from './net.ts'
 import type { StickyVerdict } from './request-record.ts'
 import { createPickInput } from './pick-input.ts'
@@ -124,16 +124,11 @@ export function createRequestPlanner(options: RequestPlannerOptions): RequestPla
       const host = fields.get('host') ?? undefined
       // The one copy of the client's fields, edited in place from here on; stripped first, so
       // that a client can't use `Connection` to strip fulcrum's own fields.
-      const headers = forwardableCopy(fields)
-      addForwardingHeaders(headers, {
-        clientIp: peer,
-        proto: s.proto,
-        host,
-        trusted,
-        via: s.via,
-        requestId,
-      })
-      if (!s.preserveHost) headers.delete('host')
+      const headers = forwardedFields(
+        fields,
+        { clientIp: peer, proto: s.proto, host, trusted, via: s.via, requestId },
+        s.preserveHost,
+      )
       const input = createPickInput(request, target, client)
       const sticky = options.sticky()
       const plan = new Plan(

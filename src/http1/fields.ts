@@ -103,25 +103,28 @@ export class FieldList {
     return this.#names.length
   }
 
-  /** The lower-cased name of field line `i`. */
-  nameAt(i: number): string {
-    return this.#names[i]!
-  }
-
   /**
-   * What {@link entries} yields for field line `i`: its value, all the values of its name joined
-   * when it is the first of several (`Set-Cookie` aside), and `undefined` for a later duplicate.
-   * Iterating `i` from 0 visits the fields as `entries()` does, without a generator.
+   * Put the fields into `outNames` and `outValues` from index 0 as {@link entries} yields them,
+   * in one pass: a later line of a name already put is joined to it (`Set-Cookie` aside).
+   * Returns how many were put.
    */
-  entryAt(i: number): string | undefined {
+  collectInto(outNames: string[], outValues: string[]): number {
     const names = this.#names
-    const name = names[i]!
-    if (name === 'set-cookie') return this.#values[i]!
-    for (let j = 0; j < names.length; j++) {
-      if (j === i || names[j] !== name) continue
-      return j < i ? undefined : this.get(name)!
+    const values = this.#values
+    let count = 0
+    next: for (let i = 0; i < names.length; i++) {
+      const name = names[i]!
+      if (name !== 'set-cookie') {
+        for (let j = 0; j < count; j++) {
+          if (outNames[j] !== name) continue
+          outValues[j] += ', ' + values[i]!
+          continue next
+        }
+      }
+      outNames[count] = name
+      outValues[count++] = values[i]!
     }
-    return this.#values[i]!
+    return count
   }
 
   /**
@@ -130,7 +133,7 @@ export class FieldList {
    */
   stripNamed(fixed: (name: string) => boolean): void {
     const names = this.#names
-    const named = this.#connectionOptions()
+    const named = this.#connectionOptions(fixed)
     let kept = 0
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!
@@ -152,7 +155,7 @@ export class FieldList {
    */
   copyWithout(fixed: (name: string) => boolean): FieldList {
     const names = this.#names
-    const named = this.#connectionOptions()
+    const named = this.#connectionOptions(fixed)
     const keptNames: string[] = []
     const keptValues: string[] = []
     for (let i = 0; i < names.length; i++) {
@@ -164,16 +167,19 @@ export class FieldList {
     return new FieldList(keptNames, keptValues)
   }
 
-  /** The lower-cased options of every `Connection` field (RFC 9110 §7.6.1), if there is one. */
-  #connectionOptions(): string[] | undefined {
+  /**
+   * The lower-cased options of every `Connection` field (RFC 9110 §7.6.1), if there is one;
+   * those `fixed` strips anyway (`keep-alive`) are left out, so that the usual field makes no list.
+   */
+  #connectionOptions(fixed: (name: string) => boolean): string[] | undefined {
     const names = this.#names
     let named: string[] | undefined
     for (let i = 0; i < names.length; i++) {
       if (names[i] !== 'connection') continue
-      for (const token of this.#values[i]!.split(',')) {
-        const name = token.trim().toLowerCase()
-        if (name) (named ??= []).push(name)
-      }
+      const value = this.#values[i]!
+      // One option, the usual case, without a list of tokens made for it.
+      if (!value.includes(',')) named = withOption(named, value, fixed)
+      else for (const token of value.split(',')) named = withOption(named, token, fixed)
     }
     return named
   }
@@ -215,6 +221,17 @@ export class FieldList {
   }
 }
 
+/** `named` with the option `token` added (trimmed, lower-cased), unless it is empty or `fixed`. */
+function withOption(
+  named: string[] | undefined,
+  token: string,
+  fixed: (name: string) => boolean,
+): string[] | undefined {
+  const name = token.trim().toLowerCase()
+  if (name && !fixed(name)) (named ??= []).push(name)
+  return named
+}
+
 /**
  * Put the field lines of `headers` into `names` and `values` from index 0, as `Headers` iterates
  * them (each name once with its values joined, `Set-Cookie` line by line), and return how many.
@@ -222,20 +239,12 @@ export class FieldList {
  * reuse from one head to the next.
  */
 export function collectFields(headers: Headers, names: string[], values: string[]): number {
-  let count = 0
   const list = headers as unknown
-  if (list instanceof FieldList) {
-    for (let i = 0; i < list.size; i++) {
-      const value = list.entryAt(i)
-      if (value === undefined) continue
-      names[count] = list.nameAt(i)
-      values[count++] = value
-    }
-  } else {
-    for (const [name, value] of headers) {
-      names[count] = name
-      values[count++] = value
-    }
+  if (list instanceof FieldList) return list.collectInto(names, values)
+  let count = 0
+  for (const [name, value] of headers) {
+    names[count] = name
+    values[count++] = value
   }
   return count
 }

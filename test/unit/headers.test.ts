@@ -4,6 +4,7 @@ import {
   addForwardingHeaders,
   appendVia,
   forwardableCopy,
+  forwardedFields,
   stripHopByHop,
   type ForwardingContext,
 } from '../../src/headers.ts'
@@ -112,6 +113,78 @@ describe('forwardableCopy', () => {
     const copy = forwardableCopy(headers)
     expect([...copy]).toEqual([...forwardableCopy(FieldList.ofFields(fields.flat()).asHeaders())])
     expect(headers.get('x-secret')).toBe('1')
+  })
+})
+
+describe('forwardedFields', () => {
+  const lists = [
+    [
+      ['Host', 'shop.example'],
+      ['Accept', '*/*'],
+    ],
+    [
+      ['Host', 'shop.example'],
+      ['X-Forwarded-For', '6.6.6.6'],
+      ['Via', '1.0 edge'],
+      ['Connection', 'keep-alive, X-Forwarded-Host, X-Secret'],
+      ['X-Request-Id', 'old'],
+      ['Forwarded', 'for=6.6.6.6'],
+      ['X-Secret', '1'],
+      ['via', '1.1 other'],
+      ['X-Forwarded-Proto', 'https'],
+      ['x-request-id', 'older'],
+      ['X-Forwarded-Host', 'evil.example'],
+      ['Cookie', 'a=1'],
+    ],
+    [
+      ['Connection', 'close, Host'],
+      ['HOST', 'a.example'],
+      ['TE', 'trailers'],
+    ],
+  ]
+  /** What the steps one by one leave: the copy, the forwarding fields, and Host dropped. */
+  const stepByStep = (fields: string[][], ctx: ForwardingContext, preserveHost: boolean) => {
+    const headers = forwardableCopy(FieldList.ofFields(fields.flat()).asHeaders())
+    addForwardingHeaders(headers, ctx)
+    if (!preserveHost) headers.delete('host')
+    return [...headers]
+  }
+
+  it('gives the fields the steps give one by one, in the same order, from any peer', () => {
+    const contexts = [
+      context(),
+      context({ host: undefined, clientIp: undefined }),
+      context({ proto: 'https', host: 'a b', clientIp: '2001:db8::1' }),
+      context(),
+      context({ trusted: true, clientIp: '10.0.0.3' }),
+    ]
+    for (const fields of lists) {
+      for (const ctx of contexts) {
+        for (const preserveHost of [false, true]) {
+          const list = FieldList.ofFields(fields.flat())
+          const got = [...forwardedFields(list.asHeaders(), ctx, preserveHost)]
+          expect(got).toEqual(stepByStep(fields, ctx, preserveHost))
+          const headers = new Headers(fields as [string, string][])
+          const fromHeaders = forwardedFields(headers, ctx, preserveHost)
+          expect([...fromHeaders].sort()).toEqual([...got].sort())
+          // The client's own list is left as it was.
+          expect(list.size).toBe(fields.length)
+        }
+      }
+    }
+  })
+
+  it("drops what an untrusted peer sent and appends fulcrum's own after the rest", () => {
+    const list = FieldList.ofFields(lists[1]!.flat())
+    expect([...forwardedFields(list.asHeaders(), context({ requestId: 'r-1' }), false)]).toEqual([
+      ['via', '1.0 edge, 1.1 other, 1.1 fulcrum'],
+      ['x-request-id', 'r-1'],
+      ['cookie', 'a=1'],
+      ['x-forwarded-for', '192.0.2.7'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'shop.example'],
+      ['forwarded', 'for=192.0.2.7;proto=http;host=shop.example'],
+    ])
   })
 })
 
