@@ -132,6 +132,17 @@ class HeadersWait {
   }
 }
 
+/** The last options {@link watchOptions} gave: a route's idle timeout seldom changes. */
+let lastWatchOptions: Readonly<{ idleTimeout: number | undefined }> = { idleTimeout: undefined }
+
+/** The watcher's options for `idleTimeout`, one object while it stays the same. */
+function watchOptions(
+  idleTimeout: number | undefined,
+): Readonly<{ idleTimeout: number | undefined }> {
+  if (lastWatchOptions.idleTimeout !== idleTimeout) lastWatchOptions = { idleTimeout }
+  return lastWatchOptions
+}
+
 /** Statuses whose responses never have a body (RFC 9110 §6.4.1). */
 function hasNoBody(method: string, status: number): boolean {
   return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)
@@ -169,7 +180,7 @@ export function toClientResponse(
     onDone(0, 'end')
     return plain ? bareResponse(init) : new Response(null, init)
   }
-  const watched = watch(upstream.body, onDone, { idleTimeout })
+  const watched = watch(upstream.body, onDone, watchOptions(idleTimeout))
   const response = plain ? bareResponse(init) : new Response(watched as BodyInit, init)
   // The engine writes the raw upstream body under this response, not its Web stream (rawBodyOf).
   adoptRawBody(response, watched)

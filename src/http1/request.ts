@@ -113,10 +113,25 @@ export function bodySource(onPull: () => void, lazy = false): BodySource {
 export function requestUrl(head: RequestHead, scheme: string): string {
   const target = head.target
   // An HTTP/1.0 request may come without a Host (RFC 9112 §3.2): the edge decides on it.
-  if (target.charCodeAt(0) === 47 /* / */) return `${scheme}://${head.host || 'localhost'}${target}`
+  if (target.charCodeAt(0) === 47 /* / */) return originOf(scheme, head.host) + target
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return target
   // Asterisk-form (OPTIONS *) and authority-form (CONNECT): no path to route by.
-  return `${scheme}://${head.host || 'localhost'}/`
+  return originOf(scheme, head.host) + '/'
+}
+
+/** The last origin {@link originOf} made, and what it was made of: a Host seldom changes. */
+let lastScheme = ''
+let lastHost: string | undefined = ''
+let lastOrigin = ''
+
+/** `scheme://host`, `localhost` standing in for a missing Host. */
+function originOf(scheme: string, host: string | undefined): string {
+  if (host !== lastHost || scheme !== lastScheme) {
+    lastScheme = scheme
+    lastHost = host
+    lastOrigin = `${scheme}://${host || 'localhost'}`
+  }
+  return lastOrigin
 }
 
 /**

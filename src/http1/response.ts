@@ -165,6 +165,21 @@ const CHUNKED = 'transfer-encoding: chunked\r\n'
 const CLOSE = 'connection: close\r\n'
 const KEEP_ALIVE = 'connection: keep-alive\r\n'
 
+/** The last status line {@link statusLine} made, and what it was made of. */
+let lastStatus = 0
+let lastStatusText = ''
+let lastStatusLine = ''
+
+/** `HTTP/1.1 200 OK` and its CRLF (RFC 9112 §4); kept while the status repeats, as it mostly does. */
+function statusLine(status: number, statusText: string): string {
+  if (status !== lastStatus || statusText !== lastStatusText) {
+    lastStatus = status
+    lastStatusText = statusText
+    lastStatusLine = HTTP11 + status + ' ' + (statusText || reasonPhrase(status)) + '\r\n'
+  }
+  return lastStatusLine
+}
+
 /** Write the head, and the body: `whole`, or `streamed` (then the answer is a promise). */
 function writeHead(
   socket: Socket,
@@ -184,7 +199,7 @@ function writeHead(
   const count = collectFields(response.headers, names, values)
   // The fields the engine writes itself are left out (RFC 9112 §6, §9); the rest are kept in
   // order. The head is built as one string and encoded once (encodeHead: see requestHead).
-  let head = HTTP11 + status + ' ' + (response.statusText || reasonPhrase(status)) + '\r\n'
+  let head = statusLine(status, response.statusText)
   for (let i = 0; i < count; i++) {
     const name = names[i]!
     const value = values[i]!

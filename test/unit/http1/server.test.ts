@@ -70,6 +70,41 @@ describe('HTTP/1.1 server engine', () => {
     expect(socket.ended).toBe(false)
   })
 
+  it('gives each request the URL and each answer the status line of its own', async () => {
+    const urls: string[] = []
+    const { connect } = serve((request) => {
+      urls.push(request.url)
+      const status = Number(new URL(request.url).pathname.slice(1))
+      return new Response(null, { status, statusText: status === 299 ? 'Fine' : '' })
+    })
+    const socket = connect()
+    socket.send('GET /200 HTTP/1.1\r\nHost: a.example\r\n\r\n')
+    await flush()
+    socket.send('GET /200 HTTP/1.1\r\nHost: b.example\r\n\r\n')
+    await flush()
+    socket.send('GET /299 HTTP/1.1\r\nHost: b.example\r\n\r\n')
+    await flush()
+    socket.send('GET /404 HTTP/1.1\r\nHost: b.example\r\n\r\n')
+    await flush()
+    socket.send('GET /200 HTTP/1.0\r\n\r\n')
+    await flush()
+    expect(urls).toEqual([
+      'http://a.example/200',
+      'http://b.example/200',
+      'http://b.example/299',
+      'http://b.example/404',
+      'http://localhost/200',
+    ])
+    const lines = socket.out.split('\r\n').filter((line) => line.startsWith('HTTP/1.1 '))
+    expect(lines).toEqual([
+      'HTTP/1.1 200 OK',
+      'HTTP/1.1 200 OK',
+      'HTTP/1.1 299 Fine',
+      'HTTP/1.1 404 Not Found',
+      'HTTP/1.1 200 OK',
+    ])
+  })
+
   it('answers pipelined requests in order, even when the first is slower', async () => {
     const order: string[] = []
     const { connect } = serve(async (request) => {
