@@ -97,6 +97,49 @@ function isName(bytes: Uint8Array, start: number, lower: Uint8Array): boolean {
 }
 
 /**
+ * Lower-case names that most response heads carry, by length: a name among them is given as
+ * this very string, with no slice and no `toLowerCase` made for it.
+ */
+const COMMON_RESPONSE_NAMES: string[][] = []
+for (const name of [
+  'age',
+  'date',
+  'etag',
+  'vary',
+  'server',
+  'expires',
+  'location',
+  'connection',
+  'keep-alive',
+  'set-cookie',
+  'content-type',
+  'accept-ranges',
+  'cache-control',
+  'last-modified',
+  'content-length',
+  'content-encoding',
+  'transfer-encoding',
+]) {
+  ;(COMMON_RESPONSE_NAMES[name.length] ??= []).push(name)
+}
+
+/**
+ * The common name that the tchars `bytes[start, end)` spell in any case (see {@link isName}), or
+ * `undefined`.
+ */
+function commonResponseName(bytes: Uint8Array, start: number, end: number): string | undefined {
+  const names = COMMON_RESPONSE_NAMES[end - start]
+  if (names === undefined) return undefined
+  next: for (const name of names) {
+    for (let i = 0; i < name.length; i++) {
+      if ((bytes[start + i]! | 0x20) !== name.charCodeAt(i)) continue next
+    }
+    return name
+  }
+  return undefined
+}
+
+/**
  * The offsets of the field lines of the head being parsed, four a line: name start, colon, value
  * start, value end. Shared: a parser fills and reads them within one synchronous call.
  */
@@ -1360,7 +1403,9 @@ export class ResponseParser {
       const nameStart = marks[i * 4]!
       const colon = marks[i * 4 + 1]!
       const value = text.slice(marks[i * 4 + 2]! - start, marks[i * 4 + 3]! - start)
-      const key = text.slice(nameStart - start, colon - start).toLowerCase()
+      const key =
+        commonResponseName(buf, nameStart, colon) ??
+        text.slice(nameStart - start, colon - start).toLowerCase()
       names[i] = key
       values[i] = value
       // Only the framing fields matter here: transfer-encoding, connection (and the length).

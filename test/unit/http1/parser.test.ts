@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer'
+import { FieldList } from '../../../src/http1/fields.ts'
 import { describe, expect, it } from 'vitest'
 import {
   fieldValue,
@@ -417,6 +418,30 @@ describe('ResponseParser framing', () => {
       expect(result.ends).toBe(1)
     })
   }
+})
+
+describe('ResponseParser field names', () => {
+  it('gives every name lower-cased, the common ones and the rest, each with its own value', () => {
+    const head =
+      'HTTP/1.1 200 OK\r\nSERVER: a\r\nDate: b\r\nContent-Type: c\r\nContent-Typo: d\r\n' +
+      'X-Backend: e\r\nSet-Cookie: f\r\nset-cookie: g\r\nAge: h\r\nContent-Length: 0\r\n\r\n'
+    const [parsed] = parse('GET', [bytes(head)]).heads
+    const headers = parsed!.headers as unknown as FieldList
+    const names: string[] = []
+    const values: string[] = []
+    const count = headers.collectInto(names, values)
+    expect(names.slice(0, count).map((name, i) => [name, values[i]])).toEqual([
+      ['server', 'a'],
+      ['date', 'b'],
+      ['content-type', 'c'],
+      ['content-typo', 'd'],
+      ['x-backend', 'e'],
+      ['set-cookie', 'f'],
+      ['set-cookie', 'g'],
+      ['age', 'h'],
+      ['content-length', '0'],
+    ])
+  })
 })
 
 describe('ResponseParser input split anywhere', () => {
