@@ -6,11 +6,11 @@
  */
 import type { Config } from './config.ts'
 import { clientAddressOf } from './edge/client-address.ts'
-import { acceptableRequestId, forwardedFields } from './headers.ts'
+import { forwardedFields } from './headers.ts'
 import { createAddressMatcher } from './net.ts'
 import type { StickyVerdict } from './request-record.ts'
 import { createPickInput } from './pick-input.ts'
-import { newRequestId } from './request-id.ts'
+import { requestIdFrom } from './request-id.ts'
 import type { BackendPool } from './pool.ts'
 import type { PickInput, Selector } from './strategies/strategy.ts'
 import { pinnedFirst, type StickyPin, type StickySessions } from './sticky.ts'
@@ -116,7 +116,7 @@ export function createRequestPlanner(options: RequestPlannerOptions): RequestPla
     plan(request, target, peer) {
       const s = current()
       const fields = request.headers
-      const requestId = acceptableRequestId(fields.get('x-request-id')) ?? newRequestId()
+      const requestId = requestIdFrom(fields.get('x-request-id'))
       const trusted = s.isTrustedProxy(peer)
       // The edge's rule (X-Forwarded-For, else RFC 7239 `Forwarded`, walked as nginx's
       // `real_ip_recursive`), so that hashing, the access log, the access lists and the rate

@@ -5,8 +5,7 @@
  */
 import { Hono } from 'hono'
 import { errorResponse } from './errors.ts'
-import { acceptableRequestId } from './headers.ts'
-import { newRequestId } from './request-id.ts'
+import { requestIdFrom } from './request-id.ts'
 import type { RouteTable } from './routes/table.ts'
 import type { ServicePool } from './service-pool.ts'
 import type { Logger } from './types.ts'
@@ -21,8 +20,7 @@ export interface RouterAppOptions {
 }
 
 /** The id of an answer fulcrum gives itself: the client's `X-Request-Id` when sane, else new. */
-const requestIdOf = (request: Request) =>
-  acceptableRequestId(request.headers.get('x-request-id')) ?? newRequestId()
+const requestIdOf = (request: Request) => requestIdFrom(request.headers.get('x-request-id'))
 
 /**
  * Build the public app.

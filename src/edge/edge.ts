@@ -9,8 +9,8 @@
  */
 import type { Config } from '../config.ts'
 import { errorResponse } from '../errors.ts'
-import { acceptableRequestId } from '../headers.ts'
 import { createAddressMatcher } from '../net.ts'
+import { requestIdFrom } from '../request-id.ts'
 import type { Logger, RawRequestHead, RuntimeDeps } from '../types.ts'
 import { createAccessPolicy } from './access.ts'
 import { guardBody } from './body-limit.ts'
@@ -218,8 +218,7 @@ export function createEdge(options: EdgeOptions): Edge {
     // HTTP/2 has no Connection field (RFC 9113 §8.2.2); closing is HTTP/1's (RFC 9112 §9.6).
     if (rejection.close && head?.version !== '2.0') headers.connection = 'close'
     if (s.hsts) headers['strict-transport-security'] = s.hsts
-    const requestId =
-      acceptableRequestId(request.headers.get('x-request-id')) ?? crypto.randomUUID()
+    const requestId = requestIdFrom(request.headers.get('x-request-id'))
     return errorResponse(rejection.status, rejection.error, requestId, headers)
   }
 
