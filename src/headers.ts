@@ -125,8 +125,9 @@ export function forwardedFields(
     headers.append('x-forwarded-proto', ctx.proto)
     if (ctx.host) headers.append('x-forwarded-host', ctx.host)
     headers.append('forwarded', forwardedElement(ctx))
-    finishForwarding(headers.asHeaders(), ctx)
-    return headers.asHeaders()
+    const forwarded = headers.asHeaders()
+    finishForwarding(forwarded, ctx)
+    return forwarded
   }
   const headers = forwardableCopy(fields)
   addForwardingHeaders(headers, ctx)

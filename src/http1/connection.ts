@@ -366,7 +366,7 @@ export class ServerConnection implements SocketEvents {
     if (this.#exchange !== exchange || this.#closed) return
     this.#exchange = undefined
     if (exchange.close || this.#state.draining || this.#peerEnded) {
-      return this.#closesCleanly(exchange) ? this.#closeNow() : this.#closeSoon()
+      return this.#closeSoon(this.#closesCleanly(exchange))
     }
     // A pipelined request already begun is due by the header deadline; else the idle wait.
     const { limits } = this.#state
@@ -436,10 +436,8 @@ export class ServerConnection implements SocketEvents {
 
   #answerAndClose(status: number, extra = ''): void {
     if (this.#closed || this.#ending) return
-    this.#ending = true
-    this.#setDeadline(Deadline.Linger, LINGER_MS)
     this.#socket.write(plainAnswer(status, extra))
-    this.#socket.end()
+    this.#closeSoon()
   }
 
   /**
@@ -457,20 +455,16 @@ export class ServerConnection implements SocketEvents {
     )
   }
 
-  /** Close once what is queued has been sent, reading nothing more. */
-  #closeNow(): void {
+  /**
+   * Close after what is queued has been sent: `outright` (see {@link #closesCleanly}), reading
+   * nothing more, or else a half-close, then the peer's FIN within {@link LINGER_MS}.
+   */
+  #closeSoon(outright = false): void {
     if (this.#closed || this.#ending) return
     this.#ending = true
     this.#setDeadline(Deadline.Linger, LINGER_MS)
-    this.#socket.endAndClose()
-  }
-
-  /** Close after what is queued has been sent (a half-close, then the peer's FIN). */
-  #closeSoon(): void {
-    if (this.#closed || this.#ending) return
-    this.#ending = true
-    this.#setDeadline(Deadline.Linger, LINGER_MS)
-    this.#socket.end()
+    if (outright) this.#socket.endAndClose()
+    else this.#socket.end()
   }
 
   #destroy(): void {
