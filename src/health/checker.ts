@@ -1,7 +1,18 @@
 /** Active health checking: probe every backend each round and feed the pool's rise/fall state. */
-import type { BackendPool } from '../pool.ts'
+import type { Backend } from '../types.ts'
 import { ProbeFailure, type HealthProbe } from './probe.ts'
 import { ProbeScheduler } from './scheduler.ts'
+
+/**
+ * What the checker needs of a pool (`BackendPool` in src/pools/ is one): its backends, and where
+ * each probe's result goes, to the rise and fall thresholds.
+ */
+export interface ProbedPool {
+  /** Every backend's state; the checker probes those that are enabled. */
+  states(): Iterable<{ readonly backend: Backend; readonly enabled: boolean }>
+  /** Record one probe's result; `output` is what the check printed, if anything. */
+  recordProbe(id: string, ok: boolean, reason?: string, output?: string): void
+}
 
 /** Options for {@link createHealthChecker}. */
 export interface HealthCheckerOptions {
@@ -16,7 +27,7 @@ export interface HealthCheckerOptions {
  * record the results in the pool.
  */
 export function createHealthChecker(
-  pool: BackendPool,
+  pool: ProbedPool,
   probe: HealthProbe,
   options: HealthCheckerOptions,
 ): ProbeScheduler {
