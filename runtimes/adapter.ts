@@ -5,10 +5,10 @@
  * engine, the Hono app, start-up, TLS material, signals, files, DNS) is shared and
  * runtime-neutral or goes through the `node:` modules all three runtimes implement.
  *
- * The connections themselves are `Socket`s of `src/http1/socket.ts`.
+ * The connections themselves are `Socket`s of `src/socket.ts`.
  */
 import type { AbortSignalLike } from '../src/abort.ts'
-import type { Connect, Accept } from '../src/http1/socket.ts'
+import type { Connect, Accept } from '../src/socket.ts'
 import type { RawRequestHead, UpstreamFetch } from '../src/types.ts'
 import type { TlsMaterial } from './tls/certs.ts'
 

@@ -21,7 +21,7 @@
 import process from 'node:process'
 import type { RuntimeAdapter } from '../runtimes/adapter.ts'
 import { startFulcrum } from '../runtimes/start/start.ts'
-import type { Socket, SocketEvents } from '../src/http1/socket.ts'
+import type { Socket, SocketEvents } from '../src/socket.ts'
 
 const args = process.argv.slice(2)
 const flag = (name: string, fallback: number) => {

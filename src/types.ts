@@ -2,7 +2,7 @@
  * Shared types. Everything a runtime supplies reaches `src/` through {@link RuntimeDeps}, so that
  * `src/` itself only ever uses Web APIs.
  */
-import type { Connect } from './http1/socket.ts'
+import type { Connect } from './socket.ts'
 import type { AbortSignalLike } from './abort.ts'
 import type { RedisFactory } from './edge/redis-client.ts'
 

@@ -15,7 +15,7 @@
  * HTTP/1.1 only: Bun has no HTTP/2 server to hand h2 connections to, so ALPN offers `http/1.1`.
  */
 import type { Socket as BunSocket, SocketHandler, TCPSocketListener } from 'bun'
-import type { Accept, Connect, Socket, SocketEvents } from '../../src/http1/socket.ts'
+import type { Accept, Connect, Socket, SocketEvents } from '../../src/socket.ts'
 import type { ListenOptions, Listener } from '../adapter.ts'
 import { selectCertificate, type CertifiedKey, type TlsMaterial } from '../tls/certs.ts'
 import { bunTls } from './tls.ts'

@@ -8,7 +8,7 @@
  * `Deno.serve`, not in the public API). Where a Deno lacks it, only HTTP/1.1 is offered.
  */
 import { copyBytes } from '../../src/http1/bytes.ts'
-import type { Accept, Connect, Socket, SocketEvents } from '../../src/http1/socket.ts'
+import type { Accept, Connect, Socket, SocketEvents } from '../../src/socket.ts'
 import type { Http2Handler, ListenOptions, Listener } from '../adapter.ts'
 import { selectCertificate, type TlsMaterial } from '../tls/certs.ts'
 

@@ -21,7 +21,7 @@ import {
 } from 'node:net'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import { copyBytes } from '../../src/http1/bytes.ts'
-import type { Accept, Connect, Socket, SocketEvents } from '../../src/http1/socket.ts'
+import type { Accept, Connect, Socket, SocketEvents } from '../../src/socket.ts'
 import type { ListenOptions, Listener } from '../adapter.ts'
 import { trackHttp2Connections } from './http2.ts'
 import { nodeTls } from './tls.ts'
@@ -295,7 +295,7 @@ const OWN_SIZE = 64 * 1024
 const MIN_ROOM = 16 * 1024
 
 /**
- * The chunk borrowed by a `borrowsChunks` handler (src/http1/socket.ts) while it runs, and whether
+ * The chunk borrowed by a `borrowsChunks` handler (src/socket.ts) while it runs, and whether
  * a write kept some of it queued ({@link NodeSocket.write} tells).
  */
 let lent: Uint8Array | undefined

@@ -20,7 +20,7 @@ import { UpstreamBody, UpstreamResponse } from './body.ts'
 import { concatBytes, encodeHead, frameChunk, LAST_CHUNK } from './bytes.ts'
 import { collectFields } from './fields.ts'
 import { ResponseParser, type ResponseEvents, type ResponseHead } from './parser.ts'
-import type { Connect, Socket, SocketEvents } from './socket.ts'
+import type { Connect, Socket, SocketEvents } from '../socket.ts'
 
 /** Options for {@link createH1Fetch}. */
 export interface H1FetchOptions {

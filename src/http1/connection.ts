@@ -10,7 +10,7 @@ import { encodeLatin1 } from './bytes.ts'
 import { bodySource, Http1Env, toRequest, type BodySource } from './request.ts'
 import { HttpParseError, RequestParser, type RequestHead } from './parser.ts'
 import { plainAnswer, writeResponse, type Written } from './response.ts'
-import type { Socket, SocketEvents } from './socket.ts'
+import type { Socket, SocketEvents } from '../socket.ts'
 import type { ServerState, Tunnel } from './server-state.ts'
 
 /** Pipelined bytes kept while a request is answered; beyond, the socket stops reading. */

@@ -15,7 +15,7 @@ import {
   LAST_CHUNK,
 } from './bytes.ts'
 import { collectFields } from './fields.ts'
-import type { Socket } from './socket.ts'
+import type { Socket } from '../socket.ts'
 
 /** RFC 9110 §15 reason phrases, for responses that carry none. */
 const REASONS: Record<number, string> = {

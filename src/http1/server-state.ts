@@ -4,7 +4,7 @@
  * three modules depend on this one and not on each other.
  */
 import type { Http1Env } from './request.ts'
-import type { Socket } from './socket.ts'
+import type { Socket } from '../socket.ts'
 
 /** A request handler, fetch-shaped: the Hono app's `fetch`. */
 export type Http1Handler = (request: Request, env: Http1Env) => Response | Promise<Response>

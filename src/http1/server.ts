@@ -13,7 +13,7 @@ import type {
   Tunnel,
   UpgradeHandler,
 } from './server-state.ts'
-import type { Accept } from './socket.ts'
+import type { Accept } from '../socket.ts'
 
 export type { Http1Handler, Http1Limits, UpgradeHandler } from './server-state.ts'
 

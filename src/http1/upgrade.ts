@@ -11,7 +11,7 @@ import { ResponseParser } from './parser.ts'
 import type { Http1Env } from './request.ts'
 import { writeResponse } from './response.ts'
 import type { Tunnel, UpgradeHandler } from './server-state.ts'
-import type { Connect, Socket, SocketEvents } from './socket.ts'
+import type { Connect, Socket, SocketEvents } from '../socket.ts'
 
 /** How long a tunnel being closed waits for a frame in progress, or for the peers' FIN. */
 const CLOSE_WAIT_MS = 2000

@@ -12,7 +12,7 @@
  * await listen({ host: '0.0.0.0', port: 8080 }, accept)
  * ```
  */
-import type { Accept, Socket, SocketEvents } from '../http1/socket.ts'
+import type { Accept, Socket, SocketEvents } from '../socket.ts'
 import { createAddressMatcher } from '../net.ts'
 import { ProxyHeaderParser, type ProxyHeader } from './proxy-protocol.ts'
 

@@ -5,7 +5,7 @@
  */
 import { wallClock } from '../clock.ts'
 import { deadlineAfter, type Deadline } from '../deadlines.ts'
-import type { Socket, SocketEvents } from '../http1/socket.ts'
+import type { Socket, SocketEvents } from '../socket.ts'
 
 /** Why a relayed connection ended, for the access log and the metrics. */
 export type CloseReason =

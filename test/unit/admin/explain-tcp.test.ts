@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { ConfigInput } from '../../../src/config.ts'
-import type { Connect } from '../../../src/http1/socket.ts'
+import type { Connect } from '../../../src/socket.ts'
 import { adminBalancer } from '../admin-helpers.ts'
 import { MemorySocket } from '../tcp/memory-socket.ts'
 

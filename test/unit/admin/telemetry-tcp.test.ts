@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { ConfigInput } from '../../../src/config.ts'
-import type { Connect } from '../../../src/http1/socket.ts'
+import type { Connect } from '../../../src/socket.ts'
 import { adminBalancer } from '../admin-helpers.ts'
 import { latin1, MemorySocket } from '../tcp/memory-socket.ts'
 

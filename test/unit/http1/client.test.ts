@@ -1,6 +1,6 @@
 /**
  * The engine's HTTP/1.1 upstream client (src/http1/client.ts), driven here over real loopback
- * TCP: node:net sockets on the socket contract (src/http1/socket.ts) stand in for the runtimes'
+ * TCP: node:net sockets on the socket contract (src/socket.ts) stand in for the runtimes'
  * sockets, and the backends are raw `net` servers that record the bytes they receive.
  */
 import { Buffer } from 'node:buffer'
@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createH1Fetch, type H1FetchOptions } from '../../../src/http1/client.ts'
 import { FieldList } from '../../../src/http1/fields.ts'
 import { UpstreamProtocolError } from '../../../src/http1/parser.ts'
-import type { Connect, Socket } from '../../../src/http1/socket.ts'
+import type { Connect, Socket } from '../../../src/socket.ts'
 import { UpstreamConnectError } from '../../../src/errors.ts'
 import type { UpstreamFetch, UpstreamInit } from '../../../src/types.ts'
 

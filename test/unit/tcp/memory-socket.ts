@@ -1,9 +1,9 @@
 /**
- * An in-memory socket for the `Socket` contract of src/http1/socket.ts, as the runtime's side
+ * An in-memory socket for the `Socket` contract of src/socket.ts, as the runtime's side
  * of a connection: the test plays the peer (send, FIN, close) and reads what was written. The
  * engine's tests (test/unit/http1/server.test.ts) and the layer-4 ones share it.
  */
-import type { Accept, Socket, SocketEvents } from '../../../src/http1/socket.ts'
+import type { Accept, Socket, SocketEvents } from '../../../src/socket.ts'
 
 export class MemorySocket implements Socket {
   /** Everything written, in order. */

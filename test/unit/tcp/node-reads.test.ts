@@ -6,7 +6,7 @@
 import { createServer, Socket as NetSocket, type AddressInfo, type Server } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connect, listen } from '../../../runtimes/node/sockets.ts'
-import type { SocketEvents } from '../../../src/http1/socket.ts'
+import type { SocketEvents } from '../../../src/socket.ts'
 import { Relay } from '../../../src/tcp/relay.ts'
 
 const MiB = 1024 * 1024

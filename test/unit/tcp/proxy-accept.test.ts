@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createHttp1Server } from '../../../src/http1/server.ts'
-import type { Socket, SocketEvents } from '../../../src/http1/socket.ts'
+import type { Socket, SocketEvents } from '../../../src/socket.ts'
 import {
   acceptProxy,
   ProxiedSocket,

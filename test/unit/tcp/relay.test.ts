@@ -196,7 +196,7 @@ describe('Relay: half-close and close', () => {
     attach()
     take()
     client.sendClose()
-    // A destroyed socket reports nothing more (src/http1/socket.ts): the relay ends here.
+    // A destroyed socket reports nothing more (src/socket.ts): the relay ends here.
     expect(take()).toEqual(['backend.destroy', 'onEnd done'])
     expect(ends).toHaveLength(1)
   })

@@ -10,7 +10,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AccessLog } from '../../../src/access-log.ts'
 import type { StrategyName, TcpListenerConfig } from '../../../src/config.ts'
-import type { SocketEvents } from '../../../src/http1/socket.ts'
+import type { SocketEvents } from '../../../src/socket.ts'
 import { Metrics } from '../../../src/metrics.ts'
 import { BackendPool } from '../../../src/pool.ts'
 import { bindSelector, strategies } from '../../../src/strategies/index.ts'

@@ -1,7 +1,8 @@
 /**
- * The small socket interface the HTTP/1.1 engine runs on. Each runtime implements it over its own
- * TCP and TLS sockets (runtimes/<runtime>/sockets.ts); the engine (server connections, the
- * upstream client, the Upgrade tunnel) sees nothing else of the runtime.
+ * The small socket interface the HTTP/1.1 engine (src/http1/) and the layer-4 listeners (src/tcp/)
+ * run on. Each runtime implements it over its own TCP and TLS sockets
+ * (runtimes/<runtime>/sockets.ts); the engine (server connections, the upstream client, the
+ * Upgrade tunnel) and the relays see nothing else of the runtime.
  */
 
 /** A connected byte stream, as the engine drives it. */
