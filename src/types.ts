@@ -4,7 +4,7 @@
  */
 import type { Connect } from './socket.ts'
 import type { AbortSignalLike } from './abort.ts'
-import type { RedisFactory } from './edge/redis-client.ts'
+import type { RedisFactory } from './redis-client.ts'
 
 /** A backend server. Its identity is its normalised origin; weight and meta don't count. */
 export interface Backend {
