@@ -4,7 +4,7 @@
  */
 import * as z from 'zod'
 import { parseDuration } from './duration.ts'
-import { parseByteSize } from './edge/size.ts'
+import { parseByteSize } from './byte-size.ts'
 import { createAddressMatcher } from './net.ts'
 
 // Every schema module imports this one first, so this holds before any object schema is built

@@ -3,7 +3,6 @@ import { createAccessPolicy } from '../../src/edge/access.ts'
 import { BodyLimitError, guardBody } from '../../src/edge/body-limit.ts'
 import { clientAddressOf, forwardedFor } from '../../src/edge/client-address.ts'
 import { TokenBuckets } from '../../src/edge/rate-limit.ts'
-import { parseByteSize } from '../../src/edge/size.ts'
 import { createAddressMatcher } from '../../src/net.ts'
 
 function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
@@ -25,19 +24,6 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<number> {
     total += value.byteLength
   }
 }
-
-describe('parseByteSize', () => {
-  it('reads numbers and binary units', () => {
-    expect(parseByteSize(512)).toBe(512)
-    expect(parseByteSize('16k')).toBe(16_384)
-    expect(parseByteSize('10MiB')).toBe(10_485_760)
-    expect(parseByteSize('1.5 kb')).toBe(1536)
-    expect(parseByteSize('1g')).toBe(1_073_741_824)
-    expect(parseByteSize('ten')).toBe(undefined)
-    expect(parseByteSize(-1)).toBe(undefined)
-    expect(parseByteSize('3x')).toBe(undefined)
-  })
-})
 
 describe('guardBody', () => {
   beforeEach(() => vi.useFakeTimers())
