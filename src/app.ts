@@ -7,7 +7,7 @@ import { getPath } from 'hono/utils/url'
 import { wallClock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { HeaderEdits } from './config-routes.ts'
-import type { RateLimit } from './edge/schema.ts'
+import type { RateLimit } from './config-edge.ts'
 import {
   bucketKey,
   decisionFields,

@@ -1,6 +1,7 @@
 /**
  * The zod primitives the config schema's sections share: durations, byte sizes, ports and address
- * ranges. `src/config.ts` and `src/edge/schema.ts` build their fields from them.
+ * ranges. `src/config.ts`, `src/config-routes.ts` and `src/config-edge.ts` build their fields from
+ * them.
  */
 import * as z from 'zod'
 import { parseDuration } from './duration.ts'

@@ -6,7 +6,7 @@
  */
 import * as z from 'zod'
 import { duration } from './config-primitives.ts'
-import { RateLimitSchema } from './edge/schema.ts'
+import { RateLimitSchema } from './config-edge.ts'
 
 /** A pool's name: what routes, the admin API and the metrics call it. */
 export const PoolName = z

@@ -11,7 +11,7 @@ import {
   HstsSchema,
   LimitsSchema,
   RateLimitSchema,
-} from './edge/schema.ts'
+} from './config-edge.ts'
 import { DEFAULT_POOL, PoolName, RouteSchema, type RouteConfig } from './config-routes.ts'
 import { findShadowed } from './routes/shadow.ts'
 

@@ -8,6 +8,7 @@
  * edge answers in a Promise (the local buckets stay synchronous).
  */
 import type { Config } from '../config.ts'
+import type { RateLimit } from '../config-edge.ts'
 import { errorResponse } from '../errors.ts'
 import { createAddressMatcher } from '../net.ts'
 import { requestIdFrom } from '../request-id.ts'
@@ -26,7 +27,6 @@ import {
 } from './rate-limit.ts'
 import { FallbackRateStore, LocalShare, type RateStore } from './rate-store.ts'
 import { RedisRateStore, type RedisLike } from './redis-rate.ts'
-import type { RateLimit } from './schema.ts'
 import { validateRequest, type Rejection } from './validate.ts'
 
 /** The handler behind the edge. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_LIMITS } from '../../src/edge/schema.ts'
+import { DEFAULT_LIMITS } from '../../src/config-edge.ts'
 import { validateRequest } from '../../src/edge/validate.ts'
 import type { RawRequestHead } from '../../src/types.ts'
 

@@ -1,9 +1,10 @@
 /**
- * The config sections of the edge: client limits, rate limiting, access control, and the
- * hardened-TLS fields. `src/config.ts` composes them into the one config schema.
+ * The config sections of the edge (src/edge/): client limits, rate limiting, access control, and
+ * the hardened-TLS fields. `src/config.ts` composes them into the one config schema, and
+ * `src/config-routes.ts` gives a route its own rate limit.
  */
 import * as z from 'zod'
-import { byteSize, cidr, duration } from '../config-primitives.ts'
+import { byteSize, cidr, duration } from './config-primitives.ts'
 
 /** Defaults of {@link LimitsSchema}. */
 export const DEFAULT_LIMITS = {
