@@ -9,7 +9,7 @@ import { canonicalJson, ControlPlane, type ConfigChanges } from './admin/control
 import { DEFAULT_POOL } from './config-routes.ts'
 import { poolConfigOf, type Config } from './config.ts'
 import { createEdge, type Edge } from './edge/edge.ts'
-import type { WebSocketRouting } from './edge/websocket.ts'
+import type { WebSocketRouting } from './websocket.ts'
 import { errorResponse } from './errors.ts'
 import { createJsonLogger } from './log.ts'
 import type { BackendPool, BackendTransition } from './pool.ts'

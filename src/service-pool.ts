@@ -6,7 +6,7 @@
 import { createProxy, type Proxy, type ProxyContext } from './app.ts'
 import type { Config, StrategyName, StrategyOptions } from './config.ts'
 import type { Edge } from './edge/edge.ts'
-import { WebSocketRouter } from './edge/websocket.ts'
+import { WebSocketRouter } from './websocket.ts'
 import { createHealthChecker } from './health/checker.ts'
 import { EXEC_OUTPUT_LIMIT, execProbe, httpProbe, tcpProbe } from './health/probe.ts'
 import type { ProbeScheduler } from './health/scheduler.ts'

@@ -6,7 +6,7 @@
 import process from 'node:process'
 import type { Config } from '../../src/config.ts'
 import { createRedirectHandler } from '../../src/edge/redirect.ts'
-import type { WebSocketRouting } from '../../src/edge/websocket.ts'
+import type { WebSocketRouting } from '../../src/websocket.ts'
 import { http1Env } from '../../src/http1/request.ts'
 import type { Logger } from '../../src/types.ts'
 import type { RuntimeAdapter } from '../adapter.ts'

@@ -4,7 +4,7 @@
  * HTTP/2 server where it has one.
  */
 import type { Config } from '../../src/config.ts'
-import type { WebSocketRoute } from '../../src/edge/websocket.ts'
+import type { WebSocketRoute } from '../../src/websocket.ts'
 import { createHttp1Server, type Http1Limits } from '../../src/http1/server.ts'
 import { createUpgradeHandler } from '../../src/http1/upgrade.ts'
 import { acceptProxy } from '../../src/tcp/proxy-accept.ts'

@@ -4,15 +4,15 @@
  * backend, and the registry of open WebSockets that drain and shutdown close with 1001. The
  * engine's tunnel (src/http1/upgrade.ts) relays the bytes on every runtime.
  */
-import { errorResponse } from '../errors.ts'
+import type { Edge } from './edge/edge.ts'
+import { requestTarget } from './edge/validate.ts'
+import { errorResponse } from './errors.ts'
 import {
   createRequestPlanner,
   type RequestPlanner,
   type RequestPlannerOptions,
-} from '../request-plan.ts'
-import type { Backend, Logger } from '../types.ts'
-import type { Edge } from './edge.ts'
-import { requestTarget } from './validate.ts'
+} from './request-plan.ts'
+import type { Backend, Logger } from './types.ts'
 
 /** A WebSocket handshake that passed the edge, with its backend chosen. */
 export interface WebSocketRoute {

@@ -6,7 +6,7 @@ import {
   offeredProtocols,
   relayableCloseCode,
   type WebSocketRoute,
-} from '../../src/edge/websocket.ts'
+} from '../../src/websocket.ts'
 import { silentLogger } from '../../src/log.ts'
 import { closeFrame, FrameTracker } from '../../src/http1/ws-frames.ts'
 
