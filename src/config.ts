@@ -13,7 +13,7 @@ import {
   RateLimitSchema,
 } from './config-edge.ts'
 import { DEFAULT_POOL, PoolName, RouteSchema, type RouteConfig } from './config-routes.ts'
-import { findShadowed } from './routes/shadow.ts'
+import { findShadowed } from './shadowed-routes.ts'
 
 /** The strategy names, as typed on the command line. `src/strategies/index.ts` is keyed by it. */
 export const StrategyName = z.enum([

@@ -1,9 +1,10 @@
 /**
  * Shadowed routes: a route that can never match, because an earlier one takes every request it
  * would. The check is conservative: it reports only what it can prove, so a config it lets
- * through may still hold a route that some exotic pattern hides.
+ * through may still hold a route that some exotic pattern hides. The config schema
+ * (src/config.ts) refuses a config with a shadowed route.
  */
-import type { RouteMatch } from '../config-routes.ts'
+import type { RouteMatch } from './config-routes.ts'
 
 /** Whether every host `inner` matches is matched by `outer`. */
 function hostCovers(outer: string | undefined, inner: string | undefined): boolean {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { RouteMatch } from '../../../src/config-routes.ts'
-import { covers, findShadowed } from '../../../src/routes/shadow.ts'
+import type { RouteMatch } from '../../src/config-routes.ts'
+import { covers, findShadowed } from '../../src/shadowed-routes.ts'
 
 describe('covers: a route with no conditions', () => {
   it('takes everything, and is taken only by another catch-all', () => {
