@@ -1,10 +1,10 @@
 /**
- * Where the admin API's writes go: the local control plane (one instance), or etcd (a fleet,
- * see src/cluster/fleet.ts). Both answer with strong ETags (RFC 9110 §8.8.3) on every resource a
- * client can change (a backend, a pool's strategy, the routes), and both refuse a write whose
+ * Where the admin API's writes go: the local control plane (one instance), or etcd (a fleet, see
+ * src/admin/cluster/fleet.ts). Both answer with strong ETags (RFC 9110 §8.8.3) on every resource
+ * a client can change (a backend, a pool's strategy, the routes), and both refuse a write whose
  * `If-Match` is stale with 412, so that read-modify-write clients never lose an update.
  */
-import type { Fleet } from '../../cluster/fleet.ts'
+import type { Fleet } from '../cluster/fleet.ts'
 import type { Config, RegisterBackend, StrategyName, StrategyOptions } from '../../config.ts'
 import { fnv1a64Hex } from '../../hash.ts'
 import { AdminError } from '../admin-error.ts'

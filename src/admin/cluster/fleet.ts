@@ -19,11 +19,11 @@
  * members/<name>                  {name, runtime, version, startedAt, revision} (leased)
  * ```
  */
-import { AdminError } from '../admin/admin-error.ts'
-import type { BackendView } from '../admin/backend-view.ts'
-import type { ControlPlane } from '../admin/control.ts'
-import { toConfigInput } from '../admin/config-input.ts'
-import { DEFAULT_POOL } from '../config-routes.ts'
+import { AdminError } from '../admin-error.ts'
+import type { BackendView } from '../backend-view.ts'
+import type { ControlPlane } from '../control.ts'
+import { toConfigInput } from '../config-input.ts'
+import { DEFAULT_POOL } from '../../config-routes.ts'
 import {
   ConfigSchema,
   describeIssues,
@@ -34,8 +34,8 @@ import {
   type RegisterBackend,
   type StrategyName,
   type StrategyOptions,
-} from '../config.ts'
-import type { Logger } from '../types.ts'
+} from '../../config.ts'
+import type { Logger } from '../../types.ts'
 import {
   EtcdClient,
   EtcdCompactedError,
