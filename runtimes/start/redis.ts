@@ -14,7 +14,7 @@
  * - reconnects with a backoff: 100 ms, doubling up to 1 s, for as long as it takes.
  */
 import type { Config } from '../../src/config.ts'
-import type { RedisFactory, RedisLike } from '../../src/edge/redis-rate.ts'
+import type { RedisFactory, RedisLike } from '../../src/redis-client.ts'
 
 type IORedis = import('ioredis').Redis
 type IORedisClass = typeof import('ioredis').Redis

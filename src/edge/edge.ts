@@ -26,7 +26,8 @@ import {
   type RateDecision,
 } from './rate-limit.ts'
 import { FallbackRateStore, LocalShare, type RateStore } from './rate-store.ts'
-import { RedisRateStore, type RedisLike } from './redis-rate.ts'
+import type { RedisLike } from '../redis-client.ts'
+import { RedisRateStore } from './redis-rate.ts'
 import { validateRequest, type Rejection } from './validate.ts'
 
 /** The handler behind the edge. */

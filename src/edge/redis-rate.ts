@@ -20,8 +20,6 @@ import type { RateDecision, RateSpec, RateStore } from './rate-store.ts'
  * Returns for each key: the requests that fit, then µs until its bucket is full again. A key
  * expires when its bucket is full again, since a missing key is a full bucket.
  */
-export type { RedisFactory, RedisLike, RedisOptions } from '../redis-client.ts'
-
 export const GCRA_SCRIPT = `
 if redis.replicate_commands then redis.replicate_commands() end
 local time = redis.call('TIME')

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseConfig, type Config, type ConfigInput } from '../../../src/config.ts'
 import { createEdge } from '../../../src/edge/edge.ts'
-import type { RedisFactory, RedisLike } from '../../../src/edge/redis-rate.ts'
+import type { RedisFactory, RedisLike } from '../../../src/redis-client.ts'
 import type { Logger } from '../../../src/types.ts'
 
 /** A Redis that runs the script's arithmetic for fresh buckets: `burst` per key, no refill. */

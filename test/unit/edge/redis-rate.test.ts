@@ -1,11 +1,7 @@
 import { createHash } from 'node:crypto'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import {
-  GCRA_SCRIPT,
-  GCRA_SHA,
-  RedisRateStore,
-  type RedisLike,
-} from '../../../src/edge/redis-rate.ts'
+import { GCRA_SCRIPT, GCRA_SHA, RedisRateStore } from '../../../src/edge/redis-rate.ts'
+import type { RedisLike } from '../../../src/redis-client.ts'
 
 const SHA = createHash('sha1').update(GCRA_SCRIPT).digest('hex')
 
