@@ -5,10 +5,19 @@
  */
 import process from 'node:process'
 import type { RuntimeAdapter } from './adapter.ts'
-import { connect, listen } from './bun/sockets.ts'
-import { startFulcrum } from './start/start.ts'
-import { spawnWorker } from './start/workers.ts'
-import { lazyHttpsFetch } from './upstream/lazy-https-fetch.ts'
+import { boundBunHeap } from './bun/memory.ts'
+
+// First, before the rest is loaded (static imports would all be read before this line runs):
+// JSC's heap bound, which may re-execute the process (runtimes/bun/memory.ts).
+boundBunHeap(Bun.version)
+
+const [{ connect, listen }, { startFulcrum }, { spawnWorker }, { lazyHttpsFetch }] =
+  await Promise.all([
+    import('./bun/sockets.ts'),
+    import('./start/start.ts'),
+    import('./start/workers.ts'),
+    import('./upstream/lazy-https-fetch.ts'),
+  ])
 
 const bun: RuntimeAdapter = {
   name: 'bun',
