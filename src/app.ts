@@ -4,9 +4,10 @@
  */
 import { Hono } from 'hono'
 import { getPath } from 'hono/utils/url'
+import type { AbortSignalLike } from './abort.ts'
 import { wallClock } from './clock.ts'
 import type { Config } from './config.ts'
-import type { HeaderEdits } from './config-routes.ts'
+import type { HeaderEdits, RouteConfig } from './config-routes.ts'
 import type { RateLimit } from './config-edge.ts'
 import {
   bucketKey,
@@ -25,7 +26,7 @@ import type { RequestObserver } from './observer.ts'
 import type { BackendPool } from './pool.ts'
 import { RequestQueue, type QueueResult } from './queue.ts'
 import { ReplayableBody } from './replay.ts'
-import { createRequestPlanner, type RequestPlan } from './request-plan.ts'
+import { createRequestPlanner, type RequestPlan, type RequestPlanner } from './request-plan.ts'
 import { failureKind, IDEMPOTENT, mayRetry, RetryBudget, type FailureKind } from './retry.ts'
 import type { Selector } from './strategies/strategy.ts'
 import type { StickySessions } from './sticky.ts'
@@ -138,259 +139,234 @@ export function createProxy(ctx: ProxyContext): Proxy {
     sticky: () => ctx.sticky,
   })
 
-  /** Give a backend's slot back, and let the request at the head of the queue have it. */
   const release = (backend: Backend) => {
     pool.release(backend)
     queue.wake()
   }
 
-  return async function proxy(request: Request, env: unknown, route?: Route): Promise<Response> {
-    const settings = current()
-    const { config } = settings
-    let { retryStatuses } = settings
-    const startedAt = pool.now()
+  const shared: ProxyShared = { ctx, deps, pool, logger, queue, budget, planner, current, release }
+  return function proxy(request: Request, env: unknown, route?: Route): Promise<Response> {
+    try {
+      return new Forwarding(shared, request, env, route).start()
+    } catch (error) {
+      // As from an async function: what goes wrong is a rejection, never a throw.
+      return Promise.reject(error)
+    }
+  }
+}
+
+/** What every request through one pool's proxy shares: made once, by {@link createProxy}. */
+interface ProxyShared {
+  readonly ctx: ProxyContext
+  readonly deps: RuntimeDeps
+  readonly pool: BackendPool
+  readonly logger: Logger
+  readonly queue: RequestQueue
+  readonly budget: RetryBudget
+  readonly planner: RequestPlanner
+  /** The settings of the config in force. */
+  current(): Settings
+  /** Give a backend's slot back, and let the request at the head of the queue have it. */
+  release(backend: Backend): void
+}
+
+/** A retryable answer kept until another backend takes the request. */
+interface Held {
+  backend: Backend
+  upstream: Response
+  upstreamMs: number
+}
+
+/**
+ * One request through a pool's proxy: select a backend, forward, answer. Its state is this
+ * object's, and its steps are methods, instead of an async function's frame and a closure per
+ * step made for every request. The first attempt's answer is followed with `then`: most requests
+ * need nothing more, and the rest (a wait in the queue, a retry, a failure) go on in
+ * `#loop`, an async function.
+ */
+class Forwarding {
+  readonly #shared: ProxyShared
+  readonly #request: Request
+  readonly #env: unknown
+  readonly #route: Route | undefined
+  readonly #rule: RouteConfig | undefined
+  readonly #config: Config
+  readonly #retryStatuses: ReadonlySet<number>
+  readonly #retries: Config['retries']
+  readonly #timeouts: Config['timeouts']
+  readonly #startedAt: number
+  readonly #target: string
+  /** Aborts when the client goes away before its response has been sent. */
+  readonly #clientSignal: AbortSignalLike
+  readonly #method: string
+  /** The body, offered to each attempt through a small replay buffer (DESIGN: retries). */
+  readonly #body: ReplayableBody | undefined
+  /**
+   * May be sent twice: an idempotent method (RFC 9110 §9.2.2), or an Idempotency-Key
+   * (draft-ietf-httpapi-idempotency-key-header) that lets the backend spot the repeat.
+   */
+  readonly #repeatable: boolean
+  /** The request id, the client, the fields for the backend and the sticky session. */
+  #plan!: RequestPlan
+  /** Backends tried so far; `finish` reads it, even for a request refused before any attempt. */
+  #attempts = 0
+  /** Sticky sessions (DESIGN): the pinned backend first, then the strategy's candidates. */
+  #candidates!: Iterator<Backend>
+  #lookedAgain = false
+  /** The backends tried so far: the first, and a set made only for retries. */
+  #first: string | undefined
+  #tried: Set<string> | undefined
+  #retried = false
+  #lastError: unknown
+  #held: Held | undefined
+  /** Where and why the previous attempt failed, for the retry log line. */
+  #reason: string | undefined
+  #failedOn: string | undefined
+  /** When the attempt in flight was sent, and how long its answer took. */
+  #sentAt = 0
+  #upstreamMs = 0
+
+  constructor(shared: ProxyShared, request: Request, env: unknown, route: Route | undefined) {
+    const settings = shared.current()
+    const config = settings.config
+    this.#shared = shared
+    this.#request = request
+    this.#env = env
+    this.#route = route
+    this.#config = config
+    this.#startedAt = shared.pool.now()
     const url = request.url
     const pathAt = url.indexOf('/', url.indexOf('//') + 2)
     const rule = route?.config
-    const target = stripPrefix(pathAt === -1 ? '/' : url.slice(pathAt), rule?.stripPrefix)
-    // Aborts when the client goes away before its response has been sent.
-    const clientSignal = deps.clientSignal?.(request, env) ?? request.signal
+    this.#rule = rule
+    this.#target = stripPrefix(pathAt === -1 ? '/' : url.slice(pathAt), rule?.stripPrefix)
+    this.#clientSignal = shared.deps.clientSignal?.(request, env) ?? request.signal
     const method = request.method
+    this.#method = method
     let { retries, timeouts } = config
+    let retryStatuses = settings.retryStatuses
     if (rule?.timeouts) timeouts = { ...timeouts, ...rule.timeouts }
     if (rule?.retries) {
       retries = { ...retries, ...rule.retries }
       if (rule.retries.statuses) retryStatuses = new Set(rule.retries.statuses)
     }
-    // The body is offered to each attempt through a small replay buffer (DESIGN: retries).
-    const body =
+    this.#retries = retries
+    this.#timeouts = timeouts
+    this.#retryStatuses = retryStatuses
+    this.#body =
       BODYLESS.has(method) || request.body === null
         ? undefined
         : new ReplayableBody(request.body, {
             limit: retries.replayBuffer,
             idleTimeout: timeouts.clientIdle,
           })
-    // May be sent twice: an idempotent method (RFC 9110 §9.2.2), or an Idempotency-Key
-    // (draft-ietf-httpapi-idempotency-key-header) that lets the backend spot the repeat.
-    const repeatable = IDEMPOTENT.has(method) || request.headers.has('idempotency-key')
+    this.#repeatable = IDEMPOTENT.has(method) || request.headers.has('idempotency-key')
+  }
 
-    // The request id, the client, the fields for the backend and the sticky session: shared with
-    // the WebSocket path. Awaited only when a sticky cookie has to be verified.
-    const planned = planner.plan(request, target, deps.clientAddress(request, env))
-    const plan = planned instanceof Promise ? await planned : planned
-    const { requestId, client, headers } = plan
-    if (rule?.requestHeaders) editHeaders(headers, rule.requestHeaders)
+  /** Forward the request: the answer for the client. */
+  start(): Promise<Response> {
+    // Shared with the WebSocket path; a Promise only when a sticky cookie has to be verified.
+    const planned = this.#shared.planner.plan(
+      this.#request,
+      this.#target,
+      this.#shared.deps.clientAddress(this.#request, this.#env),
+    )
+    if (planned instanceof Promise) return planned.then((plan) => this.#planned(plan))
+    return Promise.resolve(this.#planned(planned))
+  }
 
-    const { observer } = ctx
-    /** Backends tried so far; `finish` reads it, even for a request refused before any attempt. */
-    let attempts = 0
-    // One record per request, for the metrics and the access log, when the response has ended.
-    const finish = (status: number, bytes: number, backend?: Backend, upstreamMs?: number) => {
-      if (!observer) return
-      const totalMs = pool.now() - startedAt
-      observer.done({
-        time: wallClock() - totalMs,
-        requestId,
-        client,
-        method,
-        target,
-        host: plan.host,
-        status,
-        bytes,
-        backend: backend?.id,
-        upstreamMs,
-        totalMs,
-        retries: Math.max(0, attempts - 1),
-        sticky: plan.stickyVerdict(backend),
-        userAgent: request.headers.get('user-agent') ?? undefined,
-        referer: request.headers.get('referer') ?? undefined,
-        route: route?.name,
-        pool: ctx.name,
-      })
-    }
-
-    if (route?.buckets) {
-      const limited = routeRateLimit(route.buckets, rule!.rateLimit!, request, client, requestId)
+  /** The request is planned: the route's rate limit, then the first attempt. */
+  #planned(plan: RequestPlan): Response | Promise<Response> {
+    this.#plan = plan
+    const rule = this.#rule
+    if (rule?.requestHeaders) editHeaders(plan.headers, rule.requestHeaders)
+    const buckets = this.#route?.buckets
+    if (buckets) {
+      const limited = routeRateLimit(
+        buckets,
+        rule!.rateLimit!,
+        this.#request,
+        plan.client,
+        plan.requestId,
+      )
       if (limited) {
-        void body?.cancel()
-        finish(429, 0)
+        void this.#body?.cancel()
+        this.#finish(429, 0)
         return limited
       }
     }
-
-    // Sticky sessions (DESIGN): the pinned backend first, then the strategy's candidates.
-    let candidates = plan.candidates()[Symbol.iterator]()
-    let lookedAgain = false
-    /** The backends tried so far: the first, and a set made only for retries. */
-    let first: string | undefined
-    let tried: Set<string> | undefined
-    /**
-     * The next backend not tried yet that takes the request, with a slot taken on it. When every
-     * candidate is full, wait in the queue (HAProxy `maxconn`, `timeout queue`), then look again.
-     * In a Promise only when the request waits; one woken from the queue that finds every slot
-     * taken again (`front`) goes back to the head.
-     */
-    const pick = (front = false): Picked | Promise<Picked> => {
-      for (;;) {
-        let busy = false
-        for (let next = candidates.next(); !next.done; next = candidates.next()) {
-          const backend = next.value
-          if (backend.id === first || tried?.has(backend.id)) continue
-          const admission = pool.tryAcquire(backend)
-          if (admission === 'ok') return backend
-          if (admission === 'busy') busy = true
-        }
-        if (!busy) {
-          // Every candidate failed it. Look once more: the eligible set may have changed since
-          // (a backend ejected, the backups now in), and the backups may take it even while
-          // primaries are up (nginx passes a request its primaries failed to a `backup`).
-          if (lookedAgain || attempts === 0) return undefined
-          lookedAgain = true
-          candidates = lookAgain(plan, pool)
-          continue
-        }
-        return queue.wait(clientSignal, front).then((result) => {
-          if (result !== 'ready') return result
-          candidates = plan.candidates()[Symbol.iterator]()
-          return pick(true)
-        })
-      }
-    }
-
-    /** Hand the upstream response to the client; the slot is released when its body ends. */
-    const respond = (
-      backend: Backend,
-      upstream: Response,
-      upstreamMs: number,
-    ): Response | Promise<Response> => {
-      // Pin (again) when the request landed elsewhere, and renew an ageing cookie.
-      const cookie = plan.sessionCookie(backend)
-      return cookie
-        ? cookie.then((setCookie) => answer(backend, upstream, upstreamMs, setCookie))
-        : answer(backend, upstream, upstreamMs, undefined)
-    }
-    const answer = (
-      backend: Backend,
-      upstream: Response,
-      upstreamMs: number,
-      setCookie: string | undefined,
-    ): Response | Promise<Response> => {
-      const response = toClientResponse(
-        upstream,
-        method,
-        config.forwarding.via,
-        (bytes, end) => {
-          release(backend)
-          // A body that broke off or stalled counts against the backend; a client that went
-          // away does not.
-          if (end === 'error' || end === 'timeout') {
-            pool.recordOutcome(backend, end === 'timeout' ? 'timeout' : 'reset')
-            if (!clientSignal.aborted) {
-              logger.warn('upstream body aborted', { requestId, backend: backend.id, reason: end })
-            }
-          }
-          finish(upstream.status, bytes, backend, upstreamMs)
-        },
-        timeouts.upstreamIdle,
-        deps.watchBody,
-        // The engine writes the upstream body as it is: no Response, no Web stream around it
-        // (unless the route compresses it).
-        http1Env(env) !== undefined && !rule?.compress,
-      )
-      // Appended, so that the backend's own Set-Cookie fields stay (RFC 6265 §3).
-      if (setCookie) response.headers.append('set-cookie', setCookie)
-      if (rule?.responseHeaders) editHeaders(response.headers, rule.responseHeaders)
-      return rule?.compress ? compressResponse(request, response) : response
-    }
-
-    let retried = false
-    let lastError: unknown
-    /** A retryable answer kept until another backend takes the request; else it is the answer. */
-    let held: { backend: Backend; upstream: Response; upstreamMs: number } | undefined
-    /** Where and why the previous attempt failed, for the retry log line. */
-    let reason: string | undefined
-    let failedOn: string | undefined
-
-    /** Whether the failed attempt may be tried on another backend (DESIGN: retries). */
-    const mayTryAgain = async (backend: Backend, kind: FailureKind, why: string) => {
-      if (attempts >= retries.attempts || clientSignal.aborted) return false
-      // A repeat after a reset or an answer needs the whole body: read the rest, if it fits.
-      let bodyReplayable = !body || body.replayable
-      if (body && kind !== 'connect' && repeatable && bodyReplayable)
-        bodyReplayable = await body.fill()
-      const allowed = mayRetry({
-        kind,
-        repeatable,
-        bodyReplayable,
-        bodyUnsent: !body || body.unsent,
-      })
-      if (!allowed) return false
-      if (!retried) {
-        if (!budget.tryRetry()) {
-          logger.warn('retry budget exhausted', { requestId, backend: backend.id, reason: why })
-          return false
-        }
-        retried = true
-      }
-      reason = why
-      failedOn = backend.id
-      return true
-    }
-
+    this.#candidates = plan.candidates()[Symbol.iterator]()
+    const { budget } = this.#shared
     budget.begin()
+    let picked: Picked | Promise<Picked>
     try {
-      for (;;) {
-        let picked = pick()
-        if (picked instanceof Promise) picked = await picked
-        if (typeof picked !== 'object') {
-          if (held) return respond(held.backend, held.upstream, held.upstreamMs)
-          if (picked === 'full' || picked === 'timeout') {
-            finish(503, 0)
-            return errorResponse(
-              503,
-              picked === 'full' ? 'Queue full' : 'Queue timeout',
-              requestId,
-              { 'retry-after': String(Math.max(1, Math.ceil(config.queue.timeout / 1000))) },
-            )
+      picked = this.#pick()
+    } catch (error) {
+      budget.end(this.#retried)
+      throw error
+    }
+    if (picked instanceof Promise || typeof picked !== 'object') return this.#loop(picked)
+    // The common case: a backend took the request at once. An answer to keep ends it here;
+    // a failure, or a status to retry, goes on in the loop (which reads `sent` again).
+    const backend = picked
+    const sent = this.#send(backend)
+    return sent.then(
+      (upstream) =>
+        this.#retryStatuses.has(upstream.status)
+          ? this.#loop(backend, sent)
+          : this.#final(backend, upstream),
+      () => this.#loop(backend, sent),
+    )
+  }
+
+  /** The first attempt's answer, not one to retry: the client's. */
+  #final(backend: Backend, upstream: Response): Response | Promise<Response> {
+    try {
+      this.#observe(backend, upstream)
+      return this.#respond(backend, upstream, this.#upstreamMs)
+    } finally {
+      this.#shared.budget.end(this.#retried)
+    }
+  }
+
+  /**
+   * The attempts, until one answers for good or none is left. `sent` is an attempt already made
+   * on `picked` (the first, whose answer is read again here).
+   */
+  async #loop(picked: Picked | Promise<Picked>, sent?: Promise<Response>): Promise<Response> {
+    const { pool, budget, ctx } = this.#shared
+    const { observer } = ctx
+    try {
+      for (; ; picked = this.#pick()) {
+        if (!sent) {
+          if (picked instanceof Promise) picked = await picked
+          if (typeof picked !== 'object') {
+            const held = this.#held
+            if (held) return this.#respond(held.backend, held.upstream, held.upstreamMs)
+            if (picked === 'full' || picked === 'timeout') {
+              this.#finish(503, 0)
+              return errorResponse(
+                503,
+                picked === 'full' ? 'Queue full' : 'Queue timeout',
+                this.#plan.requestId,
+                {
+                  'retry-after': String(Math.max(1, Math.ceil(this.#config.queue.timeout / 1000))),
+                },
+              )
+            }
+            break
           }
-          break
+          sent = this.#send(picked)
         }
-        const backend = picked
-        if (held) {
-          // Another backend takes it: the kept answer is dropped.
-          held.upstream.body?.cancel().catch(() => {})
-          release(held.backend)
-          held = undefined
-        }
-        if (attempts > 0) {
-          logger.warn('retry', {
-            requestId,
-            method,
-            from: failedOn,
-            backend: backend.id,
-            attempt: attempts + 1,
-            reason,
-          })
-        }
-        attempts++
-        if (attempts === 1) first = backend.id
-        else (tried ??= new Set()).add(backend.id)
-        const sentAt = pool.now()
+        const backend = picked as Backend
         let upstream: Response
         try {
-          upstream = await sendUpstream(deps.fetch, {
-            backend,
-            method,
-            target,
-            headers,
-            body: body ? body.stream() : null,
-            clientSignal,
-            responseHeadersTimeout: timeouts.responseHeaders,
-          })
+          upstream = await sent
         } catch (error) {
-          release(backend)
-          lastError = error
-          if (clientSignal.aborted || body?.timedOut) {
+          sent = undefined
+          this.#shared.release(backend)
+          this.#lastError = error
+          if (this.#clientSignal.aborted || this.#body?.timedOut) {
             // The client went away, or went silent: nothing to learn about the backend.
             pool.recordOutcome(backend, 'cancelled')
             break
@@ -399,56 +375,259 @@ export function createProxy(ctx: ProxyContext): Proxy {
           pool.recordOutcome(backend, kind)
           observer?.failure(backend, error)
           // A timeout is the slowest answer there is: least-time should see it.
-          if (kind === 'timeout') pool.observeLatency(backend, pool.now() - sentAt)
+          if (kind === 'timeout') pool.observeLatency(backend, pool.now() - this.#sentAt)
           const why = `${kind}: ${String((error as Error)?.message ?? error)}`
-          if (await mayTryAgain(backend, kind, why)) {
+          if (await this.#mayTryAgain(backend, kind, why)) {
             observer?.retry(backend)
             continue
           }
           break
         }
-        // Time to response headers feeds least-time's peak EWMA; reported load feeds resource.
-        const answeredAt = pool.now()
-        const upstreamMs = answeredAt - sentAt
-        pool.observeLatency(backend, upstreamMs, answeredAt)
-        observer?.response(backend, upstream.status, upstreamMs)
-        if (ctx.loadMetrics) recordLoadMetrics(pool, backend, upstream.headers)
-        pool.recordOutcome(backend, upstream.status >= 500 ? 'http5xx' : 'success', answeredAt)
+        sent = undefined
+        this.#observe(backend, upstream)
+        const { status } = upstream
         if (
-          retryStatuses.has(upstream.status) &&
-          (await mayTryAgain(backend, 'status', `status ${upstream.status}`))
+          this.#retryStatuses.has(status) &&
+          (await this.#mayTryAgain(backend, 'status', `status ${status}`))
         ) {
           observer?.retry(backend)
-          held = { backend, upstream, upstreamMs }
+          this.#held = { backend, upstream, upstreamMs: this.#upstreamMs }
           continue
         }
-        return respond(backend, upstream, upstreamMs)
+        return this.#respond(backend, upstream, this.#upstreamMs)
       }
     } finally {
-      budget.end(retried)
+      budget.end(this.#retried)
     }
+    return this.#unanswered()
+  }
 
+  /** Send the request to `backend` (the previous attempt's kept answer dropped). */
+  #send(backend: Backend): Promise<Response> {
+    const { pool, deps, logger } = this.#shared
+    const held = this.#held
+    if (held) {
+      // Another backend takes it: the kept answer is dropped.
+      held.upstream.body?.cancel().catch(() => {})
+      this.#shared.release(held.backend)
+      this.#held = undefined
+    }
+    if (this.#attempts > 0) {
+      logger.warn('retry', {
+        requestId: this.#plan.requestId,
+        method: this.#method,
+        from: this.#failedOn,
+        backend: backend.id,
+        attempt: this.#attempts + 1,
+        reason: this.#reason,
+      })
+    }
+    this.#attempts++
+    if (this.#attempts === 1) this.#first = backend.id
+    else (this.#tried ??= new Set()).add(backend.id)
+    this.#sentAt = pool.now()
+    const body = this.#body
+    try {
+      return sendUpstream(deps.fetch, {
+        backend,
+        method: this.#method,
+        target: this.#target,
+        headers: this.#plan.headers,
+        body: body ? body.stream() : null,
+        clientSignal: this.#clientSignal,
+        responseHeadersTimeout: this.#timeouts.responseHeaders,
+      })
+    } catch (error) {
+      // A failed attempt, as one whose answer failed: its slot is given back in the loop.
+      return Promise.reject(error)
+    }
+  }
+
+  /**
+   * What an answer tells about its backend: time to response headers feeds least-time's peak
+   * EWMA; reported load feeds resource.
+   */
+  #observe(backend: Backend, upstream: Response): void {
+    const { pool, ctx } = this.#shared
+    const answeredAt = pool.now()
+    const upstreamMs = answeredAt - this.#sentAt
+    this.#upstreamMs = upstreamMs
+    pool.observeLatency(backend, upstreamMs, answeredAt)
+    ctx.observer?.response(backend, upstream.status, upstreamMs)
+    if (ctx.loadMetrics) recordLoadMetrics(pool, backend, upstream.headers)
+    pool.recordOutcome(backend, upstream.status >= 500 ? 'http5xx' : 'success', answeredAt)
+  }
+
+  /** The answer when no backend gave one. */
+  #unanswered(): Response {
+    const { requestId } = this.#plan
+    const body = this.#body
     if (body?.timedOut) {
       body.cancel()
-      finish(408, 0)
+      this.#finish(408, 0)
       return errorResponse(408, 'Request body timed out', requestId, { connection: 'close' })
     }
-    if (attempts === 0) {
-      finish(503, 0)
+    if (this.#attempts === 0) {
+      this.#finish(503, 0)
       return errorResponse(503, 'No backend available', requestId, { 'retry-after': '1' })
     }
+    const lastError = this.#lastError
     if (lastError instanceof UpstreamTimeoutError) {
-      finish(504, 0)
+      this.#finish(504, 0)
       return errorResponse(504, 'Upstream timed out', requestId)
     }
-    if (!clientSignal.aborted) {
-      logger.warn('upstream failed', {
+    if (!this.#clientSignal.aborted) {
+      this.#shared.logger.warn('upstream failed', {
         requestId,
         error: String((lastError as Error)?.message ?? lastError),
       })
     }
-    finish(502, 0)
+    this.#finish(502, 0)
     return errorResponse(502, 'Upstream failed', requestId)
+  }
+
+  /** One record per request, for the metrics and the access log, when the response has ended. */
+  #finish(status: number, bytes: number, backend?: Backend, upstreamMs?: number): void {
+    const { ctx, pool } = this.#shared
+    const observer = ctx.observer
+    if (!observer) return
+    const plan = this.#plan
+    const headers = this.#request.headers
+    const totalMs = pool.now() - this.#startedAt
+    observer.done({
+      time: wallClock() - totalMs,
+      requestId: plan.requestId,
+      client: plan.client,
+      method: this.#method,
+      target: this.#target,
+      host: plan.host,
+      status,
+      bytes,
+      backend: backend?.id,
+      upstreamMs,
+      totalMs,
+      retries: Math.max(0, this.#attempts - 1),
+      sticky: plan.stickyVerdict(backend),
+      userAgent: headers.get('user-agent') ?? undefined,
+      referer: headers.get('referer') ?? undefined,
+      route: this.#route?.name,
+      pool: ctx.name,
+    })
+  }
+
+  /**
+   * The next backend not tried yet that takes the request, with a slot taken on it. When every
+   * candidate is full, wait in the queue (HAProxy `maxconn`, `timeout queue`), then look again.
+   * In a Promise only when the request waits; one woken from the queue that finds every slot
+   * taken again (`front`) goes back to the head.
+   */
+  #pick(front = false): Picked | Promise<Picked> {
+    const { pool, queue } = this.#shared
+    for (;;) {
+      let busy = false
+      const candidates = this.#candidates
+      for (let next = candidates.next(); !next.done; next = candidates.next()) {
+        const backend = next.value
+        if (backend.id === this.#first || this.#tried?.has(backend.id)) continue
+        const admission = pool.tryAcquire(backend)
+        if (admission === 'ok') return backend
+        if (admission === 'busy') busy = true
+      }
+      if (!busy) {
+        // Every candidate failed it. Look once more: the eligible set may have changed since
+        // (a backend ejected, the backups now in), and the backups may take it even while
+        // primaries are up (nginx passes a request its primaries failed to a `backup`).
+        if (this.#lookedAgain || this.#attempts === 0) return undefined
+        this.#lookedAgain = true
+        this.#candidates = lookAgain(this.#plan, pool)
+        continue
+      }
+      return queue.wait(this.#clientSignal, front).then((result) => {
+        if (result !== 'ready') return result
+        this.#candidates = this.#plan.candidates()[Symbol.iterator]()
+        return this.#pick(true)
+      })
+    }
+  }
+
+  /** Hand the upstream response to the client; the slot is released when its body ends. */
+  #respond(backend: Backend, upstream: Response, upstreamMs: number): Response | Promise<Response> {
+    // Pin (again) when the request landed elsewhere, and renew an ageing cookie.
+    const cookie = this.#plan.sessionCookie(backend)
+    return cookie
+      ? cookie.then((setCookie) => this.#answer(backend, upstream, upstreamMs, setCookie))
+      : this.#answer(backend, upstream, upstreamMs, undefined)
+  }
+
+  #answer(
+    backend: Backend,
+    upstream: Response,
+    upstreamMs: number,
+    setCookie: string | undefined,
+  ): Response | Promise<Response> {
+    const { pool, deps, logger } = this.#shared
+    const rule = this.#rule
+    const response = toClientResponse(
+      upstream,
+      this.#method,
+      this.#config.forwarding.via,
+      (bytes, end) => {
+        this.#shared.release(backend)
+        // A body that broke off or stalled counts against the backend; a client that went
+        // away does not.
+        if (end === 'error' || end === 'timeout') {
+          pool.recordOutcome(backend, end === 'timeout' ? 'timeout' : 'reset')
+          if (!this.#clientSignal.aborted) {
+            logger.warn('upstream body aborted', {
+              requestId: this.#plan.requestId,
+              backend: backend.id,
+              reason: end,
+            })
+          }
+        }
+        this.#finish(upstream.status, bytes, backend, upstreamMs)
+      },
+      this.#timeouts.upstreamIdle,
+      deps.watchBody,
+      // The engine writes the upstream body as it is: no Response, no Web stream around it
+      // (unless the route compresses it).
+      http1Env(this.#env) !== undefined && !rule?.compress,
+    )
+    // Appended, so that the backend's own Set-Cookie fields stay (RFC 6265 §3).
+    if (setCookie) response.headers.append('set-cookie', setCookie)
+    if (rule?.responseHeaders) editHeaders(response.headers, rule.responseHeaders)
+    return rule?.compress ? compressResponse(this.#request, response) : response
+  }
+
+  /** Whether the failed attempt may be tried on another backend (DESIGN: retries). */
+  async #mayTryAgain(backend: Backend, kind: FailureKind, why: string): Promise<boolean> {
+    if (this.#attempts >= this.#retries.attempts || this.#clientSignal.aborted) return false
+    // A repeat after a reset or an answer needs the whole body: read the rest, if it fits.
+    const body = this.#body
+    let bodyReplayable = !body || body.replayable
+    if (body && kind !== 'connect' && this.#repeatable && bodyReplayable)
+      bodyReplayable = await body.fill()
+    const allowed = mayRetry({
+      kind,
+      repeatable: this.#repeatable,
+      bodyReplayable,
+      bodyUnsent: !body || body.unsent,
+    })
+    if (!allowed) return false
+    if (!this.#retried) {
+      if (!this.#shared.budget.tryRetry()) {
+        this.#shared.logger.warn('retry budget exhausted', {
+          requestId: this.#plan.requestId,
+          backend: backend.id,
+          reason: why,
+        })
+        return false
+      }
+      this.#retried = true
+    }
+    this.#reason = why
+    this.#failedOn = backend.id
+    return true
   }
 }
 
