@@ -330,8 +330,7 @@ export function createEdge(options: EdgeOptions): Edge {
     // or misses the deadline. The runtime already answered `Expect: 100-continue` (RFC 9110
     // §10.1.1), so the expectation is not passed on.
     // GET and HEAD bodies are never forwarded (the app drops them).
-    const bodyless = /^(GET|HEAD)$/i.test(request.method)
-    const body = bodyless ? null : request.body
+    const body = isBodyless(request.method) ? null : request.body
     // Made only for a guarded body (most requests have none): nothing else aborts it.
     const cut =
       body !== null && (limits.maxBodySize > 0 || limits.bodyTimeout > 0)
@@ -360,28 +359,29 @@ export function createEdge(options: EdgeOptions): Edge {
       peers.set(forwarded, peer)
     }
 
+    // Most requests need nothing of the edge after their answer but the count (no body guard, no
+    // fields to add, HTTP/1): they share a callback made once, not a closure over the request.
+    const plain = !guard && !hasAny(fields) && head?.version !== '2.0'
     /** The answer from behind the edge, refused after all when its body crossed a limit. */
-    const answered = (response: Response): Response => {
-      inProgress--
-      if (guard?.tripped) {
-        response.body?.cancel().catch(() => {})
-        const size = guard.tripped === 'size'
-        return refuse(s, request, head, {
-          status: size ? 413 : 408,
-          error: size ? 'Request body too large' : 'Request body timed out',
-          close: true,
-        })
-      }
-      // A body nobody started to read will not be read: stop its deadline. One being read
-      // keeps it, so that a slow upload behind an early answer is still cut off.
-      if (guard && !guard.started) guard.dispose()
-      if (head?.version === '2.0') response = withoutConnectionFields(response)
-      return hasAny(fields) ? decorate(response, fields) : response
-    }
-    const failed = (error: unknown): never => {
-      inProgress--
-      throw error
-    }
+    const answered = plain
+      ? answeredPlain
+      : (response: Response): Response => {
+          inProgress--
+          if (guard?.tripped) {
+            response.body?.cancel().catch(() => {})
+            const size = guard.tripped === 'size'
+            return refuse(s, request, head, {
+              status: size ? 413 : 408,
+              error: size ? 'Request body too large' : 'Request body timed out',
+              close: true,
+            })
+          }
+          // A body nobody started to read will not be read: stop its deadline. One being read
+          // keeps it, so that a slow upload behind an early answer is still cut off.
+          if (guard && !guard.started) guard.dispose()
+          if (head?.version === '2.0') response = withoutConnectionFields(response)
+          return hasAny(fields) ? decorate(response, fields) : response
+        }
     inProgress++
     // No Promise of the edge's own: an answer from behind it in one is followed, one without
     // is decorated at once.
@@ -393,7 +393,25 @@ export function createEdge(options: EdgeOptions): Edge {
     }
     return response instanceof Promise ? response.then(answered, failed) : answered(response)
   }
+  /** A plain request's answer (see `pass`): one request fewer in progress. */
+  const answeredPlain = (response: Response): Response => {
+    inProgress--
+    return response
+  }
+  /** No answer from behind the edge. */
+  const failed = (error: unknown): never => {
+    inProgress--
+    throw error
+  }
   return edge
+}
+
+/**
+ * Whether `method` is GET or HEAD, in any case (a body is never forwarded for them). The exact
+ * names, as clients send them, are told without a regular expression.
+ */
+function isBodyless(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || /^(GET|HEAD)$/i.test(method)
 }
 
 /** Whether `fields` has any field (without the array `Object.keys` makes, on every request). */
