@@ -8,6 +8,7 @@ import {
   type WebSocketRoute,
 } from '../../src/websocket.ts'
 import { silentLogger } from '../../src/log.ts'
+import { concatAll } from '../../src/http1/bytes.ts'
 import { closeFrame, FrameTracker } from '../../src/http1/ws-frames.ts'
 
 /** A frame header and payload as a client (masked) or server would send it. */
@@ -31,24 +32,14 @@ function frame(opcode: number, length: number, masked: boolean): Uint8Array {
   return bytes
 }
 
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
-
 describe('FrameTracker', () => {
   it('follows frames of every length form, split anywhere', () => {
-    const stream = concat(
+    const stream = concatAll([
       frame(1, 5, true),
       frame(2, 300, false),
       frame(2, 70_000, true),
       frame(9, 0, true),
-    )
+    ])
     // Every split point, one byte at a time.
     const tracker = new FrameTracker()
     const boundaries: number[] = []
@@ -64,7 +55,7 @@ describe('FrameTracker', () => {
 
   it('stops at the next boundary when asked, and sees Close frames', () => {
     const tracker = new FrameTracker()
-    const data = concat(frame(1, 10, false), frame(1, 10, false))
+    const data = concatAll([frame(1, 10, false), frame(1, 10, false)])
     expect(tracker.advance(data.subarray(0, 5))).toBe(5)
     expect(tracker.advance(data.subarray(5), true)).toBe(7)
     expect(tracker.atBoundary).toBe(true)
