@@ -26,6 +26,7 @@ import type { RequestObserver } from './observer.ts'
 import type { BackendPool } from './pool.ts'
 import { RequestQueue, type QueueResult } from './queue.ts'
 import { ReplayableBody } from './replay.ts'
+import { requestIdFrom } from './request-id.ts'
 import { createRequestPlanner, type RequestPlan, type RequestPlanner } from './request-plan.ts'
 import { failureKind, IDEMPOTENT, mayRetry, RetryBudget, type FailureKind } from './retry.ts'
 import type { Selector } from './strategies/strategy.ts'
@@ -93,9 +94,9 @@ export function createApp(ctx: ProxyContext): Hono {
   const proxy = createProxy(ctx)
   const app = new Hono()
   app.all('*', (c) => proxy(c.req.raw, c.env))
-  app.onError((error) => {
+  app.onError((error, c) => {
     ctx.logger.error('internal error', { error: String(error) })
-    return errorResponse(500, 'Internal error', crypto.randomUUID())
+    return errorResponse(500, 'Internal error', requestIdFrom(c.req.header('x-request-id') ?? null))
   })
   return app
 }

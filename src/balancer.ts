@@ -21,6 +21,7 @@ import { ServicePool } from './service-pool.ts'
 import { TcpService } from './tcp/service.ts'
 import { Fleet } from './admin/cluster/fleet.ts'
 import { VERSION } from './cli.ts'
+import { requestIdFrom } from './request-id.ts'
 import { base64url, type StickySessions } from './sticky.ts'
 import type { Logger, RuntimeDeps } from './types.ts'
 
@@ -225,8 +226,7 @@ export function createBalancer(config: Config, deps: RuntimeDeps): Balancer {
       const route = table.match(request)
       const service = route && pools.get(route.pool())
       if (!service) {
-        const requestId = crypto.randomUUID()
-        return errorResponse(404, 'No route', requestId)
+        return errorResponse(404, 'No route', requestIdFrom(request.headers.get('x-request-id')))
       }
       return service.webSockets.open(request, env)
     },

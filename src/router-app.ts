@@ -44,9 +44,9 @@ export function createRouterApp(options: RouterAppOptions): Hono {
     }
     return pool.proxy(request, c.env, route)
   })
-  app.onError((error) => {
+  app.onError((error, c) => {
     options.logger.error('internal error', { error: String(error) })
-    return errorResponse(500, 'Internal error', crypto.randomUUID())
+    return errorResponse(500, 'Internal error', requestIdOf(c.req.raw))
   })
   return app
 }

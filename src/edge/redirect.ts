@@ -4,6 +4,7 @@
  * sends HSTS, which only counts over HTTPS (RFC 6797 §7.2).
  */
 import { errorResponse } from '../errors.ts'
+import { requestIdFrom } from '../request-id.ts'
 import { requestTarget, validateRequest, type HeadLimits } from './validate.ts'
 import type { RawRequestHead } from '../types.ts'
 
@@ -29,7 +30,7 @@ export function createRedirectHandler(
   return (request, env) => {
     const head = options.rawHead?.(request, env)
     const rejection = validateRequest(request, head, options.limits)
-    const requestId = crypto.randomUUID()
+    const requestId = requestIdFrom(request.headers.get('x-request-id'))
     if (rejection) {
       return errorResponse(rejection.status, rejection.error, requestId, {
         ...rejection.headers,

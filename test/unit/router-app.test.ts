@@ -184,6 +184,25 @@ describe('createRouterApp', () => {
     })
     expect(logger.errors).toEqual(['internal error'])
   })
+
+  it('gives the 500 the client\u2019s X-Request-Id when it is sane, as every other answer', async () => {
+    const pools = new Map<string, ServicePool>([
+      ['api', { proxy: () => Promise.reject(new Error('boom')) } as unknown as ServicePool],
+    ])
+    const app = createRouterApp({
+      routes: () => table,
+      pool: (name) => pools.get(name),
+      logger: recordingLogger(),
+    })
+    const sane = await app.request('http://api.example.com/', {
+      headers: { 'x-request-id': 'req-500-abcd' },
+    })
+    expect(await sane.json()).toEqual({ error: 'Internal error', requestId: 'req-500-abcd' })
+    const insane = await app.request('http://api.example.com/', {
+      headers: { 'x-request-id': 'bad id\twith tab' },
+    })
+    expect((await insane.json()).requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4/)
+  })
 })
 
 /** One call the fake upstream received. */
