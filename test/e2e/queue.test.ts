@@ -37,7 +37,9 @@ describe.each(RUNTIMES)('queue and limits on %s', (runtime) => {
       config,
       JSON.stringify({
         backends: [{ url: backend.url, maxConnections: 2 }],
-        healthCheck: { interval: '200ms', timeout: '150ms', fall: 1 },
+        // A probe starved of CPU on a busy machine must not take the only backend out mid-test:
+        // two misses of half a second each, and a killed backend is still down within a second.
+        healthCheck: { interval: '500ms', timeout: '500ms', fall: 2 },
         queue: { size: 2, timeout: '2s' },
       }),
     )
