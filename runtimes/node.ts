@@ -9,9 +9,13 @@ import process from 'node:process'
 import type { RuntimeAdapter } from './adapter.ts'
 import { forkWorker } from './node/cluster.ts'
 import { nodeHttp2 } from './node/http2.ts'
-import { connect, listen } from './node/sockets.ts'
+import { handleSockets } from './node/handle-sockets.ts'
+import * as netSockets from './node/sockets.ts'
 import { startFulcrum } from './start/start.ts'
 import { createNodeHttpFetch } from './upstream/http-fetch.ts'
+
+// Plain TCP on libuv handles where this Node has the bindings, else node:net.
+const { listen, connect } = handleSockets(netSockets) ?? netSockets
 
 const node: RuntimeAdapter = {
   name: 'node',

@@ -20,11 +20,11 @@ import {
   type TcpNetConnectOpts,
 } from 'node:net'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
-import { copyBytes } from '../../src/http1/bytes.ts'
 import type { Accept, Connect, Socket, SocketEvents } from '../../src/socket.ts'
 import type { ListenOptions, Listener } from '../adapter.ts'
 import { trackHttp2Connections } from './http2.ts'
 import { nodeTls } from './tls.ts'
+import { keptIfLent, UpstreamReader } from './upstream-reader.ts'
 
 /**
  * Bytes a socket queues for writing before `write` returns `false` (and reads ahead before a
@@ -83,7 +83,7 @@ class NodeSocket implements Socket {
     const socket = this.#socket
     const more = socket.write(bytes)
     // A borrowed chunk (see UpstreamReader) that the stream queued, even in part, is kept.
-    if (bytes === lent && socket.writableLength > 0) lentKept = true
+    if (socket.writableLength > 0) keptIfLent(bytes)
     return more
   }
 
@@ -281,83 +281,3 @@ export const connect: Connect = (host, port, events) =>
     const connection = new NodeSocket(socket, reject)
     socket.on('connect', () => resolve(connection.bind(events, true)))
   })
-
-/**
- * The shared read buffer: every upstream socket reads into it while its reads are small, and
- * each read is copied out in its callback, before any other socket reads.
- */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
-/** Reads up to this size are copied out (into bytes.ts's shared slab: no memory of their own). */
-const COPY_MAX = 4 * 1024
-/** The size of a socket's own read buffer. */
-const OWN_SIZE = 64 * 1024
-/** A socket's own buffer with less room than this after a read is left to its chunks. */
-const MIN_ROOM = 16 * 1024
-
-/**
- * The chunk borrowed by a `borrowsChunks` handler (src/socket.ts) while it runs, and whether
- * a write kept some of it queued ({@link NodeSocket.write} tells).
- */
-let lent: Uint8Array | undefined
-let lentKept = false
-
-/**
- * How an upstream socket reads. Small reads (response heads, small answers) go into the
- * shared {@link READ_BUFFER} and are copied out. A large read moves the socket onto a buffer of
- * its own, whose reads are handed over without a copy, each in memory never read into again:
- * the rest of the buffer, or a new one. A handler that only borrows its chunks (a relay) has
- * the same memory back for the next read when its write took the chunk whole. A small read
- * moves the socket back onto the shared buffer.
- */
-class UpstreamReader {
-  readonly #events: SocketEvents
-  readonly #borrows: boolean
-  /** Where the next read goes. */
-  #target: Buffer = READ_BUFFER
-
-  constructor(events: SocketEvents) {
-    this.#events = events
-    this.#borrows = events.borrowsChunks === true
-  }
-
-  /** `onread.buffer`: asked on connect and after each read. */
-  readonly buffer = (): Buffer => this.#target
-
-  /** `onread.callback`: `buffer` (the target of the read) holds `size` new bytes. */
-  readonly callback = (size: number, buffer: Buffer): boolean => {
-    const events = this.#events
-    if (size <= COPY_MAX) {
-      this.#target = READ_BUFFER
-      events.data(copyBytes(buffer, 0, size))
-      return true
-    }
-    if (buffer === READ_BUFFER) {
-      // A large read: this one is copied, the next ones go into memory of this socket's own.
-      const chunk = Buffer.allocUnsafe(size)
-      chunk.set(buffer.subarray(0, size))
-      this.#target = Buffer.allocUnsafeSlow(OWN_SIZE)
-      events.data(chunk)
-      return true
-    }
-    const chunk = buffer.subarray(0, size)
-    if (this.#borrows) {
-      const outer = lent
-      const outerKept = lentKept
-      lent = chunk
-      lentKept = false
-      events.data(chunk)
-      const kept = lentKept
-      lent = outer
-      lentKept = outerKept
-      // Nothing holds the chunk: the next read goes into the same memory.
-      if (!kept) return true
-    } else {
-      events.data(chunk)
-    }
-    this.#target =
-      buffer.byteLength - size >= MIN_ROOM
-        ? buffer.subarray(size)
-        : Buffer.allocUnsafeSlow(OWN_SIZE)
-    return true
-  }
-}

@@ -1,11 +1,13 @@
 /**
- * The relay's bytes over Node's upstream sockets (runtimes/node/sockets.ts): large reads are
+ * The relay's bytes over Node's upstream sockets (runtimes/node/sockets.ts, and
+ * runtimes/node/handle-sockets.ts on the same reader): large reads are
  * handed over without a copy, and a relay's borrowed chunks share memory from one read to the
  * next when its write took them whole. Neither may change a byte that someone still holds.
  */
 import { createServer, Socket as NetSocket, type AddressInfo, type Server } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { connect, listen } from '../../../runtimes/node/sockets.ts'
+import { handleSockets } from '../../../runtimes/node/handle-sockets.ts'
+import * as netSockets from '../../../runtimes/node/sockets.ts'
 import type { SocketEvents } from '../../../src/socket.ts'
 import { Relay } from '../../../src/tcp/relay.ts'
 
@@ -38,7 +40,10 @@ afterEach(async () => {
   for (const server of servers.splice(0)) await server.close()
 })
 
-describe('node upstream reads', () => {
+describe.each([
+  ['node:net', netSockets],
+  ['libuv handles', handleSockets(netSockets)!],
+])('node upstream reads on %s', (_name, { connect, listen }) => {
   it('hands over chunks that stay as they were while held', async () => {
     const body = pattern(8 * MiB)
     const server = await backend(body)

@@ -1,15 +1,20 @@
 /**
  * runtimes/node/sockets.ts over real loopback sockets: the shared suite in-process (echo,
  * half-close, backpressure with pause/resume, destroy, upstream connect, TLS with SNI and reload,
- * h2 by ALPN), and the upstream `connect` seen from the engine's side.
+ * h2 by ALPN), and the upstream `connect` seen from the engine's side. The same for
+ * runtimes/node/handle-sockets.ts, whose TLS and h2 cases go to the node:net fallback.
  */
 import { createServer, type AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { connect, listen } from '../../../../runtimes/node/sockets.ts'
+import { handleSockets } from '../../../../runtimes/node/handle-sockets.ts'
+import * as netSockets from '../../../../runtimes/node/sockets.ts'
 import { startFixture, type FixtureEvent } from '../../../fixtures/sockets/fixture.ts'
 import { socketSuite } from '../socket-suite.ts'
 
-describe('node sockets', () => {
+describe.each([
+  ['node:net', netSockets],
+  ['libuv handles', handleSockets(netSockets)!],
+])('node sockets on %s', (_name, { connect, listen }) => {
   socketSuite('node', async (config) => {
     const events: FixtureEvent[] = []
     const listener = await startFixture({ listen, connect }, config, (e) => events.push(e))
@@ -54,6 +59,7 @@ describe('node sockets', () => {
       },
     })
     expect(socket.encrypted).toBe(false)
+    expect(socket.remoteAddress).toBe('127.0.0.1')
     expect(socket.remotePort).toBe(port)
     await closed
     expect(await received).toBe('after fin')
@@ -69,6 +75,7 @@ describe('node sockets', () => {
     const events = { data() {}, drain() {}, end() {}, close() {} }
     await expect(connect('127.0.0.1', port, events)).rejects.toMatchObject({
       code: 'ECONNREFUSED',
+      syscall: 'connect',
     })
   })
 })
