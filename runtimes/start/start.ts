@@ -4,7 +4,7 @@
  */
 import process from 'node:process'
 import { createBalancer } from '../../src/balancer.ts'
-import { BackendSchema, ConfigError, servesHttp, type Config } from '../../src/config.ts'
+import { configSchemas, ConfigError, servesHttp, type Config } from '../../src/config.ts'
 import { DEMO_NAMES, demoBackend } from '../../src/demo.ts'
 import { createJsonLogger } from '../../src/log.ts'
 import { http1Env } from '../../src/http1/request.ts'
@@ -109,6 +109,7 @@ export async function startFulcrum(
       })
       demos.push(server)
     }
+    const { BackendSchema } = configSchemas()
     const urls = demos.map((server) => BackendSchema.parse(`http://127.0.0.1:${server.port}`))
     demoBackends = urls
     config = { ...config, backends: [...config.backends, ...urls] }

@@ -6,7 +6,7 @@
  */
 import { Hono, type Context } from 'hono'
 import { VERSION } from '../cli.ts'
-import { StrategyName, type Config } from '../config.ts'
+import { STRATEGY_NAMES, type Config } from '../config.ts'
 import type { Metrics } from '../metrics.ts'
 import type { RouteTable } from '../routes/table.ts'
 import { isAvailable, type BackendPool, type BackendTransition } from '../pool.ts'
@@ -16,7 +16,7 @@ import { adminGuard } from './auth.ts'
 import { AdminError, type ControlPlane } from './control.ts'
 import { backendRoutes } from './api/backends.ts'
 import { flag, parse, readJson, requireMatch } from './api/body.ts'
-import { poolRoutes, StrategyBody } from './api/pools.ts'
+import { poolRoutes, strategyBody } from './api/pools.ts'
 import { routeRoutes } from './api/routes.ts'
 import { fleetStore, localStore } from './api/store.ts'
 import type { Fleet } from './cluster/fleet.ts'
@@ -213,11 +213,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     c.json({
       strategy: control.config.strategy,
       strategyOptions: control.config.strategyOptions,
-      available: StrategyName.options,
+      available: STRATEGY_NAMES,
     }),
   )
   app.put('/strategy', async (c) => {
-    const body = parse(StrategyBody, await readJson(c))
+    const body = parse(strategyBody(), await readJson(c))
     await store.setStrategy(
       DEFAULT_POOL,
       body.strategy,

@@ -6,10 +6,9 @@
  * the state file.
  */
 import * as z from 'zod'
-import { RouteSchema } from '../config-routes.ts'
 import {
   ConfigError,
-  ConfigSchema,
+  configSchemas,
   describeIssues,
   poolConfigOf,
   poolNames,
@@ -29,9 +28,9 @@ import { parseStateFile, StateFileWriter, type StateFile } from './state-file.ts
 
 /**
  * What `PATCH /routes/:name` may change: a split's weights. (zod refuses `.pick()` on RouteSchema,
- * which has refinements: the field is taken from its shape.)
+ * which has refinements: the field is taken from its shape.) Built when a patch comes in.
  */
-const RoutePatchSchema = z.strictObject({ pools: RouteSchema.shape.pools })
+const routePatchSchema = () => z.strictObject({ pools: configSchemas().RouteSchema.shape.pools })
 
 export { AdminError } from './admin-error.ts'
 export type { BackendSource, BackendView } from './backend-view.ts'
@@ -80,7 +79,7 @@ export interface PoolView {
  * @example
  * ```ts
  * const control = new ControlPlane({ config, core, deps, logger })
- * control.register(RegisterBackendSchema.parse({ url: 'http://10.0.0.7:8080', ttl: '30s' }))
+ * control.register(configSchemas().RegisterBackendSchema.parse({ url: 'http://10.0.0.7:8080', ttl: '30s' }))
  * ```
  */
 export class ControlPlane {
@@ -272,7 +271,7 @@ export class ControlPlane {
   patchedRoutes(name: string, patch: unknown): Config['routes'] {
     const index = this.#config.routes.findIndex((route) => route.name === name)
     if (index === -1) throw new AdminError(404, `No route ${name}`)
-    const parsed = RoutePatchSchema.safeParse(patch)
+    const parsed = routePatchSchema().safeParse(patch)
     if (!parsed.success) throw invalid(describeIssues(parsed.error.issues))
     const route = this.#config.routes[index]!
     if (parsed.data.pools === undefined || route.pools === undefined) {
@@ -384,7 +383,7 @@ export class ControlPlane {
     for (const section of RESTART_SECTIONS) body[section] = current[section]
     // Secrets never go to the state file: they come from the config.
     restoreSecrets(body, this.#config, true)
-    const parsed = ConfigSchema.safeParse(body)
+    const parsed = configSchemas().ConfigSchema.safeParse(body)
     if (!parsed.success) {
       const lines = describeIssues(parsed.error.issues).map(
         (i) => `${path}: config.${i.path}: ${i.message}`,
@@ -471,7 +470,7 @@ export class ControlPlane {
 
   /** Parse a config for the admin API. @throws {AdminError} 400 naming each wrong field */
   #parse(input: unknown): Config {
-    const parsed = ConfigSchema.safeParse(input)
+    const parsed = configSchemas().ConfigSchema.safeParse(input)
     if (!parsed.success) throw invalid(describeIssues(parsed.error.issues))
     return parsed.data
   }

@@ -49,7 +49,7 @@ export interface PoolMembersOptions {
  * @example
  * ```ts
  * const members = new PoolMembers({ name: 'api', pool, backends, deps, logger, drainTimeout, onChange })
- * members.register(RegisterBackendSchema.parse({ url: 'http://10.0.0.7:8080', ttl: '30s' }))
+ * members.register(configSchemas().RegisterBackendSchema.parse({ url: 'http://10.0.0.7:8080', ttl: '30s' }))
  * ```
  */
 export class PoolMembers {

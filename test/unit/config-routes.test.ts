@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/cli.ts'
-import { RouteSchema } from '../../src/config-routes.ts'
+import { routeSchemas } from '../../src/config-routes.ts'
 import {
   ConfigError,
+  configSchemas,
   parseConfig,
-  PoolSchema,
   poolConfigOf,
   poolNames,
   type ConfigInput,
@@ -269,7 +269,9 @@ describe('pool inheritance', () => {
     expect(errorOf({ pools: { api: { backends: [A, A] } } })).toBe(
       'pools.api.backends.1: Duplicate backend url (same as backends.0)',
     )
-    expect(PoolSchema.safeParse({ backends: [A], colour: 'red' }).success).toBe(false)
+    expect(configSchemas().PoolSchema.safeParse({ backends: [A], colour: 'red' }).success).toBe(
+      false,
+    )
   })
 })
 
@@ -469,6 +471,8 @@ describe('config errors name the path', () => {
 })
 
 describe('RouteSchema', () => {
+  const { RouteSchema } = routeSchemas()
+
   it('fills in the defaults of a route', () => {
     expect(RouteSchema.parse({ pool: 'api' })).toEqual({ pool: 'api', compress: false })
     expect(RouteSchema.parse({ pool: 'api', requestHeaders: {} })).toEqual({

@@ -1,5 +1,7 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, normaliseOrigin, parseConfig } from '../../src/config.ts'
+import { ConfigError, configSchemas, normaliseOrigin, parseConfig } from '../../src/config.ts'
 import { parseDuration } from '../../src/duration.ts'
 
 /** The error text of an invalid config. */
@@ -12,6 +14,22 @@ function errorOf(input: unknown): string {
   }
   throw new Error('Expected the config to be rejected')
 }
+
+describe('configSchemas', () => {
+  it('lets the schemas go once nothing holds them, and builds them again when asked', async () => {
+    // First in the file: the schemas built when src/config.ts was loaded, the first of their
+    // types that zod saw unless src/config-primitives.ts built those before.
+    const built = new WeakRef(configSchemas().ConfigSchema)
+    expect(parseConfig({ backends: ['http://127.0.0.1:9001'] }).backends).toHaveLength(1)
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    // A WeakRef holds its target until the current job ends.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    gc()
+    expect(built.deref()).toBeUndefined()
+    expect(configSchemas().ConfigSchema.safeParse({ colour: 'red' }).success).toBe(false)
+  })
+})
 
 describe('parseConfig defaults', () => {
   it('fills in every default from an empty object', () => {

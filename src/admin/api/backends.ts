@@ -4,7 +4,7 @@
  * backend answers `GET` with a strong ETag; `PATCH` and `DELETE` with a stale `If-Match` get 412.
  */
 import { Hono, type Context } from 'hono'
-import { PatchBackendSchema, RegisterBackendSchema } from '../../config.ts'
+import { configSchemas } from '../../config.ts'
 import { AdminError } from '../admin-error.ts'
 import type { ControlPlane } from '../control.ts'
 import { flag, parse, readJson } from './body.ts'
@@ -38,7 +38,7 @@ export function backendRoutes(
   })
   app.post('/', async (c) => {
     members(c)
-    const body = parse(RegisterBackendSchema, await readJson(c))
+    const body = parse(configSchemas().RegisterBackendSchema, await readJson(c))
     const { created, backend } = await store.register(poolOf(c), body)
     if (created) c.header('location', `${base(c)}/${encodeURIComponent(backend.id)}`)
     tagged(c, backend.id)
@@ -47,7 +47,7 @@ export function backendRoutes(
   app.patch('/:id', async (c) => {
     members(c)
     const id = c.req.param('id')
-    const body = parse(PatchBackendSchema, await readJson(c))
+    const body = parse(configSchemas().PatchBackendSchema, await readJson(c))
     const backend = await store.patch(poolOf(c), id, body, c.req.header('if-match'))
     tagged(c, id)
     return c.json(backend)

@@ -4,17 +4,20 @@
  */
 import { Hono } from 'hono'
 import * as z from 'zod'
-import { StrategyName, StrategyOptionsSchema } from '../../config.ts'
+import { configSchemas } from '../../config.ts'
 import { AdminError } from '../admin-error.ts'
 import type { ControlPlane } from '../control.ts'
 import { parse, readJson } from './body.ts'
 import type { AdminStore } from './store.ts'
 
-/** `PUT /strategy` and `PUT /pools/:pool/strategy`. */
-export const StrategyBody = z.strictObject({
-  strategy: StrategyName,
-  strategyOptions: StrategyOptionsSchema.optional(),
-})
+/** The body of `PUT /strategy` and `PUT /pools/:pool/strategy`, built when one comes in. */
+export function strategyBody() {
+  const { StrategyName, StrategyOptionsSchema } = configSchemas()
+  return z.strictObject({
+    strategy: StrategyName,
+    strategyOptions: StrategyOptionsSchema.optional(),
+  })
+}
 
 /** The pool routes. */
 export function poolRoutes(control: ControlPlane, store: AdminStore): Hono {
@@ -29,7 +32,7 @@ export function poolRoutes(control: ControlPlane, store: AdminStore): Hono {
   app.put('/:pool/strategy', async (c) => {
     const name = c.req.param('pool')
     if (!control.pool(name)) throw new AdminError(404, `No pool ${name}`)
-    const body = parse(StrategyBody, await readJson(c))
+    const body = parse(strategyBody(), await readJson(c))
     await store.setStrategy(name, body.strategy, body.strategyOptions, c.req.header('if-match'))
     c.header('etag', store.poolTag(name))
     return c.json({ pool: name, strategy: control.pool(name)!.strategy })

@@ -25,7 +25,7 @@ import type { ControlPlane } from '../control.ts'
 import { toConfigInput } from '../config-input.ts'
 import { DEFAULT_POOL } from '../../config-routes.ts'
 import {
-  ConfigSchema,
+  configSchemas,
   describeIssues,
   poolConfigOf,
   poolNames,
@@ -477,7 +477,7 @@ export class Fleet {
     input.pools = pools
     const routes = this.#json<unknown[]>('routes')
     if (routes) input.routes = routes
-    const parsed = ConfigSchema.safeParse(input)
+    const parsed = configSchemas().ConfigSchema.safeParse(input)
     if (!parsed.success) {
       this.#logger.error('fleet state not applied: it does not fit this instance', {
         issues: describeIssues(parsed.error.issues),
@@ -611,7 +611,7 @@ export class Fleet {
   }
 
   #validate(input: unknown): Config {
-    const parsed = ConfigSchema.safeParse(input)
+    const parsed = configSchemas().ConfigSchema.safeParse(input)
     if (!parsed.success) {
       const issues = describeIssues(parsed.error.issues)
       throw new AdminError(400, issues.map((i) => `${i.path}: ${i.message}`).join('\n'), issues)
