@@ -6,10 +6,13 @@
 import process from 'node:process'
 import type { RuntimeAdapter } from './adapter.ts'
 import { boundBunHeap } from './bun/memory.ts'
+import { skipZodLocales } from './bun/zod-locales.ts'
 
 // First, before the rest is loaded (static imports would all be read before this line runs):
-// JSC's heap bound, which may re-execute the process (runtimes/bun/memory.ts).
+// JSC's heap bound, which may re-execute the process (runtimes/bun/memory.ts), and zod without
+// the translations fulcrum never uses (runtimes/bun/zod-locales.ts).
 boundBunHeap(Bun.version)
+skipZodLocales()
 
 const [{ connect, listen }, { startFulcrum }, { spawnWorker }, { lazyHttpsFetch }] =
   await Promise.all([
