@@ -21,6 +21,7 @@ import process from 'node:process'
 import { getSystemErrorName } from 'node:util'
 import type { Accept, Connect, Socket, SocketEvents } from '../../src/socket.ts'
 import type { ListenOptions, Listener } from '../adapter.ts'
+import { HIGH_WATER_MARK } from './sockets.ts'
 import { keptIfLent, UpstreamReader } from './upstream-reader.ts'
 
 /** A libuv TCP handle as `tcp_wrap` makes it (the members used here). */
@@ -129,9 +130,6 @@ function uvError(status: number, syscall: string): Error {
   const code = getSystemErrorName(status)
   return Object.assign(new Error(`${syscall} ${code}`), { code, errno: status, syscall })
 }
-
-/** Bytes queued for writing before `write` returns `false`, as runtimes/node/sockets.ts. */
-const HIGH_WATER_MARK = 64 * 1024
 
 let b: Bindings
 

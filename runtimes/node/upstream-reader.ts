@@ -22,7 +22,7 @@ const MIN_ROOM = 16 * 1024
 
 /**
  * The chunk borrowed by a `borrowsChunks` handler (src/socket.ts) while it runs, and whether
- * a write kept some of it queued ({@link NodeSocket.write} tells).
+ * a write kept some of it queued (each socket's `write` tells, through {@link keptIfLent}).
  */
 let lent: Uint8Array | undefined
 let lentKept = false
