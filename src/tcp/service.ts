@@ -92,11 +92,57 @@ interface Target {
   readonly counters: TcpCounters | undefined
 }
 
+/**
+ * A listener's open connections, as a doubly linked list through the connections themselves.
+ * Not a `Set`: on Bun, a `Set` given an add and a delete per connection made JavaScriptCore's
+ * eden collections visit about 3.5 MB each, and nearly half the collections full ones. fulcrum
+ * on Bun under `wrk -c64` with `Connection: close` for 7 s (`BUN_JSC_logGC=1`): 14 full
+ * collections of 32 and 227 ms of pauses with the `Set`, 2 of 39 and 57 ms with the list; minor
+ * page faults 0.49 → 0.13 a connection.
+ */
+class OpenConnections {
+  #head: Connection | undefined
+  #tail: Connection | undefined
+  size = 0
+
+  /** At the tail: the list is in the order the connections were accepted. */
+  add(connection: Connection): void {
+    const tail = this.#tail
+    connection.prevOpen = tail
+    if (tail) tail.nextOpen = connection
+    else this.#head = connection
+    this.#tail = connection
+    connection.isOpen = true
+    this.size++
+  }
+
+  delete(connection: Connection): void {
+    if (!connection.isOpen) return
+    connection.isOpen = false
+    const { prevOpen, nextOpen } = connection
+    if (prevOpen) prevOpen.nextOpen = nextOpen
+    else this.#head = nextOpen
+    if (nextOpen) nextOpen.prevOpen = prevOpen
+    else this.#tail = prevOpen
+    connection.prevOpen = connection.nextOpen = undefined
+    this.size--
+  }
+
+  /** The open connections now, oldest first, as an array: closing them changes the list. */
+  toArray(): Connection[] {
+    const all: Connection[] = []
+    for (let connection = this.#head; connection; connection = connection.nextOpen) {
+      all.push(connection)
+    }
+    return all
+  }
+}
+
 /** What a listener's connections share: its options, its config in force, the open ones. */
 interface Listener {
   readonly options: TcpServiceOptions
   config: TcpListenerConfig
-  readonly open: Set<Connection>
+  readonly open: OpenConnections
   /** By backend: see {@link Target}. */
   readonly targets: WeakMap<Backend, Target>
 }
@@ -128,7 +174,7 @@ export class TcpService {
     this.#listener = {
       options,
       config: options.config,
-      open: new Set(),
+      open: new OpenConnections(),
       targets: new WeakMap(),
     }
   }
@@ -173,14 +219,14 @@ export class TcpService {
 
   /** Close every open connection (shutdown, once the grace period is over). */
   closeAll(reason: CloseReason = 'shutdown'): number {
-    const open = [...this.#listener.open]
+    const open = this.#listener.open.toArray()
     for (const connection of open) connection.relay.close(reason)
     return open.length
   }
 
   /** Close the connections relayed to one backend (it was removed). */
   closeBackend(id: string): void {
-    for (const connection of [...this.#listener.open]) {
+    for (const connection of this.#listener.open.toArray()) {
       if (connection.backend?.id === id) connection.relay.close('shutdown')
     }
   }
@@ -214,6 +260,10 @@ class Connection implements RelayOptions, PickInput {
   readonly query = ''
   /** The backend relayed to, once connected. */
   backend: Backend | undefined
+  /** In the listener's {@link OpenConnections}, and its neighbours there. */
+  isOpen = false
+  prevOpen: Connection | undefined = undefined
+  nextOpen: Connection | undefined = undefined
   #pool: TcpPool | undefined
   #connectMs: number | undefined
   /** The chosen backend's counters, once there is one. */
@@ -343,7 +393,7 @@ class Connection implements RelayOptions, PickInput {
     // Ended while connecting (closeAll, the idle timeout): nobody takes the backend, and its
     // slot goes back here. Chosen before attached: a client gone meanwhile ends the relay at
     // once, and that end gives the slot back.
-    if (!this.#listener.open.has(this)) {
+    if (!this.isOpen) {
       socket.destroy()
       pool.pool.release(backend)
       return

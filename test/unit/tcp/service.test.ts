@@ -549,6 +549,26 @@ describe('TcpService: closing', () => {
     expect(t.counters()).toEqual({ ...COUNTERS, total: 4 })
   })
 
+  it('connections that end on their own leave the open ones, in order: first, middle, last', async () => {
+    const t = setup()
+    const clients = [1, 2, 3, 4, 5].map(() => t.connect())
+    await settle()
+    expect(t.service.size).toBe(5)
+    // c1 is the first of the open ones, c3 one in the middle, c5 the last.
+    for (const at of [0, 2, 4]) clients[at]!.sendClose(new Error('ECONNRESET'))
+    expect(t.service.size).toBe(2)
+    t.take()
+    expect(t.service.closeAll()).toBe(2)
+    expect(t.take()).toEqual(['c2.destroy', 'b.destroy', 'c4.destroy', 'a.destroy'])
+    expect(t.service.size).toBe(0)
+    // Accepting again after the list was emptied.
+    t.connect()
+    await settle()
+    expect(t.service.size).toBe(1)
+    expect(t.service.closeAll()).toBe(1)
+    expect(t.service.size).toBe(0)
+  })
+
   it('a client gone while connecting: the backend socket is dropped and its slot freed', async () => {
     const t = setup({ modes: { a: 'hang' } })
     const client = t.connect()
