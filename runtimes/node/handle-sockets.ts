@@ -248,6 +248,12 @@ class HandleSocket implements Socket {
   end(): void {
     if (this.#ending || this.#closed) return
     this.#ending = true
+    // The peer's FIN came and nothing is queued here: nothing more can be read or sent, so
+    // close(2) at once, which sends the FIN after what the kernel holds (nothing is left unread,
+    // so no reset), as HAProxy closes such a connection and runtimes/bun/sockets.ts does. A
+    // shutdown costs a request, an `epoll_ctl` for libuv to wait until it may write, a wakeup,
+    // the `shutdown(2)` and a callback, all before the same close.
+    if (this.#readEnded && this.#writes === 0) return this.#finish()
     // libuv's shutdown waits for the queued writes: the FIN follows the last byte.
     const request = new b.ShutdownWrap()
     request.oncomplete = onShutdown
