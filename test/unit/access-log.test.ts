@@ -1,6 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { AccessLog, formatCombined, formatJson } from '../../src/access-log.ts'
-import type { RequestRecord } from '../../src/request-record.ts'
+import {
+  AccessLog,
+  formatCombined,
+  formatConnectionJson,
+  formatJson,
+} from '../../src/access-log.ts'
+import type { ConnectionRecord, RequestRecord } from '../../src/request-record.ts'
 import { adminBalancer } from './admin-helpers.ts'
 
 const record: RequestRecord = {
@@ -101,6 +106,52 @@ describe('formats', () => {
       )
     }
     expect(formatJson(record)).toBe(stringified(record))
+  })
+
+  it('writes a TCP connection as JSON.stringify would, awkward strings and missing values too', () => {
+    const connection: ConnectionRecord = {
+      time: Date.UTC(2026, 2, 5, 7, 8, 9, 123),
+      listener: 'pg',
+      client: '203.0.113.7',
+      pool: 'db',
+      backend: 'b1',
+      bytesIn: 40,
+      bytesOut: 200,
+      connectMs: 0.4567891,
+      durationMs: 12.3456789,
+      reason: 'done',
+    }
+    const stringified = (r: ConnectionRecord) =>
+      JSON.stringify({
+        time: new Date(r.time).toISOString(),
+        type: 'tcp',
+        listener: r.listener,
+        client: r.client ?? null,
+        pool: r.pool,
+        backend: r.backend ?? null,
+        bytesIn: r.bytesIn,
+        bytesOut: r.bytesOut,
+        connectMs: r.connectMs === undefined ? null : Math.round(r.connectMs * 1000) / 1000,
+        durationMs: Math.round(r.durationMs * 1000) / 1000,
+        reason: r.reason,
+      }) + '\n'
+    expect(formatConnectionJson(connection)).toBe(stringified(connection))
+    for (const text of ['a"b', 'back\\slash', 'line\nbreak', '\u0001', 'lone \ud800', 'é ✓']) {
+      const r: ConnectionRecord = {
+        ...connection,
+        listener: text,
+        pool: text,
+        backend: text,
+        client: undefined,
+        connectMs: undefined,
+        durationMs: NaN,
+        reason: text,
+      }
+      expect(formatConnectionJson(r)).toBe(stringified(r))
+      expect(formatConnectionJson({ ...r, client: text, backend: undefined })).toBe(
+        stringified({ ...r, client: text, backend: undefined }),
+      )
+    }
   })
 
   it('writes each record its own time, fractional ms truncated as Date does', () => {
