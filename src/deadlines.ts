@@ -12,6 +12,7 @@
  * for the process (or a test's fake clock) to wait for.
  */
 import { wallClock } from './clock.ts'
+import { LinkedSet, type Linked } from './linked-set.ts'
 
 /** A pending deadline. */
 export interface Deadline {
@@ -25,10 +26,10 @@ export interface Deadline {
  */
 export type DeadlineListener = (() => void) | { expired(): void }
 
-class Entry implements Deadline {
-  prev: Entry | undefined = undefined
-  next: Entry | undefined = undefined
-  linked = true
+class Entry implements Deadline, Linked<Entry> {
+  prevLinked: Entry | undefined = undefined
+  nextLinked: Entry | undefined = undefined
+  linked = false
   constructor(
     readonly list: DeadlineList,
     readonly at: number,
@@ -44,8 +45,8 @@ class Entry implements Deadline {
 
 /** The deadlines of one duration (see the module's comment). */
 class DeadlineList {
-  #head: Entry | undefined
-  #tail: Entry | undefined
+  /** Oldest first: the order they are due in. */
+  readonly #entries = new LinkedSet<Entry>()
   #timer: ReturnType<typeof setTimeout> | undefined
   /** When the armed timer fires. */
   #timerAt = 0
@@ -56,25 +57,14 @@ class DeadlineList {
 
   add(onExpire: DeadlineListener): Entry {
     const entry = new Entry(this, wallClock() + this.ms, onExpire, ++this.#added)
-    const tail = this.#tail
-    if (tail) {
-      tail.next = entry
-      entry.prev = tail
-    } else this.#head = entry
-    this.#tail = entry
+    this.#entries.add(entry)
     if (this.#timer === undefined) this.#arm(entry.at)
     return entry
   }
 
   unlink(entry: Entry): void {
-    entry.linked = false
-    const { prev, next } = entry
-    if (prev) prev.next = next
-    else this.#head = next
-    if (next) next.prev = prev
-    else this.#tail = prev
-    entry.prev = entry.next = undefined
-    if (this.#head === undefined && this.#timer !== undefined) {
+    this.#entries.delete(entry)
+    if (this.#entries.size === 0 && this.#timer !== undefined) {
       clearTimeout(this.#timer)
       this.#timer = undefined
     }
@@ -95,16 +85,17 @@ class DeadlineList {
     // the entry that fired was added (a timer faked apart from `Date`, or one millisecond).
     const added = this.#added
     for (
-      let entry = this.#head;
+      let entry = this.#entries.first;
       entry !== undefined && entry.at <= now && entry.seq <= added;
-      entry = this.#head
+      entry = this.#entries.first
     ) {
       this.unlink(entry)
       const onExpire = entry.onExpire
       if (typeof onExpire === 'function') onExpire()
       else onExpire.expired()
     }
-    if (this.#head !== undefined && this.#timer === undefined) this.#arm(this.#head.at)
+    const first = this.#entries.first
+    if (first !== undefined && this.#timer === undefined) this.#arm(first.at)
   }
 }
 

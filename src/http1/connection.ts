@@ -5,6 +5,7 @@
  * 100-continue` (RFC 9110 §10.1.1), bodies with backpressure both ways, refusals of malformed
  * input before anything reaches the app, and the switch to a byte tunnel after an `Upgrade`.
  */
+import type { Linked } from '../linked-set.ts'
 import { enterEvent, leaveEvent } from '../clock.ts'
 import { encodeLatin1 } from './bytes.ts'
 import { bodySource, Http1Env, toRequest, type BodySource } from './request.ts'
@@ -55,7 +56,7 @@ const enum Deadline {
 const LINGER_MS = 5000
 
 /** A client connection. */
-export class ServerConnection implements SocketEvents {
+export class ServerConnection implements SocketEvents, Linked<ServerConnection> {
   readonly #state: ServerState
   readonly #socket: Socket
   readonly #parser: RequestParser
@@ -83,6 +84,10 @@ export class ServerConnection implements SocketEvents {
   }
   /** When the current deadline passes, ms since the epoch (0: none). */
   deadline = 0
+  /** In the server's open connections (src/linked-set.ts), and its neighbours there. */
+  linked = false
+  prevLinked: ServerConnection | undefined = undefined
+  nextLinked: ServerConnection | undefined = undefined
   #deadlineKind = Deadline.Idle
 
   constructor(state: ServerState, socket: Socket) {

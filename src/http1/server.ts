@@ -4,6 +4,7 @@
  * connections: the connection cap, the deadlines (one sweep instead of a timer per request), and
  * the graceful drain.
  */
+import { LinkedSet } from '../linked-set.ts'
 import { wallClock } from '../clock.ts'
 import { ServerConnection } from './connection.ts'
 import type {
@@ -62,7 +63,7 @@ function sweepInterval(limits: Http1Limits): number {
  * ```
  */
 export function createHttp1Server(options: Http1ServerOptions): Http1Server {
-  const open = new Set<ServerConnection>()
+  const open = new LinkedSet<ServerConnection>()
   const tunnels = new Set<Tunnel>()
   const now = options.now ?? wallClock
   let limits = options.limits
@@ -105,8 +106,11 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
 
   const sweep = () => {
     const at = now()
-    for (const connection of open) {
+    for (let connection = open.first; connection;) {
+      // Expiring closes the connection, which leaves the set: its neighbour is taken first.
+      const next = connection.nextLinked
       if (connection.deadline !== 0 && connection.deadline <= at) connection.expire()
+      connection = next
     }
   }
 
@@ -124,10 +128,10 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
         return connection
       }
       if (open.size + tunnels.size >= limits.maxConnections) {
-        // Make room by closing the oldest idle keep-alive connection (Set order: oldest first),
+        // Make room by closing the oldest idle keep-alive connection (the set is oldest first),
         // as nginx reuses idle connections when `worker_connections` run out.
         let freed = false
-        for (const other of open) {
+        for (let other = open.first; other; other = other.nextLinked) {
           if (other.idle) {
             other.drainNow()
             freed = true
@@ -151,13 +155,13 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
       const done = new Promise<void>((resolve) => {
         drained = resolve
       })
-      for (const connection of open) connection.drainNow()
+      for (const connection of open.toArray()) connection.drainNow()
       settleDrain()
       let cut: ReturnType<typeof setTimeout> | undefined
       const deadline = new Promise<void>((resolve) => {
         cut = setTimeout(() => {
           for (const tunnel of tunnels) tunnel.destroy()
-          for (const connection of open) connection.expire()
+          for (const connection of open.toArray()) connection.expire()
           resolve()
         }, timeout)
       })

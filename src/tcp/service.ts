@@ -14,6 +14,7 @@ import type { Connect, Socket, SocketEvents } from '../socket.ts'
 import { backendKey, type Metrics, type TcpCounters } from '../metrics.ts'
 import type { BackendPool } from '../pool.ts'
 import type { PickInput, Selector } from '../strategies/strategy.ts'
+import { LinkedSet, type Linked } from '../linked-set.ts'
 import type { Backend, Logger } from '../types.ts'
 import { encodeProxyV1, encodeProxyV2, type ProxyEndpoint } from './proxy-protocol.ts'
 import {
@@ -92,57 +93,11 @@ interface Target {
   readonly counters: TcpCounters | undefined
 }
 
-/**
- * A listener's open connections, as a doubly linked list through the connections themselves.
- * Not a `Set`: on Bun, a `Set` given an add and a delete per connection made JavaScriptCore's
- * eden collections visit about 3.5 MB each, and nearly half the collections full ones. fulcrum
- * on Bun under `wrk -c64` with `Connection: close` for 7 s (`BUN_JSC_logGC=1`): 14 full
- * collections of 32 and 227 ms of pauses with the `Set`, 2 of 39 and 57 ms with the list; minor
- * page faults 0.49 → 0.13 a connection.
- */
-class OpenConnections {
-  #head: Connection | undefined
-  #tail: Connection | undefined
-  size = 0
-
-  /** At the tail: the list is in the order the connections were accepted. */
-  add(connection: Connection): void {
-    const tail = this.#tail
-    connection.prevOpen = tail
-    if (tail) tail.nextOpen = connection
-    else this.#head = connection
-    this.#tail = connection
-    connection.isOpen = true
-    this.size++
-  }
-
-  delete(connection: Connection): void {
-    if (!connection.isOpen) return
-    connection.isOpen = false
-    const { prevOpen, nextOpen } = connection
-    if (prevOpen) prevOpen.nextOpen = nextOpen
-    else this.#head = nextOpen
-    if (nextOpen) nextOpen.prevOpen = prevOpen
-    else this.#tail = prevOpen
-    connection.prevOpen = connection.nextOpen = undefined
-    this.size--
-  }
-
-  /** The open connections now, oldest first, as an array: closing them changes the list. */
-  toArray(): Connection[] {
-    const all: Connection[] = []
-    for (let connection = this.#head; connection; connection = connection.nextOpen) {
-      all.push(connection)
-    }
-    return all
-  }
-}
-
 /** What a listener's connections share: its options, its config in force, the open ones. */
 interface Listener {
   readonly options: TcpServiceOptions
   config: TcpListenerConfig
-  readonly open: OpenConnections
+  readonly open: LinkedSet<Connection>
   /** By backend: see {@link Target}. */
   readonly targets: WeakMap<Backend, Target>
 }
@@ -174,7 +129,7 @@ export class TcpService {
     this.#listener = {
       options,
       config: options.config,
-      open: new OpenConnections(),
+      open: new LinkedSet(),
       targets: new WeakMap(),
     }
   }
@@ -237,7 +192,7 @@ export class TcpService {
  * strategy's input (the client's address only), the backend it got, and its access-log line at
  * the end.
  */
-class Connection implements RelayOptions, PickInput {
+class Connection implements RelayOptions, PickInput, Linked<Connection> {
   readonly #listener: Listener
   readonly #client: Socket
   readonly relay: Relay
@@ -260,10 +215,10 @@ class Connection implements RelayOptions, PickInput {
   readonly query = ''
   /** The backend relayed to, once connected. */
   backend: Backend | undefined
-  /** In the listener's {@link OpenConnections}, and its neighbours there. */
-  isOpen = false
-  prevOpen: Connection | undefined = undefined
-  nextOpen: Connection | undefined = undefined
+  /** In the listener's open connections ({@link LinkedSet}), and its neighbours there. */
+  linked = false
+  prevLinked: Connection | undefined = undefined
+  nextLinked: Connection | undefined = undefined
   #pool: TcpPool | undefined
   #connectMs: number | undefined
   /** The chosen backend's counters, once there is one. */
@@ -393,7 +348,7 @@ class Connection implements RelayOptions, PickInput {
     // Ended while connecting (closeAll, the idle timeout): nobody takes the backend, and its
     // slot goes back here. Chosen before attached: a client gone meanwhile ends the relay at
     // once, and that end gives the slot back.
-    if (!this.isOpen) {
+    if (!this.linked) {
       socket.destroy()
       pool.pool.release(backend)
       return
