@@ -143,6 +143,17 @@ describe('round-robin', () => {
   it('picks a b c a b c', () => {
     expect(firstChoices(roundRobin, backends(1, 1, 1), 7)).toEqual(sequence('a b c a b c a'))
   })
+
+  it('moves on only for candidates that were asked for, and yields each backend once', () => {
+    const set = backends(1, 1, 1)
+    const selector = roundRobin.build(set)
+    const pool = new BackendPool(set, { fall: 1 })
+    // Candidates never read (a sticky request's pinned backend took it) leave the rotation.
+    selector.candidates(input(0), pool)
+    selector.candidates(input(0), pool)
+    expect([...selector.candidates(input(0), pool)].map((b) => b.id)).toEqual(['a', 'b', 'c'])
+    expect([...selector.candidates(input(0), pool)].map((b) => b.id)).toEqual(['b', 'c', 'a'])
+  })
 })
 
 describe('weighted-round-robin', () => {
