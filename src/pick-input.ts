@@ -10,17 +10,46 @@ export function createPickInput(
   target: string,
   clientIp: string | undefined,
 ): PickInput {
-  const queryAt = target.indexOf('?')
-  let cookies: Map<string, string> | undefined
-  return {
-    clientIp,
-    path: queryAt === -1 ? target : target.slice(0, queryAt),
-    query: queryAt === -1 ? '' : target.slice(queryAt + 1),
-    header: (name) => request.headers.get(name),
-    cookie(name) {
-      cookies ??= parseCookieHeader(request.headers.get('cookie'))
-      return cookies.get(name)
-    },
+  return new RequestPickInput(request, target, clientIp)
+}
+
+/**
+ * {@link createPickInput}'s keys: one object whose keys are getters and methods, not closures
+ * and slices made for every request (round robin asks for none of them).
+ */
+class RequestPickInput implements PickInput {
+  readonly #request: Request
+  readonly #target: string
+  #cookies: Map<string, string> | undefined
+
+  constructor(
+    request: Request,
+    target: string,
+    readonly clientIp: string | undefined,
+  ) {
+    this.#request = request
+    this.#target = target
+  }
+
+  get path(): string {
+    const target = this.#target
+    const queryAt = target.indexOf('?')
+    return queryAt === -1 ? target : target.slice(0, queryAt)
+  }
+
+  get query(): string {
+    const target = this.#target
+    const queryAt = target.indexOf('?')
+    return queryAt === -1 ? '' : target.slice(queryAt + 1)
+  }
+
+  header(name: string): string | null {
+    return this.#request.headers.get(name)
+  }
+
+  cookie(name: string): string | undefined {
+    this.#cookies ??= parseCookieHeader(this.#request.headers.get('cookie'))
+    return this.#cookies.get(name)
   }
 }
 

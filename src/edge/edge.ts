@@ -107,6 +107,9 @@ function hstsValue(config: Config): string | undefined {
   return value
 }
 
+/** The edge's fields for an answer that gets none (frozen: it is shared). */
+const NO_FIELDS: Record<string, string> = Object.freeze({})
+
 /** Fields HTTP/2 forbids (RFC 9113 §8.2.2); Node's HTTP/2 layer throws on them. */
 const CONNECTION_FIELDS = [
   'connection',
@@ -232,7 +235,12 @@ export function createEdge(options: EdgeOptions): Edge {
     client: string | undefined,
     decision: RateDecision | undefined,
   ): Response | Screened => {
-    const fields: Record<string, string> = decision ? rateFields(s, decision) : {}
+    // Most requests get no field from the edge: they share one empty record, never written to.
+    const fields: Record<string, string> = decision
+      ? rateFields(s, decision)
+      : s.hsts
+        ? {}
+        : NO_FIELDS
     if (decision && !decision.allowed) {
       return refuse(
         s,

@@ -106,7 +106,13 @@ export function validateRequest(
   let hosts = 0
   let lengths = 0
   let codings = 0
-  const checkField = (name: string, value: string): Rejection | undefined => {
+  // Field lines as `[name, value, …]`: the raw head's, or those of the `Request` (HTTP/2).
+  const raw = head ? head.headers : fieldLines(request.headers)
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    const value = raw[i + 1]!
+    // HTTP/2 pseudo-header fields were checked by the runtime's HTTP/2 layer.
+    if (h2 && name.startsWith(':')) continue
     count++
     bytes += name.length + value.length + 4
     if (!framed) {
@@ -115,27 +121,11 @@ export function validateRequest(
     }
     // Only these three names matter here (4, 14 and 17 characters).
     const size = name.length
-    if (size !== 4 && size !== 14 && size !== 17) return undefined
+    if (size !== 4 && size !== 14 && size !== 17) continue
     const lower = name.toLowerCase()
     if (lower === 'host') hosts++
     else if (lower === 'content-length') lengths++
     else if (lower === 'transfer-encoding') codings++
-    return undefined
-  }
-  if (head) {
-    const raw = head.headers
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!
-      // HTTP/2 pseudo-header fields were checked by the runtime's HTTP/2 layer.
-      if (h2 && name.startsWith(':')) continue
-      const problem = checkField(name, raw[i + 1]!)
-      if (problem) return problem
-    }
-  } else {
-    for (const [name, value] of request.headers) {
-      const problem = checkField(name, value)
-      if (problem) return problem
-    }
   }
   // RFC 6585 §5: 431 for header fields that are too large, singly or together.
   if (count > limits.maxHeaderCount) return reject(431, 'Too many header fields', true)
@@ -187,6 +177,13 @@ export function validateRequest(
     return reject(417, 'Unsupported expectation')
   }
   return undefined
+}
+
+/** The fields of `headers` as `[name, value, …]`, in the order they iterate. */
+function fieldLines(headers: Headers): string[] {
+  const lines: string[] = []
+  for (const [name, value] of headers) lines.push(name, value)
+  return lines
 }
 
 /**

@@ -15,11 +15,15 @@ import type { RequestHead } from './parser.ts'
  */
 export const PARSER_FRAMED = Symbol('parser framed')
 
-/** What the engine passes as the `env` of each request it hands to the app. */
-export class Http1Env {
+/**
+ * What the engine passes as the `env` of each request it hands to the app. It is its own raw
+ * head too ({@link rawHead}): one object a request, not two.
+ */
+export class Http1Env implements RawRequestHead {
   /** Aborts when the client goes away before the response has been written. */
   readonly signal = new LightSignal()
-  #raw: RawRequestHead | undefined
+  /** Set: the engine's strict parser framed this head (see {@link PARSER_FRAMED}). */
+  readonly [PARSER_FRAMED] = true
 
   constructor(
     readonly head: RequestHead,
@@ -29,14 +33,22 @@ export class Http1Env {
 
   /** The head as received, for the edge's strict input checks (`RuntimeDeps.rawHead`). */
   get rawHead(): RawRequestHead {
-    if (this.#raw) return this.#raw
-    const raw: RawRequestHead & { [PARSER_FRAMED]: true } = {
-      version: this.head.minor === 1 ? '1.1' : '1.0',
-      target: this.head.target,
-      headers: this.head.fields,
-      [PARSER_FRAMED]: true,
-    }
-    return (this.#raw = raw)
+    return this
+  }
+
+  /** The raw head's HTTP version. */
+  get version(): string {
+    return this.head.minor === 1 ? '1.1' : '1.0'
+  }
+
+  /** The raw head's target, exactly as sent. */
+  get target(): string {
+    return this.head.target
+  }
+
+  /** The raw head's field lines, names as sent. */
+  get headers(): readonly string[] {
+    return this.head.fields
   }
 }
 
