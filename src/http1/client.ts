@@ -18,6 +18,7 @@ import { UpstreamConnectError } from '../errors.ts'
 import type { UpstreamFetch } from '../types.ts'
 import { UpstreamBody, UpstreamResponse } from './body.ts'
 import { concatBytes, encodeHead, frameChunk, LAST_CHUNK } from './bytes.ts'
+import { FieldLines, RepeatedLine } from './field-lines.ts'
 import { collectFields } from './fields.ts'
 import { ResponseParser, type ResponseEvents, type ResponseHead } from './parser.ts'
 import type { Connect, Socket, SocketEvents } from '../socket.ts'
@@ -122,6 +123,12 @@ const headValues: string[] = []
 
 const CHUNKED_FIELD = 'transfer-encoding: chunked\r\n'
 
+/** The lines of the request heads, kept from one head to the next (see FieldLines). */
+const requestLines = new FieldLines()
+
+/** The end of the request line and the Host line (RFC 9112 §3, §3.2): a backend's Host repeats. */
+const versionAndHost = new RepeatedLine(' HTTP/1.1\r\nhost: ', '\r\n')
+
 /**
  * The request head, fields in the order given, Host first (RFC 9112 §3.2). A body without a
  * Content-Length goes chunked (RFC 9112 §7.1). Field values are byte strings: the head is built
@@ -138,21 +145,25 @@ function requestHead(
   const count = collectFields(headers, headNames, headValues)
   let host: string | undefined
   let length = false
-  let fields = ''
+  // The fields but Host, which goes first, moved up in place.
+  let kept = 0
   for (let i = 0; i < count; i++) {
     const name = headNames[i]!
-    if (name === 'host') host = headValues[i]
-    else {
-      if (name === 'content-length') length = true
-      fields += name + ': ' + headValues[i]! + '\r\n'
+    if (name === 'host') {
+      host = headValues[i]
+      continue
     }
+    if (name === 'content-length') length = true
+    headNames[kept] = name
+    headValues[kept++] = headValues[i]!
   }
+  let fields = requestLines.join(headNames, headValues, kept)
   const chunked = hasBody && !length
   if (chunked) fields += CHUNKED_FIELD
-  // Nothing of this request is kept here once its head is written.
+  // Nothing of this request is kept here once its head is written (but in requestLines).
   headNames.fill('', 0, count)
   headValues.fill('', 0, count)
-  const head = method + ' ' + path + ' HTTP/1.1\r\nhost: ' + (host ?? authority) + '\r\n'
+  const head = method + ' ' + path + versionAndHost.of(host ?? authority)
   return { bytes: encodeHead(head + fields + '\r\n'), chunked }
 }
 

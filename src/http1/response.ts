@@ -14,6 +14,7 @@ import {
   frameChunk,
   LAST_CHUNK,
 } from './bytes.ts'
+import { FieldLines, RepeatedLine } from './field-lines.ts'
 import { collectFields } from './fields.ts'
 import type { Socket } from '../socket.ts'
 
@@ -173,12 +174,20 @@ interface Streamed {
 const headNames: string[] = []
 const headValues: string[] = []
 
+/** The field lines of the response heads, kept from one head to the next (see FieldLines). */
+const responseLines = new FieldLines()
+
 const HTTP11 = 'HTTP/1.1 '
 const DATE = 'date: '
 const CONTENT_LENGTH = 'content-length: '
 const CHUNKED = 'transfer-encoding: chunked\r\n'
 const CLOSE = 'connection: close\r\n'
 const KEEP_ALIVE = 'connection: keep-alive\r\n'
+
+/** `content-length: n` and its CRLF (RFC 9110 §8.6), kept while the length repeats. */
+const contentLengthLine = new RepeatedLine(CONTENT_LENGTH, '\r\n')
+/** The `Date` field's line (RFC 9110 §6.6.1), made once a second. */
+const dateLine = new RepeatedLine(DATE, '\r\n')
 
 /** The last status line {@link statusLine} made, and what it was made of. */
 let lastStatus = 0
@@ -214,7 +223,7 @@ function writeHead(
   const count = collectFields(response.headers, names, values)
   // The fields the engine writes itself are left out (RFC 9112 §6, §9); the rest are kept in
   // order. The head is built as one string and encoded once (encodeHead: see requestHead).
-  let head = statusLine(status, response.statusText)
+  let kept = 0
   for (let i = 0; i < count; i++) {
     const name = names[i]!
     const value = values[i]!
@@ -225,12 +234,14 @@ function writeHead(
       continue
     }
     if (name === 'date') hasDate = true
-    head += name + ': ' + value + '\r\n'
+    names[kept] = name
+    values[kept++] = value
   }
+  let head = statusLine(status, response.statusText) + responseLines.join(names, values, kept)
   // Let go of the strings (the arrays keep their room for the next head).
   names.fill('', 0, count)
   values.fill('', 0, count)
-  if (!hasDate) head += DATE + httpDate() + '\r\n'
+  if (!hasDate) head += dateLine.of(httpDate())
 
   let chunked = false
   if (whole) length = String(whole.byteLength)
@@ -241,7 +252,7 @@ function writeHead(
     if (plan.http10) keepAlive = false
     else chunked = true
   }
-  if (length !== null) head += CONTENT_LENGTH + length + '\r\n'
+  if (length !== null) head += contentLengthLine.of(length)
   if (chunked) head += CHUNKED
   head += (!keepAlive ? CLOSE : plan.http10 ? KEEP_ALIVE : '') + '\r\n'
 
