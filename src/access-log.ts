@@ -120,7 +120,7 @@ export function formatJson(record: RequestRecord): string {
     ',"backend":' +
     jsonOrNull(record.backend) +
     ',"upstreamMs":' +
-    (record.upstreamMs === undefined ? 'null' : jsonNumber(round(record.upstreamMs))) +
+    jsonMsOrNull(record.upstreamMs) +
     ',"totalMs":' +
     jsonNumber(round(record.totalMs)) +
     ',"retries":' +
@@ -193,6 +193,11 @@ function quote(text: string): string {
   return text.replace(UNSAFE, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }
 
+/** A duration in ms, rounded as {@link round}, or `null` when there is none. */
+function jsonMsOrNull(ms: number | undefined): string {
+  return ms === undefined ? 'null' : jsonNumber(round(ms))
+}
+
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000
 }
@@ -219,7 +224,7 @@ export function formatConnectionJson(record: ConnectionRecord): string {
     ',"bytesOut":' +
     jsonNumber(record.bytesOut) +
     ',"connectMs":' +
-    (record.connectMs === undefined ? 'null' : jsonNumber(round(record.connectMs))) +
+    jsonMsOrNull(record.connectMs) +
     ',"durationMs":' +
     jsonNumber(round(record.durationMs)) +
     ',"reason":' +
