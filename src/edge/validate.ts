@@ -48,12 +48,15 @@ const TARGET_CHARS = /^[\x21-\x7e]+$/
 const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
 const DECIMAL = /^\d+$/
 
+/** The last Host that {@link HOST} accepted: a client's requests repeat it, and need no test. */
+let lastValidHost: string | undefined
+
 /**
  * Methods a load balancer must not relay. TRACE echoes the request, cookies and credentials
  * included (cross-site tracing); TRACK is IIS's TRACE. 405 needs an `Allow` list (RFC 9110
  * §15.5.6).
  */
-const NOT_ALLOWED = new Set(['TRACE', 'TRACK'])
+const isNotAllowed = (method: string): boolean => method === 'TRACE' || method === 'TRACK'
 const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 
 /** The request's target: the raw one where known, else the path and query of its URL. */
@@ -92,8 +95,7 @@ export function validateRequest(
   // RFC 9112 §3: a server answers a too-long request-target with 414.
   if (target.length > limits.maxUriLength) return reject(414, 'URI too long', true)
   if (method === 'CONNECT') return reject(501, 'CONNECT is not supported')
-  if (NOT_ALLOWED.has(method))
-    return reject(405, `${method} is not allowed`, false, { allow: ALLOW })
+  if (isNotAllowed(method)) return reject(405, `${method} is not allowed`, false, { allow: ALLOW })
   // A head the engine's parser framed has token names and methods, field values without
   // controls and a visible-ASCII target already: only the counts and the semantics remain.
   const framed = head !== undefined && PARSER_FRAMED in head
@@ -106,6 +108,12 @@ export function validateRequest(
   let hosts = 0
   let lengths = 0
   let codings = 0
+  // The values of the four fields read below, joined as `Headers.get` joins them: taken in this
+  // loop from an engine head (its request's fields are these very lines), else read afterwards.
+  let host: string | null = null
+  let length: string | null = null
+  let coding: string | null = null
+  let expect: string | null = null
   // Field lines as `[name, value, …]`: the raw head's, or those of the `Request` (HTTP/2).
   const raw = head ? head.headers : fieldLines(request.headers)
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -119,36 +127,47 @@ export function validateRequest(
       if (!TOKEN.test(name)) return reject(400, 'Invalid header name', true)
       if (BAD_VALUE.test(value)) return reject(400, `Invalid character in ${name}`, true)
     }
-    // Only these three names matter here (4, 14 and 17 characters).
+    // Only these four names matter here (4, 14, 17 and 6 characters).
     const size = name.length
-    if (size !== 4 && size !== 14 && size !== 17) continue
+    if (size !== 4 && size !== 14 && size !== 17 && size !== 6) continue
     const lower = name.toLowerCase()
-    if (lower === 'host') hosts++
-    else if (lower === 'content-length') lengths++
-    else if (lower === 'transfer-encoding') codings++
+    if (lower === 'host') {
+      hosts++
+      host = joined(host, value)
+    } else if (lower === 'content-length') {
+      lengths++
+      length = joined(length, value)
+    } else if (lower === 'transfer-encoding') {
+      codings++
+      coding = joined(coding, value)
+    } else if (lower === 'expect') expect = joined(expect, value)
   }
   // RFC 6585 §5: 431 for header fields that are too large, singly or together.
   if (count > limits.maxHeaderCount) return reject(431, 'Too many header fields', true)
   if (bytes + 2 > limits.maxHeaderBytes) return reject(431, 'Header fields too large', true)
 
-  const headers = request.headers
+  if (!framed) {
+    const headers = request.headers
+    host = headers.get('host')
+    length = headers.get('content-length')
+    coding = headers.get('transfer-encoding')
+    expect = headers.get('expect')
+  }
   // RFC 9112 §3.2: exactly one Host field in HTTP/1.1; HTTP/2 carries :authority instead.
-  const host = headers.get('host')
   if (hosts > 1) return reject(400, 'Duplicate Host header', true)
   if (host === null) {
     // Without the raw head (Deno), HTTP/2 can't be told from HTTP/1.1: an HTTP/2 request carries
     // :authority, never Host. Over TLS, where Deno offers h2, the URL's authority stands in.
     const maybeH2 = h2 || (!head && request.url.startsWith('https:'))
     if (!maybeH2) return reject(400, 'Missing Host header', true)
-  } else if (!HOST.test(host)) {
-    return reject(400, 'Invalid Host header', true)
+  } else if (host !== lastValidHost) {
+    if (!HOST.test(host)) return reject(400, 'Invalid Host header', true)
+    lastValidHost = host
   }
   const targetProblem = checkTarget(request, head, target, host)
   if (targetProblem) return targetProblem
 
   // Framing (RFC 9112 §6.1, §6.3). Each of these closes: the body's end can't be trusted.
-  const length = headers.get('content-length')
-  const coding = headers.get('transfer-encoding')
   if (lengths > 1) return reject(400, 'Duplicate Content-Length', true)
   if (codings > 1) return reject(400, 'Duplicate Transfer-Encoding', true)
   if (coding !== null) {
@@ -172,11 +191,15 @@ export function validateRequest(
   }
 
   // RFC 9110 §10.1.1: the only expectation is 100-continue; any other is 417.
-  const expect = headers.get('expect')
   if (expect !== null && expect.trim().toLowerCase() !== '100-continue') {
     return reject(417, 'Unsupported expectation')
   }
   return undefined
+}
+
+/** `value` after `prior`, as `Headers.get` joins the values of one name (RFC 9110 §5.3). */
+function joined(prior: string | null, value: string): string {
+  return prior === null ? value : `${prior}, ${value}`
 }
 
 /** The fields of `headers` as `[name, value, …]`, in the order they iterate. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_LIMITS } from '../../src/config-edge.ts'
 import { validateRequest } from '../../src/edge/validate.ts'
+import { PARSER_FRAMED } from '../../src/http1/request.ts'
 import type { RawRequestHead } from '../../src/types.ts'
 
 const limits = { ...DEFAULT_LIMITS, maxBodySize: 1000 }
@@ -155,5 +156,39 @@ describe('validateRequest on a raw head (Node)', () => {
     expect(validateRequest(req('GET', 'http://localhost/a'), raw('/a', []), limits)?.status).toBe(
       400,
     )
+  })
+})
+
+describe('validateRequest on a head the engine parsed', () => {
+  /** A head the engine's parser framed: its request's fields are these very lines. */
+  const framed = (headers: string[], version = '1.1'): RawRequestHead =>
+    ({ version, target: '/', headers, [PARSER_FRAMED]: true }) as RawRequestHead
+  const check = (method: string, headers: string[], version?: string) => {
+    const request = { method, url: 'http://x/', headers: new Headers() } as Request
+    return validateRequest(request, framed(headers, version), limits)?.status
+  }
+
+  it('reads Host, Content-Length, Transfer-Encoding and Expect off the lines, any case', () => {
+    expect(check('GET', ['Host', 'x'])).toBe(undefined)
+    expect(check('POST', ['HOST', 'x', 'content-LENGTH', '3'])).toBe(undefined)
+    expect(check('POST', ['Host', 'x', 'Content-Length', '1001'])).toBe(413)
+    expect(check('POST', ['Host', 'x', 'Content-Length', '3x'])).toBe(400)
+    expect(check('POST', ['Host', 'x', 'Transfer-Encoding', 'gzip'])).toBe(400)
+    expect(check('POST', ['Host', 'x', 'Transfer-Encoding', 'chunked'], '1.0')).toBe(400)
+    expect(check('POST', ['Host', 'x', 'Expect', 'teapot'])).toBe(417)
+    // Two Expect lines are joined as Headers.get joins them: not one 100-continue.
+    expect(check('POST', ['Host', 'x', 'Expect', '100-continue'])).toBe(undefined)
+    expect(check('POST', ['Host', 'x', 'Expect', '100-continue', 'expect', '100-continue'])).toBe(
+      417,
+    )
+    expect(check('GET', [], '1.0')).toBe(400)
+  })
+
+  it('tests each new Host: one that passed lets no other through', () => {
+    expect(check('GET', ['Host', 'x:8080'])).toBe(undefined)
+    expect(check('GET', ['Host', 'x:8080'])).toBe(undefined)
+    expect(check('GET', ['Host', 'x y'])).toBe(400)
+    expect(check('GET', ['Host', 'x:8080'])).toBe(undefined)
+    expect(check('GET', ['Host', ''])).toBe(400)
   })
 })
