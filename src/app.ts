@@ -5,6 +5,7 @@
 import { Hono } from 'hono'
 import { getPath } from 'hono/utils/url'
 import type { AbortSignalLike } from './abort.ts'
+import { catchAllFirst } from './catch-all-router.ts'
 import { wallClock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { HeaderEdits, RouteConfig } from './config-routes.ts'
@@ -20,7 +21,7 @@ import { compressResponse } from './routes/compress.ts'
 import type { Route } from './routes/table.ts'
 import { UpstreamTimeoutError, errorResponse } from './errors.ts'
 import { sendUpstream, toClientResponse } from './forward.ts'
-import { http1Env } from './http1/request.ts'
+import { http1Env, originTarget, requestPath } from './http1/request.ts'
 import { recordLoadMetrics } from './load-metrics.ts'
 import type { RequestObserver } from './observer.ts'
 import type { BackendPool } from './pool.ts'
@@ -92,7 +93,9 @@ export type Proxy = (request: Request, env: unknown, route?: Route) => Promise<R
  */
 export function createApp(ctx: ProxyContext): Hono {
   const proxy = createProxy(ctx)
-  const app = new Hono()
+  // Every request takes the one catch-all route: matched by method, no RegExp (catch-all-router.ts),
+  // and the path of an engine request is read off its target (requestPath).
+  const app = new Hono({ router: catchAllFirst(), getPath: requestPath })
   app.all('*', (c) => proxy(c.req.raw, c.env))
   app.onError((error, c) => {
     ctx.logger.error('internal error', { error: String(error) })
@@ -236,11 +239,9 @@ class Forwarding {
     this.#route = route
     this.#config = config
     this.#startedAt = shared.pool.now()
-    const url = request.url
-    const pathAt = url.indexOf('/', url.indexOf('//') + 2)
     const rule = route?.config
     this.#rule = rule
-    this.#target = stripPrefix(pathAt === -1 ? '/' : url.slice(pathAt), rule?.stripPrefix)
+    this.#target = stripPrefix(originTarget(request) ?? targetOf(request.url), rule?.stripPrefix)
     this.#clientSignal = shared.deps.clientSignal?.(request, env) ?? request.signal
     const method = request.method
     this.#method = method
@@ -630,6 +631,12 @@ class Forwarding {
     this.#failedOn = backend.id
     return true
   }
+}
+
+/** The path and query of a URL (`/` when it has none). */
+function targetOf(url: string): string {
+  const pathAt = url.indexOf('/', url.indexOf('//') + 2)
+  return pathAt === -1 ? '/' : url.slice(pathAt)
 }
 
 /**

@@ -4,7 +4,9 @@
  * route is a JSON 404.
  */
 import { Hono } from 'hono'
+import { catchAllFirst } from './catch-all-router.ts'
 import { errorResponse } from './errors.ts'
+import { requestPath } from './http1/request.ts'
 import { requestIdFrom } from './request-id.ts'
 import type { RouteTable } from './routes/table.ts'
 import type { ServicePool } from './service-pool.ts'
@@ -32,7 +34,9 @@ const requestIdOf = (request: Request) => requestIdFrom(request.headers.get('x-r
  * ```
  */
 export function createRouterApp(options: RouterAppOptions): Hono {
-  const app = new Hono()
+  // Every request takes the one catch-all route: matched by method, no RegExp (catch-all-router.ts),
+  // and the path of an engine request is read off its target (requestPath).
+  const app = new Hono({ router: catchAllFirst(), getPath: requestPath })
   app.all('*', (c) => {
     const request = c.req.raw
     const route = options.routes().match(request)

@@ -3,6 +3,7 @@
  * engine passes with it (the connection's peer, the raw head for the edge's strict checks, and a
  * signal for a client that goes away).
  */
+import { getPath } from 'hono/utils/url'
 import { LightSignal } from '../abort.ts'
 import { FieldList } from './fields.ts'
 import type { RawRequestHead } from '../types.ts'
@@ -156,23 +157,40 @@ function originOf(scheme: string, host: string | undefined): string {
  */
 export class EngineRequest {
   readonly method: string
-  readonly url: string
   readonly headers: FieldList
   readonly body: ReadableStream<Uint8Array> | null
+  readonly #head: RequestHead
+  readonly #scheme: string
+  #url: string | undefined
   readonly #gone: LightSignal
   #signal: AbortSignal | undefined
 
   constructor(
     head: RequestHead,
-    url: string,
+    scheme: string,
     body: ReadableStream<Uint8Array> | null,
     gone: LightSignal,
   ) {
     this.method = head.method
-    this.url = url
+    this.#head = head
+    this.#scheme = scheme
     this.headers = FieldList.ofFields(head.fields)
     this.body = body
     this.#gone = gone
+  }
+
+  /**
+   * The URL ({@link requestUrl}), made on first use: the app's path and target come from the
+   * target itself ({@link requestPath}, {@link originTarget}), so most requests never need it.
+   */
+  get url(): string {
+    return (this.#url ??= requestUrl(this.#head, this.#scheme))
+  }
+
+  /** The target as sent, when it is in origin-form (`/path?query`, RFC 9112 §3.2.1). */
+  get originTarget(): string | undefined {
+    const target = this.#head.target
+    return target.charCodeAt(0) === 47 /* / */ ? target : undefined
   }
 
   /** Aborts when the client goes away before its answer is written. */
@@ -228,5 +246,29 @@ export function toRequest(
   body: ReadableStream<Uint8Array> | null,
   gone: LightSignal,
 ): Request {
-  return new EngineRequest(head, requestUrl(head, scheme), body, gone) as unknown as Request
+  return new EngineRequest(head, scheme, body, gone) as unknown as Request
+}
+
+/**
+ * The raw path and query of a request the engine made, when its target is in origin-form (the
+ * URL's path and query, as sent); `undefined` for any other request.
+ */
+export function originTarget(request: Request): string | undefined {
+  return request instanceof EngineRequest ? request.originTarget : undefined
+}
+
+/**
+ * The request's path as Hono's `getPath` gives it (Hono's `getPath` option): for a request the
+ * engine made with an origin-form target and no `%` in its path, the target up to its query,
+ * without the URL built and scanned for it; otherwise Hono's own, which decodes `%` escapes.
+ */
+export function requestPath(request: Request): string {
+  const target = originTarget(request)
+  if (target === undefined) return getPath(request)
+  for (let i = 0; i < target.length; i++) {
+    const code = target.charCodeAt(i)
+    if (code === 0x25 /* % */) return getPath(request)
+    if (code === 0x3f /* ? */ || code === 0x23 /* # */) return target.slice(0, i)
+  }
+  return target
 }
