@@ -20,7 +20,7 @@ import {
 import { compressResponse } from './routes/compress.ts'
 import type { Route } from './routes/table.ts'
 import { UpstreamTimeoutError, errorResponse } from './errors.ts'
-import { sendUpstream, toClientResponse } from './forward.ts'
+import { attemptUpstream, toClientResponse, type AttemptListener } from './forward.ts'
 import { http1Env, originTarget, requestPath } from './http1/request.ts'
 import { recordLoadMetrics } from './load-metrics.ts'
 import type { RequestObserver } from './observer.ts'
@@ -188,7 +188,7 @@ interface Held {
  * need nothing more, and the rest (a wait in the queue, a retry, a failure) go on in
  * `#loop`, an async function.
  */
-class Forwarding {
+class Forwarding implements AttemptListener {
   readonly #shared: ProxyShared
   readonly #request: Request
   readonly #env: unknown
@@ -199,6 +199,11 @@ class Forwarding {
   readonly #retries: Config['retries']
   readonly #timeouts: Config['timeouts']
   readonly #startedAt: number
+  /**
+   * The wall-clock time it came (the access log's `time`): read here, where the engine's socket
+   * event has read the clock already (clock.ts), and not again when it ends.
+   */
+  readonly #startedWall: number
   readonly #target: string
   /** Aborts when the client goes away before its response has been sent. */
   readonly #clientSignal: AbortSignalLike
@@ -226,6 +231,10 @@ class Forwarding {
   /** Where and why the previous attempt failed, for the retry log line. */
   #reason: string | undefined
   #failedOn: string | undefined
+  /** The backend of the first attempt, and how the Promise {@link #planned} gave is settled. */
+  #firstSent: Backend | undefined
+  #resolve: ((answer: Response | Promise<Response>) => void) | undefined
+  #reject: ((error: unknown) => void) | undefined
   /** When the attempt in flight was sent, and how long its answer took. */
   #sentAt = 0
   #upstreamMs = 0
@@ -239,6 +248,7 @@ class Forwarding {
     this.#route = route
     this.#config = config
     this.#startedAt = shared.pool.now()
+    this.#startedWall = wallClock()
     const rule = route?.config
     this.#rule = rule
     this.#target = stripPrefix(originTarget(request) ?? targetOf(request.url), rule?.stripPrefix)
@@ -310,15 +320,34 @@ class Forwarding {
     if (picked instanceof Promise || typeof picked !== 'object') return this.#loop(picked)
     // The common case: a backend took the request at once. An answer to keep ends it here;
     // a failure, or a status to retry, goes on in the loop (which reads `sent` again).
+    // The attempt tells this object how it went (`answered`, `failed`): no Promise between the
+    // upstream client's and the one answered here.
     const backend = picked
-    const sent = this.#send(backend)
-    return sent.then(
-      (upstream) =>
+    this.#firstSent = backend
+    return new Promise<Response>((resolve, reject) => {
+      this.#resolve = resolve
+      this.#reject = reject
+      this.#attempt(backend, this)
+    })
+  }
+
+  /** The first attempt's answer (an {@link AttemptListener}'s method): kept, or retried. */
+  answered(upstream: Response): void {
+    const backend = this.#firstSent!
+    try {
+      this.#resolve!(
         this.#retryStatuses.has(upstream.status)
-          ? this.#loop(backend, sent)
+          ? this.#loop(backend, Promise.resolve(upstream))
           : this.#final(backend, upstream),
-      () => this.#loop(backend, sent),
-    )
+      )
+    } catch (error) {
+      this.#reject!(error)
+    }
+  }
+
+  /** The first attempt failed (an {@link AttemptListener}'s method): the loop goes on from it. */
+  failed(error: unknown): void {
+    this.#resolve!(this.#loop(this.#firstSent!, Promise.reject(error)))
   }
 
   /** The first attempt's answer, not one to retry: the client's. */
@@ -404,8 +433,16 @@ class Forwarding {
     return this.#unanswered()
   }
 
-  /** Send the request to `backend` (the previous attempt's kept answer dropped). */
+  /** Send the request to `backend`: its response headers, or why the attempt failed. */
   #send(backend: Backend): Promise<Response> {
+    return new Promise<Response>((answered, failed) => this.#attempt(backend, { answered, failed }))
+  }
+
+  /**
+   * Send the request to `backend` (the previous attempt's kept answer dropped); `listener` is told
+   * how it went, never before this returns.
+   */
+  #attempt(backend: Backend, listener: AttemptListener): void {
     const { pool, deps, logger } = this.#shared
     const held = this.#held
     if (held) {
@@ -430,18 +467,22 @@ class Forwarding {
     this.#sentAt = pool.now()
     const body = this.#body
     try {
-      return sendUpstream(deps.fetch, {
-        backend,
-        method: this.#method,
-        target: this.#target,
-        headers: this.#plan.headers,
-        body: body ? body.stream() : null,
-        clientSignal: this.#clientSignal,
-        responseHeadersTimeout: this.#timeouts.responseHeaders,
-      })
+      attemptUpstream(
+        deps.fetch,
+        {
+          backend,
+          method: this.#method,
+          target: this.#target,
+          headers: this.#plan.headers,
+          body: body ? body.stream() : null,
+          clientSignal: this.#clientSignal,
+          responseHeadersTimeout: this.#timeouts.responseHeaders,
+        },
+        listener,
+      )
     } catch (error) {
       // A failed attempt, as one whose answer failed: its slot is given back in the loop.
-      return Promise.reject(error)
+      queueMicrotask(() => listener.failed(error))
     }
   }
 
@@ -497,7 +538,7 @@ class Forwarding {
     const headers = this.#request.headers
     const totalMs = pool.now() - this.#startedAt
     observer.done({
-      time: wallClock() - totalMs,
+      time: this.#startedWall,
       requestId: plan.requestId,
       client: plan.client,
       method: this.#method,

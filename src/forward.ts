@@ -26,36 +26,53 @@ export interface UpstreamAttempt {
   responseHeadersTimeout: number
 }
 
+/** Told how one attempt ended (see {@link attemptUpstream}). */
+export interface AttemptListener {
+  /** The response headers arrived in time. */
+  answered(upstream: Response): void
+  /**
+   * The attempt failed: an `UpstreamTimeoutError` when the headers did not arrive in time, the
+   * client signal's reason when the client went away, else the upstream fetch's error (an
+   * `UpstreamConnectError` when nothing was sent).
+   */
+  failed(error: unknown): void
+}
+
 /**
- * Send one attempt upstream and wait for its response headers.
- *
- * @throws {UpstreamTimeoutError} when the headers did not arrive in time
- * @throws the upstream fetch's error otherwise (an `UpstreamConnectError` when nothing was sent)
+ * Send one attempt upstream and wait for its response headers; `listener` is told how it went,
+ * never before this returns. A listener rather than a Promise: the caller that follows the
+ * attempt needs no Promise between the upstream client's and its own.
  */
-export function sendUpstream(fetch: UpstreamFetch, attempt: UpstreamAttempt): Promise<Response> {
+export function attemptUpstream(
+  fetch: UpstreamFetch,
+  attempt: UpstreamAttempt,
+  listener: AttemptListener,
+): void {
   const { clientSignal, body } = attempt
-  if (clientSignal?.aborted) return Promise.reject(clientSignal.reason)
-  return new Promise<Response>((resolve, reject) => {
-    const wait = new HeadersWait(attempt, resolve, reject)
-    const init: UpstreamInit = {
-      method: attempt.method,
-      headers: attempt.headers,
-      body,
-      signal: wait.signal,
-      redirect: 'manual',
-    }
-    if (body) init.duplex = 'half'
-    let response: Promise<Response>
-    try {
-      response = fetch(attempt.backend.url + attempt.target, init)
-    } catch (error) {
-      response = Promise.reject(error)
-    }
-    response.then(
-      (upstream) => wait.answered(upstream),
-      (error) => wait.failed(error),
-    )
-  })
+  if (clientSignal?.aborted) {
+    const reason = clientSignal.reason
+    queueMicrotask(() => listener.failed(reason))
+    return
+  }
+  const wait = new HeadersWait(attempt, listener)
+  const init: UpstreamInit = {
+    method: attempt.method,
+    headers: attempt.headers,
+    body,
+    signal: wait.signal,
+    redirect: 'manual',
+  }
+  if (body) init.duplex = 'half'
+  let response: Promise<Response>
+  try {
+    response = fetch(attempt.backend.url + attempt.target, init)
+  } catch (error) {
+    response = Promise.reject(error)
+  }
+  response.then(
+    (upstream) => wait.answered(upstream),
+    (error) => wait.failed(error),
+  )
 }
 
 /** Options for the client's abort listener: one object for every attempt. */
@@ -74,16 +91,10 @@ class HeadersWait {
   #timeout: number
   #deadline: Deadline
   #clientSignal: AbortSignalLike | undefined
-  #resolve: (response: Response) => void
-  #reject: (reason: unknown) => void
+  #listener: AttemptListener
 
-  constructor(
-    attempt: UpstreamAttempt,
-    resolve: (response: Response) => void,
-    reject: (reason: unknown) => void,
-  ) {
-    this.#resolve = resolve
-    this.#reject = reject
+  constructor(attempt: UpstreamAttempt, listener: AttemptListener) {
+    this.#listener = listener
     this.#timeout = attempt.responseHeadersTimeout
     this.#deadline = deadlineAfter(this.#timeout, this)
     this.#clientSignal = attempt.clientSignal
@@ -104,14 +115,14 @@ class HeadersWait {
   answered(upstream: Response): void {
     if (this.#settled) return void upstream.body?.cancel().catch(() => {})
     this.#settle()
-    this.#resolve(upstream)
+    this.#listener.answered(upstream)
   }
 
   /** The upstream fetch failed. */
   failed(error: unknown): void {
     if (this.#settled) return
     this.#settle()
-    this.#reject(error)
+    this.#listener.failed(error)
   }
 
   /**
@@ -122,7 +133,7 @@ class HeadersWait {
     if (this.#settled) return
     this.#settle()
     this.signal.abort(reason)
-    this.#reject(reason)
+    this.#listener.failed(reason)
   }
 
   #settle(): void {
