@@ -20,6 +20,7 @@ import { UpstreamBody, UpstreamResponse } from './body.ts'
 import { concatBytes, encodeHead, frameChunk, LAST_CHUNK } from './bytes.ts'
 import { FieldLines, RepeatedLine } from './field-lines.ts'
 import { collectFields } from './fields.ts'
+import { HeadMemo } from './head-memo.ts'
 import { ResponseParser, type ResponseEvents, type ResponseHead } from './parser.ts'
 import type { Connect, Socket, SocketEvents } from '../socket.ts'
 
@@ -185,6 +186,8 @@ class Connection implements SocketEvents {
   idleSince = 0
   /** The connection carries no more requests: it is closing, or closed. */
   ended = false
+  /** The strings of the last response head, for the next one to reuse (see HeadMemo). */
+  readonly heads = new HeadMemo()
   /** The socket is destroyed, or reported its close: nothing more is asked of it. */
   #gone = false
 
@@ -388,6 +391,7 @@ class Exchange implements ResponseEvents {
     const socket = conn.socket!
     this.#conn = conn
     conn.exchange = this
+    this.#parser.memo = conn.heads
     if (body === null) {
       socket.write(request.bytes)
       this.#requestSent = true

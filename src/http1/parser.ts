@@ -11,6 +11,7 @@
  * framing.
  */
 import { FieldList } from './fields.ts'
+import type { HeadMemo } from './head-memo.ts'
 import {
   concatBytes,
   CR,
@@ -1191,10 +1192,22 @@ export class ResponseParser {
   /** Bytes that came after the end of the response (the connection cannot be reused). */
   extra = false
 
-  /** `method` decides whether the response can have a body (HEAD never has one). */
-  constructor(method: string, events: ResponseEvents) {
+  /** The strings of the connection's last head, to reuse where the bytes repeat. */
+  #memo: HeadMemo | undefined
+
+  /**
+   * `method` decides whether the response can have a body (HEAD never has one). `memo`, the
+   * connection's own, gives the strings of its last head where this one repeats its bytes.
+   */
+  constructor(method: string, events: ResponseEvents, memo?: HeadMemo) {
     this.#noBody = method === 'HEAD'
     this.#events = events
+    this.#memo = memo
+  }
+
+  /** Take the connection's memo (see the constructor), once the connection is known. */
+  set memo(memo: HeadMemo) {
+    this.#memo = memo
   }
 
   /** Whether the response has ended. */
@@ -1405,8 +1418,12 @@ export class ResponseParser {
       return
     }
 
-    // One decoding of the head: byte offsets are string offsets (latin1).
-    const text = decodeLatin1(buf, start, end, high < 0x80)
+    // The strings: those of the connection's last head where its bytes repeat (HeadMemo), the
+    // rest slices of one decoding of the head (latin1: byte offsets are string offsets), made
+    // only when some line is new.
+    const memo = this.#memo
+    let text: string | undefined
+    memo?.begin(count)
     const names = new Array<string>(count)
     const values = new Array<string>(count)
     let codings: string | undefined
@@ -1414,19 +1431,36 @@ export class ResponseParser {
     for (let i = 0; i < count; i++) {
       const nameStart = marks[i * 4]!
       const colon = marks[i * 4 + 1]!
-      const value = text.slice(marks[i * 4 + 2]! - start, marks[i * 4 + 3]! - start)
+      const valueStart = marks[i * 4 + 2]!
+      const valueEnd = marks[i * 4 + 3]!
       const key =
+        memo?.name(i, buf, nameStart, colon) ??
         commonResponseName(buf, nameStart, colon) ??
-        text.slice(nameStart - start, colon - start).toLowerCase()
+        (text ??= decodeLatin1(buf, start, end, high < 0x80))
+          .slice(nameStart - start, colon - start)
+          .toLowerCase()
+      let value = memo?.value(i, buf, valueStart, valueEnd)
+      const known = value !== undefined
+      value ??= (text ??= decodeLatin1(buf, start, end, high < 0x80)).slice(
+        valueStart - start,
+        valueEnd - start,
+      )
       names[i] = key
       values[i] = value
       // Only the framing fields matter here: transfer-encoding, connection (and the length).
       if (key === 'transfer-encoding') codings = codings ? `${codings}, ${value}` : value
       else if (key === 'connection') {
-        const options = value.toLowerCase()
+        const options = (known ? memo!.lowered(i) : undefined) ?? value.toLowerCase()
         connection = connection === undefined ? options : `${connection},${options}`
       }
     }
+    const statusText =
+      memo?.reason(buf, reasonStart, reasonEnd) ??
+      (text ??= decodeLatin1(buf, start, end, high < 0x80)).slice(
+        reasonStart - start,
+        reasonEnd - start,
+      )
+    memo?.remember(buf, start, end, marks, count, statusText, reasonStart, reasonEnd, names, values)
     const http10 = minor === 0x30
     let keepAlive = persistent(connection, http10)
     const hasBody = !this.#noBody && code !== 204 && code !== 304
@@ -1443,15 +1477,13 @@ export class ResponseParser {
       }
     } else if (lengthAt !== -1) {
       this.#remaining =
-        digitsValue(buf, lengthAt, lengthEnd) ??
-        parseLength(text.slice(lengthAt - start, lengthEnd - start))
+        digitsValue(buf, lengthAt, lengthEnd) ?? parseLength(decodeLatin1(buf, lengthAt, lengthEnd))
       this.#state = this.#remaining === 0 ? R_DONE : R_LENGTH
     } else {
       this.#state = R_UNTIL_CLOSE
       keepAlive = false
     }
     const headers = FieldList.ofLowerCase(names, values).asHeaders()
-    const statusText = text.slice(reasonStart - start, reasonEnd - start)
     this.#events.head({ status: code, statusText, headers, keepAlive, hasBody })
   }
 

@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer'
 import { FieldList } from '../../../src/http1/fields.ts'
+import { HeadMemo } from '../../../src/http1/head-memo.ts'
 import { describe, expect, it } from 'vitest'
 import {
   fieldValue,
@@ -25,7 +26,7 @@ interface Parsed {
 }
 
 /** Feed `pieces` in order, then close the connection when `close` says so. */
-function parse(method: string, pieces: Uint8Array[], close = false): Parsed {
+function parse(method: string, pieces: Uint8Array[], close = false, memo?: HeadMemo): Parsed {
   const chunks: Buffer[] = []
   const result: Parsed = {
     heads: [],
@@ -44,6 +45,7 @@ function parse(method: string, pieces: Uint8Array[], close = false): Parsed {
       result.extraAtEnd = parser.extra
     },
   })
+  if (memo) parser.memo = memo
   result.parser = parser
   for (const piece of pieces) parser.feed(piece)
   result.endedBeforeClose = result.ends > 0
@@ -418,6 +420,83 @@ describe('ResponseParser framing', () => {
       expect(result.ends).toBe(1)
     })
   }
+})
+
+describe('ResponseParser with a connection memo (HeadMemo)', () => {
+  /** What a head says, for comparing one parse with another. */
+  const summary = (head: ResponseHead) => ({
+    status: head.status,
+    statusText: head.statusText,
+    headers: [...head.headers],
+    keepAlive: head.keepAlive,
+    hasBody: head.hasBody,
+  })
+
+  it('parses each case as it does alone, one head after another, in both orders and twice', () => {
+    const memo = new HeadMemo()
+    const order = [...CASES, ...CASES, ...[...CASES].reverse(), ...[...CASES].reverse()]
+    for (const c of order) {
+      const alone = parse(c.method ?? 'GET', [c.input], c.untilClose)
+      const remembered = parse(c.method ?? 'GET', [c.input], c.untilClose, memo)
+      expect(remembered.heads.map(summary), c.name).toEqual(alone.heads.map(summary))
+      expect(remembered.body.equals(alone.body), c.name).toBe(true)
+    }
+  })
+
+  it('gives the new values where a repeated head changes, whatever their case or count', () => {
+    const memo = new HeadMemo()
+    const head = (date: string, connection: string, extra = '') =>
+      parse(
+        'GET',
+        [
+          bytes(
+            `HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: ${date}\r\nConnection: ${connection}\r\n` +
+              `${extra}Content-Length: 0\r\n\r\n`,
+          ),
+        ],
+        false,
+        memo,
+      ).heads[0]!
+    expect(summary(head('a', 'keep-alive'))).toMatchObject({ keepAlive: true })
+    expect(summary(head('a', 'keep-alive'))).toMatchObject({
+      keepAlive: true,
+      headers: [
+        ['server', 'nginx'],
+        ['date', 'a'],
+        ['connection', 'keep-alive'],
+        ['content-length', '0'],
+      ],
+    })
+    expect(summary(head('b', 'Close'))).toMatchObject({
+      keepAlive: false,
+      headers: [
+        ['server', 'nginx'],
+        ['date', 'b'],
+        ['connection', 'Close'],
+        ['content-length', '0'],
+      ],
+    })
+    expect(summary(head('b', 'Close'))).toMatchObject({ keepAlive: false })
+    expect(summary(head('b', 'keep-alive', 'X-A: 1\r\n'))).toMatchObject({
+      keepAlive: true,
+      headers: [
+        ['server', 'nginx'],
+        ['date', 'b'],
+        ['connection', 'keep-alive'],
+        ['x-a', '1'],
+        ['content-length', '0'],
+      ],
+    })
+    expect(summary(head('b', 'keep-alive', 'x-A: 1\r\n'))).toMatchObject({
+      headers: [
+        ['server', 'nginx'],
+        ['date', 'b'],
+        ['connection', 'keep-alive'],
+        ['x-a', '1'],
+        ['content-length', '0'],
+      ],
+    })
+  })
 })
 
 describe('ResponseParser field names', () => {
