@@ -88,6 +88,18 @@ export function copyBytes(bytes: Uint8Array, start = 0, end = bytes.length): Uin
 }
 
 /**
+ * `bytes[start, end)` in memory of its own (see {@link allocate}), copied byte by byte: for a
+ * small range, where no view into `bytes` is to be made. On JavaScriptCore the first view into
+ * an array a socket handed over makes the array copy its bytes into a buffer of its own (it had
+ * none), which costs more than copying a few hundred bytes here.
+ */
+export function copySmall(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  const out = allocate(end - start)
+  for (let at = start; at < end; at++) out[at - start] = bytes[at]!
+  return out
+}
+
+/**
  * `text` as latin1 bytes (see {@link encodeLatin1}) followed by `body`, in one array: a head
  * and the body that leaves with it in one write.
  */

@@ -14,6 +14,7 @@ import { FieldList } from './fields.ts'
 import type { HeadMemo } from './head-memo.ts'
 import {
   concatBytes,
+  copySmall,
   CR,
   decodeLatin1,
   HTAB,
@@ -1080,6 +1081,9 @@ const MAX_RESPONSE_HEAD_BYTES = 64 * 1024
 /** The longest chunk-size line (with extensions) or trailer field accepted. */
 const MAX_LINE_BYTES = 4096
 
+/** Body bytes up to this many, in a chunk with other bytes, are copied rather than viewed. */
+const SMALL_BODY = 512
+
 const DIGITS = /^\d{1,15}$/
 const HEX = /^[0-9A-Fa-f]{1,13}$/
 
@@ -1314,10 +1318,17 @@ export class ResponseParser {
 
   /** Pass on the body bytes due from `at` (of the length, or of the chunk); where they end. */
   #body(chunk: Uint8Array, at: number): number {
-    const take = Math.min(this.#remaining, chunk.length - at)
-    this.#events.data(chunk.subarray(at, at + take))
-    this.#remaining -= take
-    return at + take
+    const end = Math.min(at + this.#remaining, chunk.length)
+    // A chunk of body alone goes as it is; a small body after its head, copied (see copySmall).
+    this.#events.data(
+      at === 0 && end === chunk.length
+        ? chunk
+        : end - at <= SMALL_BODY
+          ? copySmall(chunk, at, end)
+          : chunk.subarray(at, end),
+    )
+    this.#remaining -= end - at
+    return end
   }
 
   #keep(chunk: Uint8Array, at: number, limit: number, tooLong: string): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { allocate, copyBytes, encodeHead } from '../../../src/http1/bytes.ts'
+import { allocate, copyBytes, copySmall, encodeHead } from '../../../src/http1/bytes.ts'
 
 describe('bytes', () => {
   it('allocate hands out fresh zeroed memory that is never handed out again', () => {
@@ -17,6 +17,14 @@ describe('bytes', () => {
     const copy = copyBytes(source, 1, 3)
     source.fill(9)
     expect([...copy]).toEqual([2, 3])
+  })
+
+  it('copySmall copies the range: a later change to the source does not show', () => {
+    const source = new Uint8Array([1, 2, 3, 4, 5])
+    const copy = copySmall(source, 1, 4)
+    source.fill(9)
+    expect([...copy]).toEqual([2, 3, 4])
+    expect(copySmall(source, 2, 2).byteLength).toBe(0)
   })
 
   it('encodeHead writes latin1 (obs-text as one byte) and the body after it', () => {

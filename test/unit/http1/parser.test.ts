@@ -499,6 +499,27 @@ describe('ResponseParser with a connection memo (HeadMemo)', () => {
   })
 })
 
+describe('ResponseParser body chunks', () => {
+  it('hands a chunk of body alone over as it is, and a body after its head as a copy', () => {
+    const received: Uint8Array[] = []
+    const parser = new ResponseParser('GET', {
+      head: () => {},
+      data: (chunk) => received.push(chunk),
+      end: () => {},
+    })
+    const first = bytes('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc')
+    const second = bytes('def')
+    parser.feed(first)
+    parser.feed(second)
+    expect(received.map((chunk) => Buffer.from(chunk).toString('latin1'))).toEqual(['abc', 'def'])
+    expect(received[1]).toBe(second)
+    // The first is bytes of its own: the chunk's memory may change without it changing.
+    first.fill(0x2e)
+    expect(Buffer.from(received[0]!).toString('latin1')).toBe('abc')
+    expect(parser.done).toBe(true)
+  })
+})
+
 describe('ResponseParser field names', () => {
   it('gives every name lower-cased, the common ones and the rest, each with its own value', () => {
     const head =
