@@ -106,14 +106,30 @@ export function copySmall(bytes: Uint8Array, start: number, end: number): Uint8A
 export function encodeHead(text: string, body?: Uint8Array): Uint8Array {
   const length = text.length
   const out = allocate(body ? length + body.byteLength : length)
+  writeLatin1(text, out)
+  if (body) out.set(body, length)
+  return out
+}
+
+/**
+ * `text` as latin1 bytes in an array of its own (not a view into the shared slab): for bytes
+ * kept long, which would otherwise keep a whole slab alive.
+ */
+export function encodeOwn(text: string): Uint8Array {
+  const out = new Uint8Array(text.length)
+  writeLatin1(text, out)
+  return out
+}
+
+/** `text` as latin1 bytes at the start of `out`, which has room for them. */
+function writeLatin1(text: string, out: Uint8Array): void {
+  const length = text.length
   // All ASCII when UTF-8 wrote one byte per code unit; otherwise the loop writes it again (and
-  // the body, set last, replaces whatever UTF-8 wrote past the head).
+  // whatever is set after the text replaces what UTF-8 wrote past it).
   const { read, written } = ENCODER.encodeInto(text, out)
   if (read !== length || written !== length) {
     for (let i = 0; i < length; i++) out[i] = text.charCodeAt(i)
   }
-  if (body) out.set(body, length)
-  return out
 }
 
 /** The index of the first CRLF in `bytes[from, to)`, or -1. */

@@ -1,3 +1,5 @@
+import type { FieldLines } from './field-lines.ts'
+
 /**
  * A header field list for the forwarding path: what `Headers` offers for reading and editing
  * (names case-insensitive, `get` joining duplicates with `, `, RFC 9110 §5.3), kept as two plain
@@ -11,9 +13,16 @@ export class FieldList {
   readonly #names: string[]
   readonly #values: string[]
 
-  private constructor(names: string[], values: string[]) {
+  /**
+   * Where the engine writing this list may find its lines already encoded: an upstream
+   * connection's own (the parser's; see FieldLines). A cache only: the lines are compared.
+   */
+  readonly encoded: FieldLines | undefined
+
+  private constructor(names: string[], values: string[], encoded?: FieldLines) {
     this.#names = names
     this.#values = values
+    this.encoded = encoded
   }
 
   /** From raw field lines `[name, value, name, value, …]` (a parsed head's `fields`). */
@@ -27,9 +36,12 @@ export class FieldList {
     return new FieldList(names, values)
   }
 
-  /** From names already lower-cased and their values (the lists are taken, not copied). */
-  static ofLowerCase(names: string[], values: string[]): FieldList {
-    return new FieldList(names, values)
+  /**
+   * From names already lower-cased and their values (the lists are taken, not copied), with
+   * the cache of {@link encoded} if there is one.
+   */
+  static ofLowerCase(names: string[], values: string[], encoded?: FieldLines): FieldList {
+    return new FieldList(names, values, encoded)
   }
 
   /** From anything `Headers` iterates like (a `Headers`, a list of pairs). */

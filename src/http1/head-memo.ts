@@ -1,3 +1,5 @@
+import { FieldLines } from './field-lines.ts'
+
 /**
  * The strings of the last response head an upstream connection carried, for the next head to
  * reuse. A backend answers with the same fields in the same order, mostly with the same values
@@ -12,6 +14,8 @@
  * the bytes before it asks.
  */
 export class HeadMemo {
+  /** The lines of the responses written from this connection's heads, kept as bytes. */
+  readonly encoded = new FieldLines()
   /** The last head's bytes (a copy) and, four a line, its offsets in them: see `fieldMarks`. */
   #bytes = new Uint8Array(0)
   #marks = new Int32Array(0)

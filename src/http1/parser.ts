@@ -1494,7 +1494,7 @@ export class ResponseParser {
       this.#state = R_UNTIL_CLOSE
       keepAlive = false
     }
-    const headers = FieldList.ofLowerCase(names, values).asHeaders()
+    const headers = FieldList.ofLowerCase(names, values, memo?.encoded).asHeaders()
     this.#events.head({ status: code, statusText, headers, keepAlive, hasBody })
   }
 

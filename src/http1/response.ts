@@ -7,15 +7,16 @@
 import { wallClock } from '../clock.ts'
 import { rawBodyOf, type UpstreamBody } from './body.ts'
 import {
+  allocate,
   concatAll,
   concatBytes,
-  encodeHead,
   encodeLatin1,
+  encodeOwn,
   frameChunk,
   LAST_CHUNK,
 } from './bytes.ts'
 import { FieldLines, RepeatedLine } from './field-lines.ts'
-import { collectFields } from './fields.ts'
+import { collectFields, FieldList } from './fields.ts'
 import type { Socket } from '../socket.ts'
 
 /** RFC 9110 §15 reason phrases, for responses that carry none. */
@@ -174,15 +175,20 @@ interface Streamed {
 const headNames: string[] = []
 const headValues: string[] = []
 
-/** The field lines of the response heads, kept from one head to the next (see FieldLines). */
+/**
+ * The field lines of the response heads whose list has none of its own (see FieldList.encoded),
+ * kept from one head to the next.
+ */
 const responseLines = new FieldLines()
 
 const HTTP11 = 'HTTP/1.1 '
 const DATE = 'date: '
 const CONTENT_LENGTH = 'content-length: '
-const CHUNKED = 'transfer-encoding: chunked\r\n'
-const CLOSE = 'connection: close\r\n'
-const KEEP_ALIVE = 'connection: keep-alive\r\n'
+const CHUNKED = encodeOwn('transfer-encoding: chunked\r\n')
+/** The head's last line and the empty line that ends it (RFC 9112 §2.1). */
+const END = encodeOwn('\r\n')
+const CLOSE_END = encodeOwn('connection: close\r\n\r\n')
+const KEEP_ALIVE_END = encodeOwn('connection: keep-alive\r\n\r\n')
 
 /** `content-length: n` and its CRLF (RFC 9110 §8.6), kept while the length repeats. */
 const contentLengthLine = new RepeatedLine(CONTENT_LENGTH, '\r\n')
@@ -192,14 +198,19 @@ const dateLine = new RepeatedLine(DATE, '\r\n')
 /** The last status line {@link statusLine} made, and what it was made of. */
 let lastStatus = 0
 let lastStatusText = ''
-let lastStatusLine = ''
+let lastStatusLine = encodeOwn('')
 
-/** `HTTP/1.1 200 OK` and its CRLF (RFC 9112 §4); kept while the status repeats, as it mostly does. */
-function statusLine(status: number, statusText: string): string {
+/**
+ * `HTTP/1.1 200 OK` and its CRLF (RFC 9112 §4), as bytes; kept while the status repeats, as it
+ * mostly does.
+ */
+function statusLine(status: number, statusText: string): Uint8Array {
   if (status !== lastStatus || statusText !== lastStatusText) {
     lastStatus = status
     lastStatusText = statusText
-    lastStatusLine = HTTP11 + status + ' ' + (statusText || reasonPhrase(status)) + '\r\n'
+    lastStatusLine = encodeOwn(
+      HTTP11 + status + ' ' + (statusText || reasonPhrase(status)) + '\r\n',
+    )
   }
   return lastStatusLine
 }
@@ -218,11 +229,12 @@ function writeHead(
   let keepAlive = plan.keepAlive
   let length: string | null = null
   let hasDate = false
+  const headers = response.headers
   const names = headNames
   const values = headValues
-  const count = collectFields(response.headers, names, values)
+  const count = collectFields(headers, names, values)
   // The fields the engine writes itself are left out (RFC 9112 §6, §9); the rest are kept in
-  // order. The head is built as one string and encoded once (encodeHead: see requestHead).
+  // order.
   let kept = 0
   for (let i = 0; i < count; i++) {
     const name = names[i]!
@@ -237,11 +249,13 @@ function writeHead(
     names[kept] = name
     values[kept++] = value
   }
-  let head = statusLine(status, response.statusText) + responseLines.join(names, values, kept)
+  // An upstream connection's responses repeat their lines: they are kept encoded on its side.
+  const list = headers as unknown
+  const lines = (list instanceof FieldList && list.encoded) || responseLines
+  const linesSize = lines.measure(names, values, kept)
   // Let go of the strings (the arrays keep their room for the next head).
   names.fill('', 0, count)
   values.fill('', 0, count)
-  if (!hasDate) head += dateLine.of(httpDate())
 
   let chunked = false
   if (whole) length = String(whole.byteLength)
@@ -252,13 +266,39 @@ function writeHead(
     if (plan.http10) keepAlive = false
     else chunked = true
   }
-  if (length !== null) head += contentLengthLine.of(length)
-  if (chunked) head += CHUNKED
-  head += (!keepAlive ? CLOSE : plan.http10 ? KEEP_ALIVE : '') + '\r\n'
 
+  // The head is put together from bytes kept from one head to the next (each piece encoded
+  // when it changes): the status line, the fields, the engine's own lines, the end.
+  const first = statusLine(status, response.statusText)
+  const date = hasDate ? undefined : dateLine.bytesOf(httpDate())
+  const lengthLine = length === null ? undefined : contentLengthLine.bytesOf(length)
+  const end = !keepAlive ? CLOSE_END : plan.http10 ? KEEP_ALIVE_END : END
   // A body at hand leaves in the same array as its head: one write.
   const body = (noBody || !streamed) && whole && whole.byteLength > 0 ? whole : undefined
-  const out = encodeHead(head, body)
+  const size =
+    first.length +
+    linesSize +
+    (date?.length ?? 0) +
+    (lengthLine?.length ?? 0) +
+    (chunked ? CHUNKED.length : 0) +
+    end.length
+  const out = allocate(size + (body?.byteLength ?? 0))
+  out.set(first)
+  let at = lines.write(out, first.length)
+  if (date) {
+    out.set(date, at)
+    at += date.length
+  }
+  if (lengthLine) {
+    out.set(lengthLine, at)
+    at += lengthLine.length
+  }
+  if (chunked) {
+    out.set(CHUNKED, at)
+    at += CHUNKED.length
+  }
+  out.set(end, at)
+  if (body) out.set(body, size)
 
   if (noBody || !streamed) {
     socket.write(out)

@@ -10,6 +10,9 @@ import {
   type Http1Limits,
 } from '../../../src/http1/server.ts'
 import { MemorySocket as PeerSocket } from '../tcp/memory-socket.ts'
+import { bareResponse } from '../../../src/http1/body.ts'
+import { FieldLines } from '../../../src/http1/field-lines.ts'
+import { FieldList } from '../../../src/http1/fields.ts'
 
 /** A socket whose peer is the test: what the engine writes is read back as text. */
 class MemorySocket extends PeerSocket {
@@ -68,6 +71,38 @@ describe('HTTP/1.1 server engine', () => {
     expect(socket.out).toMatch(/\r\n\r\nhello$/)
     expect(socket.out).not.toContain('connection: close')
     expect(socket.ended).toBe(false)
+  })
+
+  it("writes the fields of lists that share their encoded lines (an upstream connection's)", async () => {
+    const shared = new FieldLines()
+    const answers = [
+      ['nginx', '1'],
+      ['nginx', '1'],
+      ['nginx', '2'],
+      ['other', '2'],
+    ]
+    let next = 0
+    const { connect } = serve(() => {
+      const [server, id] = answers[next++]!
+      const headers = FieldList.ofLowerCase(['server', 'x-id'], [server!, id!], shared)
+      headers.append('via', '1.1 fulcrum')
+      return bareResponse({ status: 200, statusText: 'OK', headers: headers.asHeaders() })
+    })
+    const socket = connect()
+    for (let i = 0; i < answers.length; i++) {
+      socket.send('GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+      await flush()
+    }
+    const heads = socket.out.split('HTTP/1.1 200 OK\r\n').slice(1)
+    expect(heads).toHaveLength(answers.length)
+    heads.forEach((head, i) => {
+      const [server, id] = answers[i]!
+      expect(head).toMatch(
+        new RegExp(
+          `^server: ${server}\r\nx-id: ${id}\r\nvia: 1.1 fulcrum\r\ndate: [^\r]+\r\ncontent-length: 0\r\n\r\n$`,
+        ),
+      )
+    })
   })
 
   it('gives each request the URL and each answer the status line of its own', async () => {
