@@ -1347,6 +1347,8 @@ export class ResponseParser {
 
   /** The head in `buf[start, end)`: the status line and the fields, without the final CRLFs. */
   #head(buf: Uint8Array, start: number, end: number): void {
+    const memo = this.#memo
+    if (memo !== undefined && this.#repeated(memo, buf, start, end)) return
     // RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]; the status is
     // 100–599 (RFC 9110 §15). The reason phrase may be empty, or left out with its SP.
     let at = start
@@ -1432,9 +1434,7 @@ export class ResponseParser {
     // The strings: those of the connection's last head where its bytes repeat (HeadMemo), the
     // rest slices of one decoding of the head (latin1: byte offsets are string offsets), made
     // only when some line is new.
-    const memo = this.#memo
     let text: string | undefined
-    memo?.begin(count)
     const names = new Array<string>(count)
     const values = new Array<string>(count)
     let codings: string | undefined
@@ -1471,7 +1471,6 @@ export class ResponseParser {
         reasonStart - start,
         reasonEnd - start,
       )
-    memo?.remember(buf, start, end, marks, count, statusText, reasonStart, reasonEnd, names, values)
     const http10 = minor === 0x30
     let keepAlive = persistent(connection, http10)
     const hasBody = !this.#noBody && code !== 204 && code !== 304
@@ -1494,8 +1493,33 @@ export class ResponseParser {
       this.#state = R_UNTIL_CLOSE
       keepAlive = false
     }
+    memo?.remember(buf, start, end, marks, count, names, values, reasonStart, reasonEnd, {
+      noBody: this.#noBody,
+      status: code,
+      statusText,
+      keepAlive,
+      hasBody,
+      state: this.#state,
+      remaining: this.#remaining,
+    })
     const headers = FieldList.ofLowerCase(names, values, memo?.encoded).asHeaders()
     this.#events.head({ status: code, statusText, headers, keepAlive, hasBody })
+  }
+
+  /**
+   * The head in `buf[start, end)` when it is the connection's last head again, byte for byte
+   * (and asked with the same method): the same answer, read from the memo without a scan.
+   * Those bytes passed every check when they came; nothing about them can differ now.
+   */
+  #repeated(memo: HeadMemo, buf: Uint8Array, start: number, end: number): boolean {
+    const head = memo.repeated(buf, start, end, this.#noBody)
+    if (head === undefined) return false
+    this.#state = head.state
+    this.#remaining = head.remaining
+    const { status, statusText, keepAlive, hasBody } = head
+    const headers = memo.fields().asHeaders()
+    this.#events.head({ status, statusText, headers, keepAlive, hasBody })
+    return true
   }
 
   #chunkSize(line: string): void {

@@ -437,10 +437,34 @@ describe('ResponseParser with a connection memo (HeadMemo)', () => {
     const order = [...CASES, ...CASES, ...[...CASES].reverse(), ...[...CASES].reverse()]
     for (const c of order) {
       const alone = parse(c.method ?? 'GET', [c.input], c.untilClose)
-      const remembered = parse(c.method ?? 'GET', [c.input], c.untilClose, memo)
-      expect(remembered.heads.map(summary), c.name).toEqual(alone.heads.map(summary))
-      expect(remembered.body.equals(alone.body), c.name).toBe(true)
+      // Twice: after another head, then after itself (a repeat, answered from the memo).
+      for (let time = 0; time < 2; time++) {
+        const remembered = parse(c.method ?? 'GET', [c.input], c.untilClose, memo)
+        expect(remembered.heads.map(summary), c.name).toEqual(alone.heads.map(summary))
+        expect(remembered.body.equals(alone.body), c.name).toBe(true)
+        expect(remembered.ends, c.name).toBe(alone.ends)
+      }
     }
+  })
+
+  it('frames a repeated head for the method asked with, and gives each its own list', () => {
+    const memo = new HeadMemo()
+    const input = bytes('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: 1\r\n\r\nabc')
+    const get = parse('GET', [input], false, memo)
+    const head = parse('HEAD', [input.subarray(0, input.length - 3)], false, memo)
+    const again = parse('GET', [input], false, memo)
+    expect([get, head, again].map((parsed) => parsed.heads[0]!.hasBody)).toEqual([
+      true,
+      false,
+      true,
+    ])
+    expect(again.body.toString()).toBe('abc')
+    // Each response's list is its own: editing a repeat's leaves the next repeat's alone.
+    const repeat = parse('GET', [input], false, memo)
+    repeat.heads[0]!.headers.delete('x-a')
+    expect(repeat.heads[0]!.headers.get('x-a')).toBe(null)
+    const last = parse('GET', [input], false, memo)
+    expect(last.heads[0]!.headers.get('x-a')).toBe('1')
   })
 
   it('gives the new values where a repeated head changes, whatever their case or count', () => {
