@@ -9,7 +9,6 @@ import type { Linked } from '../linked-set.ts'
 import { enterEvent, leaveEvent } from '../clock.ts'
 import { encodeLatin1 } from './bytes.ts'
 import { bodySource, Http1Env, toRequest, type BodySource } from './request.ts'
-import { HeadMemo } from './head-memo.ts'
 import { HttpParseError, RequestParser, type RequestHead } from './parser.ts'
 import { plainAnswer, writeResponse, type Written } from './response.ts'
 import type { Socket, SocketEvents } from '../socket.ts'
@@ -100,8 +99,7 @@ export class ServerConnection implements SocketEvents, Linked<ServerConnection> 
         data: (chunk) => this.#onBody(chunk),
         end: () => this.#onEnd(),
       },
-      // The memo is this connection's own: nothing of one client's heads reaches another's.
-      { maxHeadBytes: state.limits.maxHeadBytes, memo: new HeadMemo() },
+      { maxHeadBytes: state.limits.maxHeadBytes },
     )
     // The first request's head is due within the header deadline from the connection's start.
     this.#setDeadline(Deadline.Head, state.limits.headerTimeout)

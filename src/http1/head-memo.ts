@@ -15,9 +15,7 @@ export interface RememberedHead {
 }
 
 /**
- * The last head a connection carried, for the next head to reuse: the response heads of a pooled
- * upstream connection (`H`: {@link RememberedHead}), or the request heads of a client's
- * connection (the request parser's own record). A backend
+ * The last response head an upstream connection carried, for the next head to reuse. A backend
  * answers with the same fields in the same order, mostly with the same values (Server,
  * Content-Type, Connection, its own fields; the Date changes once a second):
  *
@@ -32,7 +30,7 @@ export interface RememberedHead {
  * a buffer of its own. The bytes compared against are a copy (the chunks are the socket's, and
  * may be large), made for each head that is not a repeat.
  */
-export class HeadMemo<H = RememberedHead> {
+export class HeadMemo {
   /** The lines of the responses written from this connection's heads, kept as bytes. */
   readonly encoded = new FieldLines()
   /** The last head's bytes (a copy, `#size` of them) and, four a line, its offsets in them. */
@@ -40,39 +38,24 @@ export class HeadMemo<H = RememberedHead> {
   #size = -1
   #marks = new Int32Array(0)
   #count = 0
-  /** The offsets of one more part of the head (the reason phrase, the request target), and its string. */
-  #lineStart = 0
-  #lineEnd = 0
-  #line = ''
+  #reasonStart = 0
+  #reasonEnd = 0
   readonly #names: string[] = []
-  /** Line `i`'s name lower-cased, when the names kept are as sent (the request side). */
-  readonly #lowerNames: string[] = []
   readonly #values: string[] = []
   /** The lower-cased value of line `i` if it is a Connection field (its options). */
   readonly #lowered: (string | undefined)[] = []
-  #head: H | undefined
+  #head: RememberedHead | undefined
 
   /** What the parser made of the last head, if `buf[start, end)` is that head again. */
-  repeated(buf: Uint8Array, start: number, end: number): H | undefined {
+  repeated(
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    noBody: boolean,
+  ): RememberedHead | undefined {
     const head = this.#head
-    if (head === undefined) return undefined
+    if (head === undefined || head.noBody !== noBody) return undefined
     return sameAs(this.#bytes, 0, this.#size, buf, start, end) ? head : undefined
-  }
-
-  /**
-   * Where the last head would end if `buf` holds it again from `start` (and before `limit`), or
-   * -1: for a reader that finds a head's end by parsing it. The head ends at its first empty
-   * line, so the same bytes from `start` are the same head, whatever follows them.
-   */
-  repeatedAt(buf: Uint8Array, start: number, limit: number): number {
-    const end = start + this.#size
-    if (this.#head === undefined || end > limit) return -1
-    return sameAs(this.#bytes, 0, this.#size, buf, start, end) ? end : -1
-  }
-
-  /** What the parser made of the last head (see {@link repeatedAt}). */
-  get head(): H | undefined {
-    return this.#head
   }
 
   /** The last head's fields, as a list of their own (to edit) with {@link encoded}. */
@@ -80,11 +63,10 @@ export class HeadMemo<H = RememberedHead> {
     return FieldList.ofLowerCase(this.#names.slice(), this.#values.slice(), this.encoded)
   }
 
-  /** The last head's kept part (reason phrase, target) if `buf[start, end)` holds the same bytes. */
-  line(buf: Uint8Array, start: number, end: number): string | undefined {
-    return this.#head !== undefined &&
-      sameAs(this.#bytes, this.#lineStart, this.#lineEnd, buf, start, end)
-      ? this.#line
+  /** The last head's reason phrase if `buf[start, end)` holds the same bytes. */
+  reason(buf: Uint8Array, start: number, end: number): string | undefined {
+    return sameAs(this.#bytes, this.#reasonStart, this.#reasonEnd, buf, start, end)
+      ? this.#head?.statusText
       : undefined
   }
 
@@ -98,11 +80,6 @@ export class HeadMemo<H = RememberedHead> {
     return this.#same(i, 2, buf, start, end) ? this.#values[i] : undefined
   }
 
-  /** Line `i`'s name lower-cased (after {@link name} gave its name), if it is kept. */
-  lowerName(i: number): string | undefined {
-    return this.#lowerNames[i]
-  }
-
   /** The lower-cased value of line `i` (after {@link value} gave its value), if it is kept. */
   lowered(i: number): string | undefined {
     return this.#lowered[i]
@@ -110,8 +87,8 @@ export class HeadMemo<H = RememberedHead> {
 
   /**
    * Keep the head just parsed: `buf[start, end)` with its line offsets in `marks` (four a line,
-   * in `buf`), its names and values, one more part's offsets and string (see {@link line}), and
-   * what the parser made of it. `lowerNames`: the names lower-cased, when `names` are as sent.
+   * in `buf`), its lower-case names and values, its reason phrase's offsets, and what the
+   * parser made of it.
    */
   remember(
     buf: Uint8Array,
@@ -121,11 +98,9 @@ export class HeadMemo<H = RememberedHead> {
     count: number,
     names: readonly string[],
     values: readonly string[],
-    lineStart: number,
-    lineEnd: number,
-    line: string,
-    head: H,
-    lowerNames?: readonly string[],
+    reasonStart: number,
+    reasonEnd: number,
+    head: RememberedHead,
   ): void {
     let bytes = this.#bytes
     if (bytes.length < end - start) bytes = this.#bytes = new Uint8Array(end - start + 256)
@@ -134,17 +109,13 @@ export class HeadMemo<H = RememberedHead> {
     let own = this.#marks
     if (own.length < count * 4) own = this.#marks = new Int32Array(count * 4 + 16)
     for (let i = 0; i < count * 4; i++) own[i] = marks[i]! - start
-    this.#lineStart = lineStart - start
-    this.#lineEnd = lineEnd - start
-    this.#line = line
+    this.#reasonStart = reasonStart - start
+    this.#reasonEnd = reasonEnd - start
     for (let i = 0; i < count; i++) {
       this.#names[i] = names[i]!
       this.#values[i] = values[i]!
       this.#lowered[i] = names[i] === 'connection' ? values[i]!.toLowerCase() : undefined
     }
-    if (lowerNames !== undefined)
-      for (let i = 0; i < count; i++) this.#lowerNames[i] = lowerNames[i]!
-    this.#lowerNames.length = lowerNames === undefined ? 0 : count
     // Lines past this head's end are let go.
     this.#names.length = count
     this.#values.length = count

@@ -164,48 +164,6 @@ function growMarks(size: number): Int32Array {
 // The request parser
 // ---------------------------------------------------------------------------------------------
 
-/** The largest request head a connection's memo keeps (a browser's, cookies included). */
-const REMEMBERED_HEAD_MAX = 4096
-
-/** A request head with lists of its own (the same strings). */
-function copyHead(head: RequestHead): RequestHead {
-  return {
-    method: head.method,
-    target: head.target,
-    minor: head.minor,
-    fields: head.fields.slice(),
-    names: head.names?.slice(),
-    framing: head.framing,
-    length: head.length,
-    keepAlive: head.keepAlive,
-    upgrade: head.upgrade,
-    expectContinue: head.expectContinue,
-    host: head.host,
-    size: head.size,
-  }
-}
-
-/** The names of `[name, value, …]`, as sent. */
-function rawNames(fields: readonly string[]): string[] {
-  const names = new Array<string>(fields.length / 2)
-  for (let i = 0; i < names.length; i++) names[i] = fields[i * 2]!
-  return names
-}
-
-/** The values of `[name, value, …]`. */
-function values(fields: readonly string[]): string[] {
-  const values = new Array<string>(fields.length / 2)
-  for (let i = 0; i < values.length; i++) values[i] = fields[i * 2 + 1]!
-  return values
-}
-
-/** Whether `buf[start, end)` are the code units of `text` (latin1). */
-function sameText(buf: Uint8Array, start: number, end: number, text: string): boolean {
-  if (end - start !== text.length) return false
-  for (let i = 0; i < text.length; i++) if (buf[start + i] !== text.charCodeAt(i)) return false
-  return true
-}
-
 /** A parsed request head (RFC 9112 §2–§5). */
 export interface RequestHead {
   readonly method: string
@@ -218,8 +176,6 @@ export interface RequestHead {
    * without surrounding OWS.
    */
   readonly fields: string[]
-  /** The field names lower-cased, in the same order (when the parser made them: it always does). */
-  readonly names?: string[]
   /** Body framing (RFC 9112 §6.3): none, Content-Length, or chunked. */
   readonly framing: 'none' | 'length' | 'chunked'
   /** The Content-Length when framing is 'length' (0 otherwise). */
@@ -273,11 +229,6 @@ export class HttpParseError extends Error {
 export interface RequestParserOptions {
   /** The longest head accepted, request line and fields (RFC 6585 §5: 431 beyond). */
   maxHeadBytes: number
-  /**
-   * The connection's memo of its last head (one per connection, never shared: what it answers
-   * is that connection's own bytes). A client repeats its head almost exactly.
-   */
-  memo?: HeadMemo<RequestHead>
 }
 
 /**
@@ -335,7 +286,6 @@ const PART_END = 8
 export class RequestParser {
   readonly #events: RequestParserEvents
   readonly #maxHead: number
-  readonly #memo: HeadMemo<RequestHead> | undefined
   #state = HEAD
   /** The bytes being parsed: an input as received, or an accumulator (`#owned`). */
   #buf: Uint8Array = EMPTY
@@ -368,7 +318,6 @@ export class RequestParser {
   constructor(events: RequestParserEvents, options: RequestParserOptions) {
     this.#events = events
     this.#maxHead = options.maxHeadBytes
-    this.#memo = options.memo
   }
 
   /** Bytes received and not parsed yet (kept while stopped, or an incomplete head/line). */
@@ -702,13 +651,6 @@ export class RequestParser {
    * it ends. Returns -1 when `limit` comes first; throws at the first byte that is not allowed.
    */
   #head(buf: Uint8Array, start: number, limit: number): number {
-    const memo = this.#memo
-    if (memo !== undefined) {
-      // The connection's last head again, byte for byte: those bytes passed every check below
-      // when they came, and the verdict depends on nothing else (the limit is the same).
-      const repeatEnd = memo.repeatedAt(buf, start, limit)
-      if (repeatEnd !== -1) return this.#report(copyHead(memo.head!), repeatEnd)
-    }
     // RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF
     let at = start
     while (TCHAR[buf[at]!]) at++
@@ -836,45 +778,19 @@ export class RequestParser {
     if (hosts > 1) throw new HttpParseError(400, 'Duplicate Host')
     if (hosts === 0 && minor === 1) throw new HttpParseError(400, 'Missing Host')
 
-    // The strings: those of the connection's last head where its bytes repeat (HeadMemo), the
-    // rest slices of one decoding of the head (latin1: byte offsets are string offsets), made
-    // only when some part is new. A read that holds this head and nothing else (most do) is
-    // decoded whole, as it is: a view of a part of it costs a typed array of its own (on Bun,
-    // more than the decoding). Its last CRLF is then in the text too, which nothing reads.
-    let text: string | undefined
-    const decode = (): string =>
-      (text ??=
-        start === 0 && end === buf.length && high < 0x80
-          ? ASCII_HEAD.decode(buf)
-          : decodeLatin1(buf, start, end - 2, high < 0x80))
+    // One decoding of the whole head: byte offsets are string offsets (latin1). A read that holds
+    // this head and nothing else (most do) is decoded whole, as it is: a view of a part of it
+    // costs a typed array of its own (on Bun, more than the decoding). Its last CRLF is then in
+    // the text too, which nothing reads.
+    const text =
+      start === 0 && end === buf.length && high < 0x80
+        ? ASCII_HEAD.decode(buf)
+        : decodeLatin1(buf, start, end - 2, high < 0x80)
     const fields = new Array<string>(count * 2)
-    const names = new Array<string>(count)
     for (let i = 0; i < count; i++) {
-      const nameStart = marks[i * 4]!
-      const colon = marks[i * 4 + 1]!
-      const valueStart = marks[i * 4 + 2]!
-      const valueEnd = marks[i * 4 + 3]!
-      const name = memo?.name(i, buf, nameStart, colon)
-      if (name === undefined) {
-        const sent = decode().slice(nameStart - start, colon - start)
-        fields[i * 2] = sent
-        names[i] = sent.toLowerCase()
-      } else {
-        fields[i * 2] = name
-        names[i] = memo!.lowerName(i)!
-      }
-      fields[i * 2 + 1] =
-        memo?.value(i, buf, valueStart, valueEnd) ??
-        decode().slice(valueStart - start, valueEnd - start)
+      fields[i * 2] = text.slice(marks[i * 4]! - start, marks[i * 4 + 1]! - start)
+      fields[i * 2 + 1] = text.slice(marks[i * 4 + 2]! - start, marks[i * 4 + 3]! - start)
     }
-    const kept = memo?.head
-    const method =
-      kept !== undefined && sameText(buf, start, methodEnd, kept.method)
-        ? kept.method
-        : decode().slice(0, methodEnd - start)
-    const target =
-      memo?.line(buf, targetStart, targetEnd) ??
-      decode().slice(targetStart - start, targetEnd - start)
 
     let framing: RequestHead['framing'] = lengths > 0 ? 'length' : 'none'
     if (codings !== -1) {
@@ -907,11 +823,10 @@ export class RequestParser {
       }
     }
     const head: RequestHead = {
-      method,
-      target,
+      method: text.slice(0, methodEnd - start),
+      target: text.slice(targetStart - start, targetEnd - start),
       minor,
       fields,
-      names,
       framing,
       length: framing === 'length' ? length : 0,
       // RFC 9112 §9.3: persistent by default in 1.1; in 1.0 only with keep-alive.
@@ -924,32 +839,8 @@ export class RequestParser {
       host: host === -1 ? undefined : fields[host * 2 + 1],
       size: end - start,
     }
-    // Kept with lists of its own: the head handed on is the consumer's to edit. A larger head
-    // is not kept (each idle connection holds a copy): the one kept stays, still compared
-    // byte for byte.
-    if (end - start <= REMEMBERED_HEAD_MAX)
-      memo?.remember(
-        buf,
-        start,
-        end,
-        marks,
-        count,
-        rawNames(fields),
-        values(fields),
-        targetStart,
-        targetEnd,
-        target,
-        copyHead(head),
-        names,
-      )
-    return this.#report(head, end)
-  }
-
-  /** Report a head that ends at `end`, and go on to its body (or its end). */
-  #report(head: RequestHead, end: number): number {
     this.#pos = end
     this.#scanned = 0
-    const { framing, length } = head
     if (framing === 'chunked') {
       this.#state = CHUNK_SIZE
     } else if (framing === 'length' && length > 0) {
@@ -1575,7 +1466,7 @@ export class ResponseParser {
       }
     }
     const statusText =
-      memo?.line(buf, reasonStart, reasonEnd) ??
+      memo?.reason(buf, reasonStart, reasonEnd) ??
       (text ??= decodeLatin1(buf, start, end, high < 0x80)).slice(
         reasonStart - start,
         reasonEnd - start,
@@ -1602,27 +1493,15 @@ export class ResponseParser {
       this.#state = R_UNTIL_CLOSE
       keepAlive = false
     }
-    memo?.remember(
-      buf,
-      start,
-      end,
-      marks,
-      count,
-      names,
-      values,
-      reasonStart,
-      reasonEnd,
+    memo?.remember(buf, start, end, marks, count, names, values, reasonStart, reasonEnd, {
+      noBody: this.#noBody,
+      status: code,
       statusText,
-      {
-        noBody: this.#noBody,
-        status: code,
-        statusText,
-        keepAlive,
-        hasBody,
-        state: this.#state,
-        remaining: this.#remaining,
-      },
-    )
+      keepAlive,
+      hasBody,
+      state: this.#state,
+      remaining: this.#remaining,
+    })
     const headers = FieldList.ofLowerCase(names, values, memo?.encoded).asHeaders()
     this.#events.head({ status: code, statusText, headers, keepAlive, hasBody })
   }
@@ -1633,8 +1512,8 @@ export class ResponseParser {
    * Those bytes passed every check when they came; nothing about them can differ now.
    */
   #repeated(memo: HeadMemo, buf: Uint8Array, start: number, end: number): boolean {
-    const head = memo.repeated(buf, start, end)
-    if (head === undefined || head.noBody !== this.#noBody) return false
+    const head = memo.repeated(buf, start, end, this.#noBody)
+    if (head === undefined) return false
     this.#state = head.state
     this.#remaining = head.remaining
     const { status, statusText, keepAlive, hasBody } = head

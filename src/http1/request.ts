@@ -174,7 +174,7 @@ export class EngineRequest {
     this.method = head.method
     this.#head = head
     this.#scheme = scheme
-    this.headers = headersOf(head)
+    this.headers = FieldList.ofFields(head.fields)
     this.body = body
     this.#gone = gone
   }
@@ -271,13 +271,4 @@ export function requestPath(request: Request): string {
     if (code === 0x3f /* ? */ || code === 0x23 /* # */) return target.slice(0, i)
   }
   return target
-}
-
-/** The head's fields as a list: with the names the parser lower-cased, when it did. */
-function headersOf(head: RequestHead): FieldList {
-  const { fields, names } = head
-  if (names === undefined) return FieldList.ofFields(fields)
-  const values = new Array<string>(names.length)
-  for (let i = 0; i < values.length; i++) values[i] = fields[i * 2 + 1]!
-  return FieldList.ofLowerCase(names, values)
 }

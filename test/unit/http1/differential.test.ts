@@ -22,7 +22,6 @@
 import { Buffer } from 'node:buffer'
 import { writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { HeadMemo } from '../../../src/http1/head-memo.ts'
 import { HttpParseError, RequestParser, type RequestHead } from '../../../src/http1/parser.ts'
 import { LLHTTP_METHODS, llhttpParse, trimOws } from '../../helpers/llhttp.ts'
 import { generateCase, type GeneratedCase } from '../../helpers/mutate.ts'
@@ -88,11 +87,7 @@ function headOf(head: RequestHead): Head {
  * fulcrum's parse of `input`, fed in pieces cut at `cuts`, answering in order as the connection
  * does (`next()` after each end), until an Upgrade hands the rest to a tunnel.
  */
-function fulcrumParse(
-  input: Uint8Array,
-  cuts: number[] = [],
-  memo?: HeadMemo<RequestHead>,
-): Outcome {
+function fulcrumParse(input: Uint8Array, cuts: number[] = []): Outcome {
   const messages: Message[] = []
   let head: RequestHead | undefined
   let body: string[] = []
@@ -113,7 +108,7 @@ function fulcrumParse(
         ended = true
       },
     },
-    { maxHeadBytes: MAX_HEAD, memo },
+    { maxHeadBytes: MAX_HEAD },
   )
   let from = 0
   try {
@@ -815,21 +810,6 @@ describe('the case generator', () => {
     )
     expect(unmutated).toBeGreaterThan(100)
     expect(pipelined).toBeGreaterThan(100)
-  })
-})
-
-describe('a connection memo (HeadMemo)', () => {
-  it('changes no outcome: each case, parsed after the one before (and after itself), as alone', () => {
-    // One memo for all: every case is parsed after heads that share most of its bytes (the
-    // mutations of the same bases), then again after itself (a repeat, from the memo).
-    const memo = new HeadMemo<RequestHead>()
-    for (let i = 0; i < Math.min(CASES, 3000); i++) {
-      const c = generateCase(SEED, i)
-      const alone = fulcrumParse(c.bytes)
-      for (let time = 0; time < 2; time++) {
-        expect(fulcrumParse(c.bytes, [], memo), describeCase(c)).toEqual(alone)
-      }
-    }
   })
 })
 

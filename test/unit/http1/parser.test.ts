@@ -806,7 +806,7 @@ type Logged = { head: RequestHead } | { body: string } | 'end' | { error: number
  * Feed `pieces` in order, answering in order: after each end, `next()` goes on with the bytes
  * kept. The body bytes of a message are merged, so that the log does not depend on the splits.
  */
-function requests(pieces: Uint8Array[], maxHeadBytes = 8192, memo?: HeadMemo<RequestHead>) {
+function requests(pieces: Uint8Array[], maxHeadBytes = 8192) {
   const log: Logged[] = []
   let body: Uint8Array[] | undefined
   let ended = false
@@ -824,7 +824,7 @@ function requests(pieces: Uint8Array[], maxHeadBytes = 8192, memo?: HeadMemo<Req
         ended = true
       },
     },
-    { maxHeadBytes, memo },
+    { maxHeadBytes },
   )
   try {
     for (const piece of pieces) {
@@ -892,7 +892,6 @@ describe('RequestParser heads', () => {
         'Cafe',
         'caf\xe9 \xa0',
       ],
-      names: ['host', 'x-a', 'x-a', 'empty', 'cafe'],
       framing: 'none',
       length: 0,
       keepAlive: true,
@@ -1458,86 +1457,6 @@ describe('RequestParser refusals', () => {
     const { log } = expectSplitInvariant(input)
     expect(heads(log).map((head) => head.target)).toEqual(['/1'])
     expect(errorOf(log)).toBe(400)
-  })
-})
-
-describe('RequestParser with a connection memo (HeadMemo)', () => {
-  const VALID = [
-    get('Host: x\r\nUser-Agent: a\r\nAccept: */*\r\nCookie: a=1; b=2\r\n'),
-    get('Host: x\r\nUser-Agent: a\r\nAccept: */*\r\nCookie: a=1; b=3\r\n'),
-    get('host: x\r\nUser-Agent: a\r\naccept: */*\r\nCookie: a=1; b=3\r\n', '/b'),
-    get('Host: x\r\nUser-Agent: a\r\nAccept: */*\r\n'),
-    get('Host: x\r\nUser-Agent: a\r\nAccept: */*\r\nCookie: a=1; b=3\r\nX: y\r\n'),
-    get('Host: x\r\nConnection: close\r\n'),
-    get('Host: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n'),
-    post('Content-Length: 3\r\n', 'abc'),
-    post('Content-Length: 4\r\n', 'abcd'),
-    chunked('3\r\nabc\r\n0\r\n\r\n'),
-    'HEAD / HTTP/1.0\r\nHost: x\r\n\r\n',
-    // Over the largest head kept: parsed, and not kept.
-    get(`Host: x\r\nUser-Agent: a\r\nX-Big: ${'b'.repeat(5000)}\r\n`),
-    'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n',
-    'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n',
-  ]
-
-  it('parses each head as alone, after every other one and after itself, refusals too', () => {
-    const inputs = [...VALID, ...REFUSALS.map(([, request]) => request)]
-    const memo = new HeadMemo<RequestHead>()
-    for (const order of [inputs, [...inputs].reverse()]) {
-      for (const text of order) {
-        const alone = requests([u8(text)])
-        // Twice: after another head, then after itself (a repeat, when it was accepted).
-        for (let time = 0; time < 2; time++) {
-          const remembered = requests([u8(text)], 8192, memo)
-          expect(remembered.log, JSON.stringify(text)).toEqual(alone.log)
-          expect(remembered.buffered, JSON.stringify(text)).toBe(alone.buffered)
-          expect(remembered.inMessage, JSON.stringify(text)).toBe(alone.inMessage)
-        }
-      }
-    }
-  })
-
-  it('gives every head lower-cased names and lists of its own', () => {
-    const memo = new HeadMemo<RequestHead>()
-    const text = VALID[0]!
-    const first = heads(requests([u8(text)], 8192, memo).log)[0]!
-    first.fields[1] = 'edited'
-    first.names![0] = 'edited'
-    // A repeat (from the memo), then a head that shares all but its last value.
-    const second = heads(requests([u8(text)], 8192, memo).log)[0]!
-    const third = heads(requests([u8(VALID[1]!)], 8192, memo).log)[0]!
-    expect(second).toEqual(heads(requests([u8(text)]).log)[0])
-    expect(second.fields[1]).toBe('x')
-    expect(second.names).toEqual(['host', 'user-agent', 'accept', 'cookie'])
-    expect(third.fields).toEqual([
-      'Host',
-      'x',
-      'User-Agent',
-      'a',
-      'Accept',
-      '*/*',
-      'Cookie',
-      'a=1; b=3',
-    ])
-    expect(third.names).toEqual(['host', 'user-agent', 'accept', 'cookie'])
-  })
-
-  it('never answers a head from another connection’s memo', () => {
-    const one = new HeadMemo<RequestHead>()
-    const two = new HeadMemo<RequestHead>()
-    requests([u8(VALID[0]!)], 8192, one)
-    const other = heads(requests([u8(VALID[2]!)], 8192, two).log)[0]!
-    expect(other.target).toBe('/b')
-    expect(other.fields).toEqual([
-      'host',
-      'x',
-      'User-Agent',
-      'a',
-      'accept',
-      '*/*',
-      'Cookie',
-      'a=1; b=3',
-    ])
   })
 })
 
