@@ -6,6 +6,7 @@ import { Hono } from 'hono'
 import { getPath } from 'hono/utils/url'
 import type { AbortSignalLike } from './abort.ts'
 import { catchAllFirst } from './catch-all-router.ts'
+import { requestTarget } from './edge/validate.ts'
 import { wallClock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { HeaderEdits, RouteConfig } from './config-routes.ts'
@@ -251,7 +252,10 @@ class Forwarding implements AttemptListener {
     this.#startedWall = wallClock()
     const rule = route?.config
     this.#rule = rule
-    this.#target = stripPrefix(originTarget(request) ?? targetOf(request.url), rule?.stripPrefix)
+    this.#target = stripPrefix(
+      originTarget(request) ?? requestTarget(request, undefined),
+      rule?.stripPrefix,
+    )
     this.#clientSignal = shared.deps.clientSignal?.(request, env) ?? request.signal
     const method = request.method
     this.#method = method
@@ -672,12 +676,6 @@ class Forwarding implements AttemptListener {
     this.#failedOn = backend.id
     return true
   }
-}
-
-/** The path and query of a URL (`/` when it has none). */
-function targetOf(url: string): string {
-  const pathAt = url.indexOf('/', url.indexOf('//') + 2)
-  return pathAt === -1 ? '/' : url.slice(pathAt)
 }
 
 /**
